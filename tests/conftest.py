@@ -1,0 +1,43 @@
+"""Shared fixtures. Privacy switches are set before anything imports gradio or the hub."""
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+
+from core.records import Report  # noqa: E402
+
+SHARED_OPENI = ROOT.parent / "shared" / "data" / "openi" / "indiana_reports.csv"
+
+
+@pytest.fixture
+def openi_csv_path() -> Path:
+    if not SHARED_OPENI.exists():
+        pytest.skip("shared OpenI CSV not present")
+    return SHARED_OPENI
+
+
+@pytest.fixture
+def toy_reports() -> list[Report]:
+    normal = "No acute cardiopulmonary abnormality."
+    rows = [
+        ("The heart is normal in size. The lungs are clear. No pleural effusion.", normal),
+        ("Heart size normal. Lungs clear. No pneumothorax.", normal),
+        ("Large right pleural effusion. Heart size is normal.", "Large right pleural effusion."),
+        ("Left lower lobe airspace opacity. Heart normal.", "Left lower lobe pneumonia."),
+        ("Cardiomegaly. Pulmonary vascular congestion. Small bilateral effusions.", "Congestive heart failure."),
+        ("Right upper lobe nodule measuring 1 cm. Lungs otherwise clear.", "Right upper lobe nodule."),
+        ("Sternotomy wires. Heart size normal. Lungs clear.", "No acute disease. Prior sternotomy."),
+        ("Hyperexpanded lungs. No focal consolidation.", "Emphysema. No acute process."),
+    ]
+    return [Report(id=str(i), findings=f, impression=imp, source="toy") for i, (f, imp) in enumerate(rows)]
