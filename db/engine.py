@@ -61,3 +61,10 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 def create_schema(engine: Engine) -> None:
     """Create tables on first start. (The rating-study issue replaces this with Alembic upgrade.)"""
     Base.metadata.create_all(engine)
+
+
+def prepare_database(url: str | None = None) -> Engine:
+    """Engine for `url` with the schema brought up to date (created on first start)."""
+    engine = make_engine(url)
+    create_schema(engine)
+    return engine

@@ -1,0 +1,164 @@
+"""Radiology-Llama: the Gradio entry point (as on Hugging Face Spaces).
+
+Wiring only: parse flags and environment, build the services, compose the tabs, launch.
+One server holds two Gradio apps:
+  /       the workbench: Generate, Study admin, Analysis;
+  /rate/  the rater app: only what a blinded rater may see.
+With --rating-only the workbench is not served at all (recommended while a study runs on a
+shared network, so no reachable endpoint can regenerate outputs and unblind a rater).
+"""
+from __future__ import annotations
+
+import os
+
+# Privacy: set before gradio or huggingface_hub is imported, so nothing calls out.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+RATER_PATH = "/rate"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the app needs to start; each field has a flag and an environment variable."""
+
+    host: str = "127.0.0.1"
+    """Interface to listen on (GRADIO_SERVER_NAME). 0.0.0.0 exposes it to the network."""
+    port: int = 7860
+    """TCP port (GRADIO_SERVER_PORT)."""
+    model_path: str | None = None
+    """Folder of the project's fine-tuned model (RADLLAMA_MODEL); default models/default/final."""
+    extra_models: tuple[str, ...] = ()
+    """More checkpoint folders to offer in the Generate tab (RADLLAMA_EXTRA_MODELS, comma-separated)."""
+    db_url: str | None = None
+    """SQLAlchemy URL or SQLite file path of the study database (RADLLAMA_DB); default radllama.db."""
+    data_path: str | None = None
+    """Report file for retrieval, examples and new studies (RADLLAMA_DATA); default the shared OpenI CSV."""
+    admin_secret: str | None = None
+    """Secret for the admin and analysis tabs (RADLLAMA_ADMIN_SECRET); generated and printed if unset."""
+    share: bool = False
+    """Create a public gradio.live link. Off by default: nothing leaves the machine."""
+    rating_only: bool = False
+    """Serve only the rater app (no Generate tab, no admin) for a live study."""
+    build_model: bool = True
+    """Build the default model in the background when it is missing (baselines serve meanwhile)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must lie in 1..65535, not {self.port}")
+
+
+def parse_args(argv: list[str] | None = None) -> AppConfig:
+    env = os.environ
+    p = argparse.ArgumentParser(description="Radiology-Llama demo, rating study and analysis")
+    p.add_argument("--host", default=env.get("GRADIO_SERVER_NAME", AppConfig.host))
+    p.add_argument("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", AppConfig.port)))
+    p.add_argument("--model", dest="model_path", default=env.get("RADLLAMA_MODEL"))
+    p.add_argument("--extra-model", dest="extra_models", action="append",
+                   default=[m for m in env.get("RADLLAMA_EXTRA_MODELS", "").split(",") if m])
+    p.add_argument("--db", dest="db_url", default=env.get("RADLLAMA_DB"))
+    p.add_argument("--data", dest="data_path", default=env.get("RADLLAMA_DATA"))
+    p.add_argument("--admin-secret", default=env.get("RADLLAMA_ADMIN_SECRET"))
+    p.add_argument("--share", action="store_true", default=False)
+    p.add_argument("--rating-only", action="store_true", default=env.get("RADLLAMA_RATING_ONLY") == "1")
+    p.add_argument("--no-build-model", dest="build_model", action="store_false",
+                   default=env.get("RADLLAMA_BUILD_MODEL", "1") != "0")
+    a = p.parse_args(argv)
+    return AppConfig(host=a.host, port=a.port, model_path=a.model_path, extra_models=tuple(a.extra_models),
+                     db_url=a.db_url, data_path=a.data_path, admin_secret=a.admin_secret, share=a.share,
+                     rating_only=a.rating_only, build_model=a.build_model)
+
+
+@dataclass
+class Services:
+    generation: object
+    rating: object
+    admin: object
+    analysis: object
+
+
+def build_services(cfg: AppConfig) -> Services:
+    from db.engine import make_session_factory, prepare_database
+    from demo.service import GenerationService
+    from rating.admin import AdminService
+    from rating.analysis_service import AnalysisService
+    from rating.service import RatingService
+
+    factory = make_session_factory(prepare_database(cfg.db_url))
+    generation = GenerationService.from_config(model_path=cfg.model_path, extra_models=cfg.extra_models,
+                                               data_path=cfg.data_path,
+                                               build_if_missing=cfg.build_model and not cfg.rating_only)
+    admin = AdminService(factory, admin_secret=cfg.admin_secret, generation=generation, data_path=cfg.data_path)
+    return Services(generation=generation, rating=RatingService(factory), admin=admin,
+                    analysis=AnalysisService(factory, admin=admin))
+
+
+def build_workbench(services: Services):
+    """Generate, Study admin and Analysis tabs for the researcher and the analyst."""
+    import gradio as gr
+    from demo.generate_tab import build_generate_tab
+    from rating.ui.admin_tab import build_admin_tab
+    from rating.ui.analysis_tab import build_analysis_tab
+
+    with gr.Blocks(title="Radiology-Llama") as workbench:
+        gr.Markdown("# Radiology-Llama\nFindings in, impression out: a demo, blinded expert rating and analysis. "
+                    f"Raters use the separate rating page at `{RATER_PATH}/`.")
+        with gr.Tab("Generate"):
+            build_generate_tab(services.generation)
+        with gr.Tab("Study admin"):
+            build_admin_tab(services.admin)
+        with gr.Tab("Analysis"):
+            build_analysis_tab(services.analysis)
+    return workbench
+
+
+def build_rater_app(services: Services):
+    """The blinded rater page: nothing in it names a system."""
+    import gradio as gr
+    from rating.ui.rater_tab import build_rater_tab
+
+    with gr.Blocks(title="Radiology-Llama rating") as rater_app:
+        build_rater_tab(services.rating)
+    return rater_app
+
+
+def create_server(cfg: AppConfig, services: Services | None = None):
+    """A FastAPI app with the rater app at /rate and (unless rating-only) the workbench at /."""
+    import gradio as gr
+    from fastapi import FastAPI
+    from fastapi.responses import RedirectResponse
+
+    services = services or build_services(cfg)
+    server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    rater_app = build_rater_app(services).queue(default_concurrency_limit=8)
+    gr.mount_gradio_app(server, rater_app, path=RATER_PATH, footer_links=[])
+    if cfg.rating_only:
+        @server.get("/")
+        def _to_rating():
+            return RedirectResponse(f"{RATER_PATH}/")
+    else:
+        workbench = build_workbench(services).queue(default_concurrency_limit=2)
+        gr.mount_gradio_app(server, workbench, path="", footer_links=["api"])
+    return server
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    cfg = parse_args(argv)
+    if cfg.share:
+        print("--share is not supported by the combined server; expose the port through your own proxy.")
+    server = create_server(cfg)
+    print(f"Radiology-Llama on http://{cfg.host}:{cfg.port}/  (raters: http://{cfg.host}:{cfg.port}{RATER_PATH}/)",
+          flush=True)
+    uvicorn.run(server, host=cfg.host, port=cfg.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""MIMIC-CXR free-text reports: files/pNN/pNNNNNNNN/sNNNNNNNN.txt (a folder or a zip of it).
+
+Sections are found by their headings: a capitalised name followed by a colon at the start of a
+line ("FINDINGS:", "IMPRESSION:"). Real reports vary, so:
+- findings come from FINDINGS (or FINDING); when there is none, from REPORT, then from a combined
+  "FINDINGS AND IMPRESSION" / "FINDINGS/IMPRESSION" section, provided a separate impression exists;
+- the impression comes from IMPRESSION (or IMPRESSIONS), else CONCLUSION(S), else SUMMARY;
+- any other capitalised heading ("INDICATION:", "COMPARISON:", "NOTIFICATION:", ...) ends a section;
+- text before the first heading ("FINAL REPORT", "WET READ: ...") is ignored.
+A report lacking either part is skipped and counted.
+
+Splits come from the official mimic-cxr-2.0.0-split.csv(.gz) (dicom_id,study_id,subject_id,split),
+joined by study id (file sNNNNNNNN -> study_id NNNNNNNN). Pass `split_file`, or it is looked
+for beside the folder/zip and up to three folders above (and inside the zip). Reports whose study
+is absent from a split file are skipped and counted; with no split file at all the reports keep
+split=None and get a seeded split downstream.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+import re
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from core.cleaning import clean_text
+from core.records import LoadResult, Report
+from training.data.openi_csv import MalformedFile
+
+log = logging.getLogger(__name__)
+
+SPLIT_FILE_NAMES = ("mimic-cxr-2.0.0-split.csv.gz", "mimic-cxr-2.0.0-split.csv")
+SPLIT_NAMES = {"train": "train", "validate": "validate", "validation": "validate", "val": "validate", "test": "test"}
+
+FINDINGS_HEADINGS = ("FINDINGS", "FINDING")
+FALLBACK_FINDINGS_HEADINGS = ("REPORT",)
+COMBINED_HEADINGS = ("FINDINGS AND IMPRESSION", "FINDINGS/IMPRESSION", "FINDINGS AND IMPRESSIONS",
+                     "FINDINGS / IMPRESSION", "IMPRESSION AND FINDINGS")
+IMPRESSION_HEADINGS = ("IMPRESSION", "IMPRESSIONS", "CONCLUSION", "CONCLUSIONS", "SUMMARY")
+
+# A heading: start of a line, optional indent, a name of capital letters (spaces, / & ( ) - allowed), a colon.
+_HEADING = re.compile(r"^[ \t]*([A-Z][A-Z /&()\-]{1,48}?)[ \t]*:", re.MULTILINE)
+_KNOWN = {*FINDINGS_HEADINGS, *FALLBACK_FINDINGS_HEADINGS, *COMBINED_HEADINGS, *IMPRESSION_HEADINGS}
+_CASE_INSENSITIVE_HEADING = re.compile(
+    r"^[ \t]*(" + "|".join(re.escape(h) for h in sorted(_KNOWN, key=len, reverse=True)) + r")[ \t]*:",
+    re.MULTILINE | re.IGNORECASE)
+_REPORT_PATH = re.compile(r"(?:^|/)p\d+/(s(\d+))\.txt$")
+_SUBJECT = re.compile(r"(?:^|/)p(\d+)/s\d+\.txt$")
+
+
+def split_sections(text: str) -> dict[str, str]:
+    """Map each heading (upper case, spacing normalised) to its text; the first occurrence wins."""
+    marks = [(m.start(), m.end(), m.group(1)) for m in _HEADING.finditer(text)]
+    marks += [(m.start(), m.end(), m.group(1)) for m in _CASE_INSENSITIVE_HEADING.finditer(text)
+              if not m.group(1).isupper()]
+    marks.sort()
+    sections: dict[str, str] = {}
+    for i, (_, body_start, name) in enumerate(marks):
+        body_end = marks[i + 1][0] if i + 1 < len(marks) else len(text)
+        key = re.sub(r"\s+", " ", name.upper()).strip()
+        key = re.sub(r"\s*/\s*", "/", key)
+        body = text[body_start:body_end]
+        if key not in sections or not sections[key].strip():
+            sections[key] = body
+    return sections
+
+
+def extract_findings_impression(text: str, remove_deid: bool = False) -> tuple[str, str]:
+    """(findings, impression) of one free-text report, each cleaned; "" where missing."""
+    sections = split_sections(text)
+
+    def first(names: tuple[str, ...]) -> str:
+        for name in names:
+            value = clean_text(sections.get(name.replace(" / ", "/")), remove_deid)
+            if value:
+                return value
+        return ""
+
+    impression = first(IMPRESSION_HEADINGS)
+    findings = first(FINDINGS_HEADINGS) or first(FALLBACK_FINDINGS_HEADINGS)
+    if not findings and impression:
+        findings = first(COMBINED_HEADINGS)
+    return findings, impression
+
+
+def load_mimic(path: str | Path, remove_deid: bool = False, split_file: str | Path | None = None,
+               source: str = "mimic-cxr") -> LoadResult:
+    """Load a MIMIC-CXR reports folder (the one holding files/, or files/ itself) or its zip."""
+    p = Path(path)
+    result = LoadResult(reports=[])
+    if p.is_dir():
+        documents = _folder_documents(p)
+        splits = _read_split_file(Path(split_file)) if split_file else _find_split_beside(p)
+    elif zipfile.is_zipfile(p):
+        documents = _zip_documents(p)
+        splits = (_read_split_file(Path(split_file)) if split_file
+                  else _split_inside_zip(p) or _find_split_beside(p))
+    else:
+        raise MalformedFile(f"{p}: expected a MIMIC-CXR reports folder (files/pNN/pNNNNNNNN/sNNNNNNNN.txt) or a zip of it")
+    if splits is None:
+        log.warning("no mimic-cxr-2.0.0-split.csv(.gz) found near %s; reports get a seeded split", p)
+    n_files = 0
+    for name, raw in documents:
+        n_files += 1
+        match = _REPORT_PATH.search(name)
+        stem, study_id = match.group(1), match.group(2)
+        findings, impression = extract_findings_impression(raw.decode("utf-8", errors="replace"), remove_deid)
+        if not findings:
+            result.skip("no findings")
+            continue
+        if not impression:
+            result.skip("no impression")
+            continue
+        split = None
+        if splits is not None:
+            split = splits.get(study_id.lstrip("0") or "0")
+            if split is None:
+                result.skip("study not in split file")
+                continue
+        subject = _SUBJECT.search(name)
+        meta = {"study_id": study_id, "subject_id": subject.group(1) if subject else "", "file": name}
+        result.reports.append(Report(id=stem, findings=findings, impression=impression, source=source,
+                                     split=split, meta=meta))
+    if n_files == 0:
+        raise MalformedFile(f"{p}: no reports in the MIMIC-CXR layout files/pNN/pNNNNNNNN/sNNNNNNNN.txt found")
+    return result
+
+
+def _folder_documents(folder: Path) -> Iterator[tuple[str, bytes]]:
+    for file in sorted(folder.rglob("s*.txt")):
+        name = file.relative_to(folder).as_posix()
+        if _REPORT_PATH.search(name):
+            yield name, file.read_bytes()
+
+
+def _zip_documents(path: Path) -> Iterator[tuple[str, bytes]]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for name in sorted(zf.namelist()):
+                if _REPORT_PATH.search(name):
+                    yield name, zf.read(name)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise MalformedFile(f"{path}: unreadable zip ({exc})") from None
+
+
+def _find_split_beside(path: Path) -> dict[str, str] | None:
+    folder = path if path.is_dir() else path.parent
+    for candidate_dir in [folder, *list(folder.resolve().parents)[:3]]:
+        for name in SPLIT_FILE_NAMES:
+            candidate = candidate_dir / name
+            if candidate.is_file():
+                return _read_split_file(candidate)
+    return None
+
+
+def _split_inside_zip(path: Path) -> dict[str, str] | None:
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            if PurePosixPath(name).name in SPLIT_FILE_NAMES:
+                data = zf.read(name)
+                return _parse_split_csv(gzip.decompress(data) if name.endswith(".gz") else data, f"{path}!{name}")
+    return None
+
+
+def _read_split_file(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise MalformedFile(f"split file {path} does not exist")
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise MalformedFile(f"{path}: not a readable gzip file ({exc})") from None
+    return _parse_split_csv(data, str(path))
+
+
+def _parse_split_csv(data: bytes, label: str) -> dict[str, str]:
+    """study_id (no leading zeros) -> train/validate/test; many dicom rows per study collapse to one."""
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8", errors="replace")))
+    fields = [f.strip() for f in reader.fieldnames or []]
+    reader.fieldnames = fields
+    missing = [c for c in ("study_id", "split") if c not in fields]
+    if missing:
+        raise MalformedFile(f"{label}: split file lacks column(s) {', '.join(missing)}; found {fields}")
+    splits: dict[str, str] = {}
+    for row in reader:
+        study = str(row.get("study_id") or "").strip().lstrip("s").lstrip("0")
+        split = SPLIT_NAMES.get(str(row.get("split") or "").strip().lower())
+        if study and split:
+            splits.setdefault(study, split)
+    return splits
