@@ -1,0 +1,95 @@
+"""Per-report metrics that `python -m training.evaluate` computes: one list, one line per metric.
+
+A metric scores a batch of predictions against their references and returns one dict of
+columns per report (values averaged over reports, with bootstrap intervals, in every table,
+CSV and per-report JSONL). To add one, append a `Metric` to METRICS, e.g.
+
+    Metric("chexpert", ("chexpert_micro_f1",), clinical.per_report_scores, {"chexpert_micro_f1": "CheXpert µF1"}),
+
+or call `register_metric(...)` from a plug-in module. A metric whose system-level value is not
+the mean of per-report values (e.g. micro F1 over pooled counts) may also give `corpus`, whose
+numbers are reported beside the means.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from core.metrics import ROUGE_KEYS, rouge_per_report
+
+PerReport = Callable[..., list[dict[str, float]]]  # (predictions, references, remove_deid=bool)
+Corpus = Callable[..., dict[str, float]]  # (predictions, references, remove_deid=bool)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric family and the columns it adds."""
+
+    name: str
+    """Short name, used in messages."""
+    columns: tuple[str, ...]
+    """Keys of the dict `score` returns for each report, in display order."""
+    score: PerReport
+    """(predictions, references, remove_deid=False) -> one {column: value} per report."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Table header per column (the column name when absent)."""
+    corpus: Corpus | None = None
+    """Optional system-level values that are not per-report means, e.g. pooled micro F1."""
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            raise ValueError(f"metric {self.name!r} declares no columns")
+
+    def header(self, column: str) -> str:
+        return self.headers.get(column, column)
+
+
+ROUGE = Metric("rouge", ROUGE_KEYS, rouge_per_report,
+               {"rouge1": "R-1", "rouge2": "R-2", "rougeL": "R-L", "rougeLsum": "R-Lsum"})
+
+METRICS: list[Metric] = [
+    ROUGE,
+]
+
+
+def register_metric(metric: Metric) -> None:
+    """Add (or replace by name) a metric for every later evaluation."""
+    METRICS[:] = [m for m in METRICS if m.name != metric.name] + [metric]
+
+
+def active_metrics() -> list[Metric]:
+    """The metrics to compute now, including plug-ins that register themselves on import."""
+    _load_plugins()
+    return list(METRICS)
+
+
+def columns(metrics: Sequence[Metric]) -> list[str]:
+    return [c for m in metrics for c in m.columns]
+
+
+def score_reports(metrics: Sequence[Metric], predictions: Sequence[str], references: Sequence[str],
+                  remove_deid: bool = False) -> list[dict[str, float]]:
+    """All metric columns for each report, merged into one dict per report."""
+    rows: list[dict[str, float]] = [{} for _ in predictions]
+    for metric in metrics:
+        scored = metric.score(predictions, references, remove_deid=remove_deid)
+        if len(scored) != len(predictions):
+            raise ValueError(f"metric {metric.name!r} returned {len(scored)} rows for {len(predictions)} reports")
+        for row, values in zip(rows, scored):
+            row.update({c: float(values[c]) for c in metric.columns})
+    return rows
+
+
+PLUGIN_MODULES = ("training.clinical",)
+"""Optional modules that call `register_metric` when imported; a missing one is simply skipped."""
+
+
+def _load_plugins() -> None:
+    import importlib  # noqa: PLC0415
+
+    for module in PLUGIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # the plug-in exists but one of its imports is missing: say so
+                raise
