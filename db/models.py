@@ -105,6 +105,7 @@ class Rater(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_position: Mapped[int | None] = mapped_column(Integer, nullable=True)  # where the rater resumes
 
     study: Mapped[Study] = relationship(back_populates="raters")
     assignments: Mapped[list[Assignment]] = relationship(back_populates="rater", cascade="all, delete-orphan",
