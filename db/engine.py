@@ -1,4 +1,14 @@
-"""Engine and session set-up. SQLite gets WAL, foreign keys and a busy timeout."""
+"""Engine and session set-up. SQLite gets WAL, foreign keys and a busy timeout.
+
+The schema is versioned with Alembic (db/migrations): prepare_database() upgrades any
+database to the newest revision on start, and creates it on first start. To change the
+schema, edit db/models.py and add a revision under db/migrations/versions (e.g.
+`alembic -c db/alembic.ini revision --autogenerate -m "..."` after upgrading a scratch DB).
+
+SQLite transactions start with BEGIN IMMEDIATE: a transaction takes the write lock when it
+begins (waiting up to the busy timeout) instead of failing later with "database is locked"
+when a read turns into a write while another connection writes.
+"""
 from __future__ import annotations
 
 import os
@@ -6,11 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Base
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DB_ENV = "RADLLAMA_DB"
 DEFAULT_DB_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'radllama.db'}"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -28,6 +40,7 @@ def database_url(explicit: str | None = None) -> str:
 
 
 def _configure_sqlite(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # the driver's own BEGIN handling off; _begin_immediate does it
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -36,11 +49,16 @@ def _configure_sqlite(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _begin_immediate(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_immediate)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
@@ -58,13 +76,36 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
             yield session
 
 
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def upgrade_schema(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (creates every table on an empty database).
+
+    A database made by the old create_all() (tables but no alembic_version) is stamped with
+    the revision it matches first, then upgraded.
+    """
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        insp = inspect(conn)
+        tables = set(insp.get_table_names())
+        if "study" in tables and "alembic_version" not in tables:
+            rater_cols = {c["name"] for c in insp.get_columns("rater")}
+            command.stamp(cfg, "0002" if "last_position" in rater_cols else "0001")
+        command.upgrade(cfg, revision)
+
+
 def create_schema(engine: Engine) -> None:
-    """Create tables on first start. (The rating-study issue replaces this with Alembic upgrade.)"""
-    Base.metadata.create_all(engine)
+    """Kept for callers of the first version: same as upgrade_schema(engine)."""
+    upgrade_schema(engine)
 
 
 def prepare_database(url: str | None = None) -> Engine:
     """Engine for `url` with the schema brought up to date (created on first start)."""
     engine = make_engine(url)
-    create_schema(engine)
+    upgrade_schema(engine)
     return engine
