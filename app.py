@@ -148,12 +148,28 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     return server
 
 
+def launch_shared(cfg: AppConfig, services: Services) -> None:
+    """--share: one Gradio app behind a public gradio.live link (this DOES leave the machine).
+
+    The combined server cannot be tunnelled, so only one app is shared: the workbench, or with
+    --rating-only the rater app. The other one is not served at all in this mode.
+    """
+    if cfg.rating_only:
+        app, other = build_rater_app(services).queue(default_concurrency_limit=8), "workbench"
+    else:
+        app, other = build_workbench(services).queue(default_concurrency_limit=2), f"rater app ({RATER_PATH}/)"
+    print(f"--share: creating a public link through Gradio's share servers (needs internet). "
+          f"The {other} is not served in this mode; run without --share for both.", flush=True)
+    app.launch(server_name=cfg.host, server_port=cfg.port, share=True, footer_links=[])
+
+
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     cfg = parse_args(argv)
     if cfg.share:
-        print("--share is not supported by the combined server; expose the port through your own proxy.")
+        launch_shared(cfg, build_services(cfg))
+        return
     server = create_server(cfg)
     print(f"Radiology-Llama on http://{cfg.host}:{cfg.port}/  (raters: http://{cfg.host}:{cfg.port}{RATER_PATH}/)",
           flush=True)

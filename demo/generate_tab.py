@@ -1,6 +1,98 @@
-"""STUB (to be replaced by the demo engineer)."""
+"""The Generate tab: findings in, impression out, streamed, with the time it took.
+
+Layout and event wiring only; the work is in demo/service.py. The Generate button is the
+public API endpoint `/generate`:
+
+    from gradio_client import Client
+    impression, details = Client("http://127.0.0.1:7860/").predict("The lungs are clear ...", api_name="/generate")
+
+Its other inputs (system, strategy, num_beams, max_new_tokens) are optional. Run this tab alone
+with `python -m demo.generate_tab [--port 7861] [--model PATH] [--no-build-model]`.
+"""
+from __future__ import annotations
+
+import demo.offline  # noqa: F401  (privacy switches before gradio is imported)
+
 import gradio as gr
 
+from core.generator import GenerationSettings
+from demo.input_limits import FindingsError
+from demo.service import GenerationError, GenerationService
 
-def build_generate_tab(service) -> None:
-    gr.Markdown("Generate tab: under construction.")
+STATUS_POLL_S = 5.0
+
+
+def make_generate_handler(service: GenerationService):
+    """The streaming handler behind the Generate button (and the /generate API)."""
+
+    def generate(findings: str, system: str | None = None, strategy: str = "greedy", num_beams: float = 4,
+                 max_new_tokens: float = 96):
+        """Write the impression for `findings`; yields (impression so far, details line)."""
+        try:
+            settings = GenerationSettings(strategy=strategy or "greedy", num_beams=int(num_beams or 4),
+                                          max_new_tokens=int(max_new_tokens or 96))
+            for update in service.stream(findings, system, settings):
+                yield update.impression, update.details()
+        except (FindingsError, GenerationError, ValueError) as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    return generate
+
+
+def make_status_handler(service: GenerationService):
+    def refresh_model_status():
+        """The model status line; stops polling once the model is ready."""
+        state = service.model_status().state
+        return service.status_markdown(), gr.Timer(active=state in ("building", "building-elsewhere"))
+
+    return refresh_model_status
+
+
+def build_generate_tab(service: GenerationService) -> None:
+    choices = service.choices()
+    with gr.Row():
+        with gr.Column(scale=3):
+            findings = gr.Textbox(label="Findings", lines=8, max_lines=20, elem_id="findings",
+                                  placeholder="Paste the FINDINGS section of a chest X-ray report ...")
+            system = gr.Dropdown(choices=[(c.label, c.key) for c in choices], value=choices[0].key,
+                                 label="System", elem_id="system")
+            with gr.Accordion("Decoding options", open=False):
+                strategy = gr.Radio(["greedy", "beam"], value="greedy", label="Decoding", elem_id="strategy")
+                num_beams = gr.Slider(1, 8, value=4, step=1, label="Beams (beam search only)", elem_id="num-beams")
+                max_new_tokens = gr.Slider(8, 256, value=96, step=8, label="Max new tokens", elem_id="max-new-tokens")
+            generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
+        with gr.Column(scale=2):
+            impression = gr.Textbox(label="Impression", lines=6, interactive=False, elem_id="impression")
+            details = gr.Markdown(elem_id="generation-details")
+            model_status = gr.Markdown(service.status_markdown(), elem_id="model-status")
+    gr.Examples(examples=[[e.findings] for e in service.examples], inputs=[findings],
+                example_labels=[e.label for e in service.examples], label="Examples")
+
+    building = service.model_status().state in ("building", "building-elsewhere")
+    timer = gr.Timer(STATUS_POLL_S, active=building)
+    timer.tick(make_status_handler(service), None, [model_status, timer], api_visibility="private",
+               show_progress="hidden", queue=False)
+    generate_button.click(make_generate_handler(service), [findings, system, strategy, num_beams, max_new_tokens],
+                          [impression, details], api_name="generate",
+                          api_description="Findings in; (impression, details line) out. Streams.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Only the Generate tab (127.0.0.1).")
+    p.add_argument("--port", type=int, default=7861)
+    p.add_argument("--model", default=None)
+    p.add_argument("--data", default=None)
+    p.add_argument("--no-build-model", dest="build", action="store_false")
+    a = p.parse_args(argv)
+    service = GenerationService.from_config(model_path=a.model, data_path=a.data, build_if_missing=a.build)
+    with gr.Blocks(title="Radiology-Llama: Generate") as blocks:
+        build_generate_tab(service)
+    print(f"Generate tab on http://127.0.0.1:{a.port}/", flush=True)
+    blocks.queue(default_concurrency_limit=2).launch(server_name="127.0.0.1", server_port=a.port,
+                                                     footer_links=["api"])
+
+
+if __name__ == "__main__":
+    main()
