@@ -1,6 +1,147 @@
-"""STUB (to be replaced by the rating engineer): study set-up behind the admin secret."""
+"""Study set-up behind the admin secret: every method takes the secret and checks it first.
+
+The admin secret comes from --admin-secret / $RADLLAMA_ADMIN_SECRET. When neither is set, a
+secret is generated on first start, printed once to the console and kept in a file readable
+only by its owner (mode 0600) beside the SQLite database, `<db file>.admin-secret`, so it
+survives restarts (delete the file to rotate it). For non-SQLite databases without a
+configured secret, a fresh one is printed at every start.
+"""
+from __future__ import annotations
+
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import func, select
+
+from db.engine import unit_of_work
+from db.models import Assignment, Case, Rater, Rating, Study, System
+from rating.study_request import StudyRequest, build_study
+from rating.study_setup import CreatedStudy, RaterSpec, add_rater, reissue_token, revoke_rater
+from rating.tokens import new_token
+
+RATER_PATH = "/rate/"
+
+
+class AdminDenied(PermissionError):
+    """Wrong or missing admin secret."""
+
+
+def secret_file_for(url: str) -> Path | None:
+    """Where a generated admin secret is kept for a SQLite URL (None for other databases)."""
+    if not url.startswith("sqlite") or ":memory:" in url or url.rstrip("/").endswith("sqlite:"):
+        return None
+    return Path(url.split(":///", 1)[1] + ".admin-secret")
+
+
+def resolve_admin_secret(explicit: str | None, db_url: str, announce: Callable[[str], None] = print) -> str:
+    """The configured secret, else the stored one, else a new one (stored 0600 and announced once)."""
+    if explicit and explicit.strip():
+        return explicit.strip()
+    path = secret_file_for(db_url)
+    if path is not None and path.exists():
+        stored = path.read_text(encoding="utf-8").strip()
+        if stored:
+            return stored
+    secret = new_token()
+    if path is not None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secret + "\n")
+        announce(f"Admin secret generated and stored in {path} (mode 0600): {secret}")
+    else:
+        announce(f"Admin secret for this run (set RADLLAMA_ADMIN_SECRET to keep one): {secret}")
+    return secret
+
+
+@dataclass(frozen=True)
+class RaterRow:
+    """A rater as the admin sees it."""
+
+    study_id: int
+    name: str
+    pseudonym: str
+    role: str
+    revoked: bool
+    n_assigned: int
+    n_rated: int
+
+
+def invitation_link(base_url: str, token: str) -> str:
+    """The personal link a rater opens (base_url like http://host:port)."""
+    return f"{base_url.rstrip('/')}{RATER_PATH}?token={token}"
 
 
 class AdminService:
-    def __init__(self, session_factory, admin_secret=None, generation=None, data_path=None):
+    """Admin operations for the CLI-less path (the admin tab); each checks the secret."""
+
+    def __init__(self, session_factory, admin_secret: str | None = None, generation=None, data_path=None):
         self.session_factory = session_factory
+        self.generation = generation
+        self.data_path = data_path
+        url = session_factory.kw["bind"].url.render_as_string(hide_password=False)
+        self._secret = resolve_admin_secret(admin_secret, url)
+
+    def require(self, secret: object) -> None:
+        """Raise AdminDenied unless `secret` is the admin secret (constant-time comparison)."""
+        if not isinstance(secret, str) or not secret.strip() or \
+                not hmac.compare_digest(secret.strip().encode(), self._secret.encode()):
+            raise AdminDenied("Admin secret missing or wrong.")
+
+    def available_systems(self) -> list[str]:
+        from training import generators
+        return generators.available()
+
+    def create_study(self, secret: str, request: StudyRequest,
+                     progress: Callable[[float, str], None] | None = None) -> CreatedStudy:
+        self.require(secret)
+        if request.data_path is None and self.data_path:
+            from dataclasses import replace
+            request = replace(request, data_path=self.data_path)
+        return build_study(self.session_factory, request, progress)
+
+    def list_studies(self, secret: str) -> list[dict]:
+        self.require(secret)
+        with unit_of_work(self.session_factory) as session:
+            rows = []
+            for study in session.scalars(select(Study).order_by(Study.id)):
+                rows.append({
+                    "id": study.id, "name": study.name, "simulated": study.simulated,
+                    "created": study.created_at.strftime("%Y-%m-%d %H:%M"),
+                    "cases": session.scalar(select(func.count(Case.id)).where(Case.study_id == study.id)),
+                    "systems": ", ".join(session.scalars(select(System.name).where(System.study_id == study.id)
+                                                         .order_by(System.name))),
+                    "raters": session.scalar(select(func.count(Rater.id)).where(Rater.study_id == study.id)),
+                    "ratings": session.scalar(select(func.count(Rating.id)).join(Rater)
+                                              .where(Rater.study_id == study.id)),
+                })
+            return rows
+
+    def list_raters(self, secret: str, study_id: int) -> list[RaterRow]:
+        self.require(secret)
+        with unit_of_work(self.session_factory) as session:
+            rows = []
+            for r in session.scalars(select(Rater).where(Rater.study_id == int(study_id)).order_by(Rater.id)):
+                n_assigned = session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == r.id))
+                n_rated = session.scalar(select(func.count(func.distinct(Rating.assignment_id)))
+                                         .where(Rating.rater_id == r.id))
+                rows.append(RaterRow(r.study_id, r.name, r.pseudonym, r.role, r.revoked, n_assigned or 0,
+                                     n_rated or 0))
+            return rows
+
+    def add_rater(self, secret: str, study_id: int, name: str, role: str = "radiologist") -> str:
+        self.require(secret)
+        with unit_of_work(self.session_factory) as session:
+            return add_rater(session, int(study_id), RaterSpec(name=name, role=role))
+
+    def revoke_rater(self, secret: str, study_id: int, name: str) -> None:
+        self.require(secret)
+        with unit_of_work(self.session_factory) as session:
+            revoke_rater(session, int(study_id), name)
+
+    def reissue_token(self, secret: str, study_id: int, name: str) -> str:
+        self.require(secret)
+        with unit_of_work(self.session_factory) as session:
+            return reissue_token(session, int(study_id), name)

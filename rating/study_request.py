@@ -1,0 +1,98 @@
+"""From an admin's request (data file, N, systems, raters...) to a stored study.
+
+Shared by the CLI (rating/study.py) and the admin tab (rating/admin.py); both reach it only
+after their own access check.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from db.engine import unit_of_work
+from rating.importer import load_outputs
+from rating.study_setup import (REFERENCE_SYSTEM, CreatedStudy, RaterSpec, StudySetupError, StudySpec, SystemOutputs,
+                                create_study, generate_outputs, reference_outputs, sample_cases)
+
+
+@dataclass(frozen=True)
+class StudyRequest:
+    """Everything needed to set up a study from a report file."""
+
+    name: str
+    """Unique study name."""
+    raters: tuple[str, ...]
+    """Rater names (one invitation each)."""
+    data_path: str | None = None
+    """Report file (default: $RADLLAMA_DATA or the shared OpenI CSV)."""
+    n: int = 20
+    """Number of cases, sampled from the test split."""
+    seed: int = 0
+    """Seed for sampling, allocation and label orders."""
+    stratify: bool = False
+    """Half normal, half abnormal cases."""
+    systems: tuple[str, ...] = ()
+    """Generator names from training.generators (constant, lead, retrieval, default, ...)."""
+    import_path: str | None = None
+    """CSV/JSONL of outside outputs (case_id, system, text)."""
+    include_reference: bool = False
+    """Add the original impression as one more blinded system."""
+    k: int | None = None
+    """Raters per case (None: all)."""
+    n_calibration: int = 0
+    """Calibration cases rated by everyone, first."""
+    n_repeats: int = 0
+    """Hidden repeats per rater."""
+    description: str = ""
+    """Free text for the admin."""
+    split: str = "test"
+    """Split to sample cases from (test keeps training cases out of the study)."""
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise StudySetupError("the study needs a name")
+        if not self.raters or any(not r.strip() for r in self.raters):
+            raise StudySetupError("give at least one rater name (comma-separated, none empty)")
+        if self.n < 1:
+            raise StudySetupError("N must be at least 1")
+        if not (self.systems or self.import_path or self.include_reference):
+            raise StudySetupError("choose at least one system, an import file or the reference impression")
+        if self.split not in ("train", "validate", "test"):
+            raise StudySetupError("split must be train, validate or test")
+
+
+def build_study(session_factory, request: StudyRequest,
+                progress: Callable[[float, str], None] | None = None) -> CreatedStudy:
+    """Load data, sample cases, generate/import outputs, then store everything in one transaction."""
+    from training.dataset import load_split
+
+    imported = load_outputs(request.import_path) if request.import_path else {}
+    clash = set(imported) & (set(request.systems) | ({REFERENCE_SYSTEM} if request.include_reference else set()))
+    if clash:
+        raise StudySetupError(f"imported system name(s) clash with chosen systems: {', '.join(sorted(clash))}")
+    if progress:
+        progress(0.0, "loading reports")
+    splits = load_split(request.data_path)
+    pool = getattr(splits, request.split)
+    if imported:
+        pool = [r for r in pool if all(r.id in texts for texts in imported.values())]
+        if not pool:
+            raise StudySetupError("no report of the chosen split has an imported output from every imported system")
+    cases = sample_cases(pool, request.n, request.seed, request.stratify)
+    outputs: dict[str, SystemOutputs] = {}
+    if request.systems:
+        outputs.update(generate_outputs(cases, request.systems, splits.train, progress=progress))
+    for name, texts in imported.items():
+        outputs[name] = SystemOutputs(kind="imported", texts_by_case={c.id: texts[c.id] for c in cases},
+                                      config={"imported_from": str(request.import_path)})
+    if request.include_reference:
+        outputs[REFERENCE_SYSTEM] = reference_outputs(cases)
+    spec = StudySpec(name=request.name, description=request.description, seed=request.seed, k=request.k,
+                     n_calibration=request.n_calibration, n_repeats=request.n_repeats,
+                     config={"data_path": str(splits.path), "split": request.split, "n": request.n,
+                             "stratify": request.stratify, "systems": list(request.systems),
+                             "import_path": request.import_path, "include_reference": request.include_reference})
+    with unit_of_work(session_factory) as session:
+        created = create_study(session, spec, cases, outputs, [RaterSpec(name=r.strip()) for r in request.raters])
+    if progress:
+        progress(1.0, "study stored")
+    return created
