@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.generator import GenerationSettings
-from core.metrics import STEMMING_NOTE, Estimate, bootstrap_indices, bootstrap_mean, paired_bootstrap_pvalue
+from core.metrics import ROUGE_KEYS, STEMMING_NOTE, Estimate, bootstrap_indices, bootstrap_mean, paired_bootstrap_pvalue
 from core.records import Report
 from core.splits import SPLITS, SplitSpec, findings_key, select
 from training import generators
@@ -256,23 +256,26 @@ def _pvalue(p: float) -> str:
 
 
 def format_table(summary: SubsetSummary, cols: Sequence[str], metrics: Sequence[Metric]) -> str:
+    """ROUGE columns with their 95% CI, other metric columns as means (their CIs are in results.csv)."""
     headers = {c: m.header(c) for m in metrics for c in m.columns}
+    with_ci = set(ROUGE_KEYS)
     title = f"{SUBSET_TITLES[summary.subset]}, n = {summary.n}"
     if summary.n == 0:
         return f"{title}\n  (no reports in this subset)"
     rows = [["System", *[headers.get(c, c) for c in cols], "p (R-1)"]]
     for name, est in summary.estimates.items():
         mark = " *" if name == summary.best_baseline else ""
-        rows.append([name + mark, *[_cell(est[c]) for c in cols], _pvalue(summary.pvalues[name]["rouge1"])])
+        cells = [_cell(est[c]) if c in with_ci else _pct(est[c].mean) for c in cols]
+        rows.append([name + mark, *cells, _pvalue(summary.pvalues[name]["rouge1"])])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [title]
     for k, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
-    if summary.corpus:
-        for name, values in summary.corpus.items():
-            lines.append(f"  {name} corpus-level: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
+    for name, values in summary.corpus.items():
+        lines.append(f"  {name}, corpus level (pooled counts): "
+                     + ", ".join(f"{headers.get(k, k)} {_pct(v).strip()}" for k, v in values.items()))
     return "\n".join(lines)
 
 
@@ -282,7 +285,8 @@ def render_report(data: TestSet, summaries: Sequence[SubsetSummary], runs: Seque
     lines = [
         f"Test set: {data.test_label}; n = {len(data.test)}",
         f"Training reports (retrieval/models): {data.train_label}; n = {len(data.train)}",
-        f"{STEMMING_NOTE}; mean over reports x 100, [95% bootstrap CI, {n_resamples} resamples].",
+        f"{STEMMING_NOTE}; mean over reports x 100, [95% bootstrap CI, {n_resamples} resamples]."
+        + (" Other metrics: means x 100 (CIs in results.csv)." if len(cols) > len(ROUGE_KEYS) else ""),
         f"p (R-1): paired bootstrap p-value of ROUGE-1 against the best baseline by ROUGE-1"
         f"{f' (* = {best} on all reports)' if best else ' (no baseline evaluated)'}.",
         "",
@@ -298,11 +302,15 @@ def render_report(data: TestSet, summaries: Sequence[SubsetSummary], runs: Seque
 
 
 def json_result(summary: SubsetSummary, cols: Sequence[str]) -> dict:
-    """{"<system>": {"rouge1": F1 in 0..1, ..., "n": reports}} for one subset."""
+    """{"<system>": {"rouge1": F1 in 0..1, ..., "n": reports}} for one subset.
+
+    Every metric column is the mean over reports; metrics with corpus-level values add them as
+    "<column>_corpus".
+    """
     out: dict[str, dict] = {}
     for name, est in summary.estimates.items():
         out[name] = {c: est[c].mean for c in cols}
-        out[name].update(summary.corpus.get(name, {}))
+        out[name].update({f"{k}_corpus": v for k, v in summary.corpus.get(name, {}).items()})
         out[name]["n"] = summary.n
     return out
 
@@ -317,15 +325,18 @@ def write_outputs(out: Path, data: TestSet, runs: Sequence[SystemRun], summaries
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
+        corpus_cols = sorted({k for s in summaries for values in s.corpus.values() for k in values})
         header = ["subset", "system", "n", "best_baseline"]
         for c in cols:
             header += [c, f"{c}_ci_low", f"{c}_ci_high", f"{c}_p_vs_best_baseline"]
+        header += [f"{c}_corpus" for c in corpus_cols]
         writer.writerow(header)
         for s in summaries:
             for name, est in s.estimates.items():
                 row: list = [s.subset, name, s.n, s.best_baseline or ""]
                 for c in cols:
                     row += [est[c].mean, est[c].low, est[c].high, s.pvalues[name][c]]
+                row += [s.corpus.get(name, {}).get(c, "") for c in corpus_cols]
                 writer.writerow(row)
     with open(out / "per_report.jsonl", "w", encoding="utf-8") as fh:
         for run in runs:

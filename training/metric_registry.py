@@ -6,7 +6,8 @@ CSV and per-report JSONL). To add one, append a `Metric` to METRICS, e.g.
 
     Metric("chexpert", ("chexpert_micro_f1",), clinical.per_report_scores, {"chexpert_micro_f1": "CheXpert µF1"}),
 
-or call `register_metric(...)` from a plug-in module. A metric whose system-level value is not
+or call `register_metric(...)`; metrics whose module may be missing go in OPTIONAL_METRICS
+(the CheXpert-style clinical agreement of core.clinical is wired in that way). A metric whose system-level value is not
 the mean of per-report values (e.g. micro F1 over pooled counts) may also give `corpus`, whose
 numbers are reported beside the means.
 """
@@ -80,16 +81,26 @@ def score_reports(metrics: Sequence[Metric], predictions: Sequence[str], referen
     return rows
 
 
-PLUGIN_MODULES = ("training.clinical",)
-"""Optional modules that call `register_metric` when imported; a missing one is simply skipped."""
+def _chexpert_metric() -> Metric | None:
+    """CheXpert-style finding agreement (core.clinical), when that module is present."""
+    try:
+        from core import clinical  # noqa: PLC0415
+    except ModuleNotFoundError as exc:
+        if exc.name == "core.clinical":
+            return None
+        raise
+    return Metric("chexpert", tuple(clinical.COLUMNS), clinical.per_report_scores, dict(clinical.HEADERS),
+                  clinical.corpus_scores)
+
+
+OPTIONAL_METRICS: tuple[Callable[[], Metric | None], ...] = (_chexpert_metric,)
+"""Metrics whose module may be absent; each returns None when it cannot be built."""
 
 
 def _load_plugins() -> None:
-    import importlib  # noqa: PLC0415
-
-    for module in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # the plug-in exists but one of its imports is missing: say so
-                raise
+    names = {m.name for m in METRICS}
+    for make in OPTIONAL_METRICS:
+        metric = make()
+        if metric is not None and metric.name not in names:
+            METRICS.append(metric)
+            names.add(metric.name)
