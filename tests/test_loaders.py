@@ -213,3 +213,9 @@ def test_mimic_wrong_inputs_are_clear(tmp_path):
 ])
 def test_mimic_section_extraction(text, findings, impression):
     assert extract_findings_impression(text) == (findings, impression)
+
+
+def test_extracted_archive_folder_is_detected_as_openi_xml(tmp_path):
+    shutil.copytree(OPENI_XML, tmp_path / "ecgen-radiology")
+    assert detect_format(tmp_path) == "openi-xml"
+    _check_openi_fixture(load_reports(tmp_path))

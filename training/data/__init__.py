@@ -33,7 +33,7 @@ def detect_format(path: str | Path) -> str:
     p = Path(path)
     name = p.name.lower()
     if p.is_dir() or name.endswith(".zip"):
-        if p.is_dir() and any(p.glob("*.xml")):
+        if p.is_dir() and (any(p.glob("*.xml")) or any(p.glob("*/*.xml"))):  # also an extracted NLMCXR archive
             return "openi-xml"
         return "mimic"
     if name.endswith((".tgz", ".tar.gz", ".xml")):
