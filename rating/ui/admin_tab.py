@@ -1,6 +1,125 @@
-"""STUB (to be replaced)."""
+"""Study admin tab: layout and wiring only; AdminService checks the secret on every call.
+
+Handlers here are private (api_visibility="private"): the admin tab is for the browser only.
+"""
+from __future__ import annotations
+
 import gradio as gr
+
+from rating.admin import AdminDenied, invitation_link
+from rating.importer import ImportFormatError
+from rating.study_request import StudyRequest
+from rating.study_setup import StudySetupError
+
+USER_ERRORS = (AdminDenied, StudySetupError, ImportFormatError, FileNotFoundError, ValueError)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+
+
+def _base_url(request: gr.Request | None) -> str:
+    host = request.headers.get("host") if request is not None else None
+    return f"http://{host}" if host else "http://127.0.0.1:7860"
+
+
+def _links_markdown(tokens: dict[str, str], base: str) -> str:
+    lines = ["**Invitation links (shown once; copy them now):**", ""]
+    lines += [f"- {name}: `{invitation_link(base, token)}`" for name, token in tokens.items()]
+    return "\n".join(lines)
 
 
 def build_admin_tab(service) -> None:
-    gr.Markdown("admin_tab: under construction.")
+    """Lay out the admin tab inside the current gr.Blocks and wire it to `service` (an AdminService)."""
+    try:
+        systems = service.available_systems()
+    except Exception:  # noqa: BLE001 - a broken generator registry should not take the tab down
+        systems = ["constant", "lead", "retrieval"]
+    secret = gr.Textbox(label="Admin secret", type="password", elem_id="admin-secret", max_lines=1)
+    with gr.Accordion("Create a study", open=True):
+        with gr.Row():
+            name = gr.Textbox(label="Study name", elem_id="admin-study-name")
+            data_path = gr.Textbox(label="Report file (blank: default data)", elem_id="admin-data")
+        with gr.Row():
+            n = gr.Number(label="Cases (N)", value=20, precision=0, minimum=1)
+            seed = gr.Number(label="Seed", value=0, precision=0)
+            stratify = gr.Checkbox(label="Stratify normal / abnormal", value=True)
+        chosen = gr.CheckboxGroup(choices=systems, label="Systems to generate", value=[])
+        with gr.Row():
+            upload = gr.File(label="Import outside outputs (CSV/JSONL: case_id, system, text)",
+                             file_types=[".csv", ".jsonl", ".json"], type="filepath")
+            reference = gr.Checkbox(label="Include the original impression as a blinded system", value=True)
+        raters = gr.Textbox(label="Rater names (comma-separated)", placeholder="Dr A, Dr B")
+        with gr.Row():
+            k = gr.Number(label="Raters per case (0 = all)", value=0, precision=0, minimum=0)
+            calibration = gr.Number(label="Calibration cases", value=2, precision=0, minimum=0)
+            repeats = gr.Number(label="Hidden repeats per rater", value=2, precision=0, minimum=0)
+        create = gr.Button("Create study", variant="primary")
+        created_md = gr.Markdown("")
+    with gr.Accordion("Studies and raters", open=False):
+        refresh = gr.Button("List studies")
+        studies = gr.Dataframe(label="Studies", interactive=False)
+        with gr.Row():
+            study_id = gr.Number(label="Study id", precision=0)
+            rater_name = gr.Textbox(label="Rater name")
+        with gr.Row():
+            list_raters = gr.Button("List raters")
+            add_btn = gr.Button("Invite rater")
+            reissue_btn = gr.Button("New link for rater")
+            revoke_btn = gr.Button("Revoke rater", variant="stop")
+        raters_table = gr.Dataframe(label="Raters", interactive=False)
+        rater_md = gr.Markdown("")
+
+    def on_create(secret_v, name_v, data_v, n_v, seed_v, strat_v, systems_v, upload_v, ref_v, raters_v, k_v,
+                  cal_v, rep_v, request: gr.Request, progress=gr.Progress()):
+        try:
+            service.require(secret_v)
+            req = StudyRequest(name=name_v or "", raters=_names(raters_v), data_path=(data_v or "").strip() or None,
+                               n=int(n_v or 0), seed=int(seed_v or 0), stratify=bool(strat_v),
+                               systems=tuple(systems_v or ()), import_path=upload_v or None,
+                               include_reference=bool(ref_v), k=int(k_v) if k_v else None,
+                               n_calibration=int(cal_v or 0), n_repeats=int(rep_v or 0))
+            created = service.create_study(secret_v, req, progress=lambda f, msg: progress(f, desc=msg))
+        except USER_ERRORS as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        summary = (f"Created study {created.study_id}: {created.n_cases} cases, {created.n_systems} systems, "
+                   f"{created.n_assignments} assignments.\n\n")
+        return summary + _links_markdown(created.rater_tokens, _base_url(request))
+
+    def on_list_studies(secret_v):
+        try:
+            rows = service.list_studies(secret_v)
+        except AdminDenied as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        import pandas as pd
+        return pd.DataFrame(rows)
+
+    def on_list_raters(secret_v, study_v):
+        try:
+            rows = service.list_raters(secret_v, int(study_v or 0))
+        except USER_ERRORS as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        import pandas as pd
+        return pd.DataFrame([r.__dict__ for r in rows])
+
+    def _rater_action(action):
+        def handler(secret_v, study_v, name_v, request: gr.Request):
+            try:
+                if action == "revoke":
+                    service.revoke_rater(secret_v, int(study_v or 0), name_v or "")
+                    return f"Revoked {name_v}."
+                fn = service.add_rater if action == "add" else service.reissue_token
+                token = fn(secret_v, int(study_v or 0), name_v or "")
+            except USER_ERRORS as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
+            return _links_markdown({name_v: token}, _base_url(request))
+        return handler
+
+    private = {"api_visibility": "private"}
+    create.click(on_create, [secret, name, data_path, n, seed, stratify, chosen, upload, reference, raters, k,
+                             calibration, repeats], created_md, **private)
+    refresh.click(on_list_studies, [secret], studies, **private)
+    list_raters.click(on_list_raters, [secret, study_id], raters_table, **private)
+    add_btn.click(_rater_action("add"), [secret, study_id, rater_name], rater_md, **private)
+    reissue_btn.click(_rater_action("reissue"), [secret, study_id, rater_name], rater_md, **private)
+    revoke_btn.click(_rater_action("revoke"), [secret, study_id, rater_name], rater_md, **private)
