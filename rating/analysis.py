@@ -1,0 +1,576 @@
+"""Analysis of a rating study: the tidy ratings table and every summary the paper needs.
+
+The tidy table has ONE ROW PER RATING (one rater's scores of one output, i.e. one system's
+impression for one case), with the five criteria as five score columns (see
+`db.models.CRITERIA`). Columns, in order:
+
+    rating_id, study_id, study_name, simulated,
+    case_id, case_source, case_source_id, stratum, calibration,
+    rater (pseudonym such as "R01"; never the name or token), rater_role, rater_experience_years,
+    system, system_kind, output_id, label (A, B, ... as shown), display_position, repeat_index
+    (0 first rating, 1 hidden repeat), understandability, coherence, relevance, conciseness,
+    clinical_utility (1..5), comment, significant_error, time_on_task_s,
+    started_at, submitted_at, updated_at (UTC), revision,
+    rouge1, rouge2, rougeL (F1 of the output against the case's reference impression)
+    [+ clinical metric columns when core.clinical is available].
+
+ROUGE is computed once per distinct (output text, reference) pair and cached in memory, never
+per rating. Everything after `load_ratings` / `load_outputs` / `load_expected` works on plain
+DataFrames, so it can be tested without a database.
+
+Statistics (all seeded, all on first ratings, repeat_index == 0, unless stated):
+- Figure 4: mean score per system and criterion; 95% percentile interval from a two-level
+  bootstrap that resamples cases and raters with replacement (the same draws for every system
+  and criterion). A drawn case c with multiplicity m_c and rater r with m_r contribute all of
+  r's ratings of c with weight m_c * m_r. Draw order: cases (sorted ids) first, then raters
+  (sorted pseudonyms), both from one numpy default_rng(seed).
+- Table 1: ROUGE-1/2/L per system over its distinct rated outputs, with a case bootstrap.
+- Agreement: Krippendorff's alpha (ordinal, `krippendorff` package) per criterion, units are
+  outputs, coders are raters; interval from resampling units.
+- Self-consistency: each rater's first rating against their hidden repeat of the same output:
+  exact and within-one agreement, quadratic-weighted kappa, Spearman rho.
+- ROUGE against experts: Spearman rho per criterion and ROUGE variant, over outputs (mean
+  score over raters) and over systems (system means).
+- System comparison: per criterion and pair of systems, the case-level mean scores (mean over
+  raters) are compared with a paired Wilcoxon signed-rank test over cases; p-values are Holm
+  corrected within each criterion.
+- Progress: ratings done against ratings expected (assignments x outputs), per rater and case.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+
+import krippendorff
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.metrics import rouge_pair
+from db.models import CRITERIA, Assignment, Case, Output, Rater, Rating, Study, System
+
+ROUGE_COLUMNS = ("rouge1", "rouge2", "rougeL")
+CLINICAL_PREFIX = "chexpert_"
+"""Prefix of the clinical-metric columns (core.clinical), kept apart from the criterion clinical_utility."""
+SCORE_VALUES = (1, 2, 3, 4, 5)
+CRITERION_LABELS = {
+    "understandability": "Understandability",
+    "coherence": "Coherence",
+    "relevance": "Relevance",
+    "conciseness": "Conciseness",
+    "clinical_utility": "Clinical utility",
+}
+
+RATING_COLUMNS = (
+    "rating_id", "study_id", "study_name", "simulated",
+    "case_id", "case_source", "case_source_id", "stratum", "calibration",
+    "rater", "rater_role", "rater_experience_years",
+    "system", "system_kind", "output_id", "label", "display_position", "repeat_index",
+    *CRITERIA, "comment", "significant_error", "time_on_task_s",
+    "started_at", "submitted_at", "updated_at", "revision",
+)
+TIMESTAMP_COLUMNS = ("started_at", "submitted_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """How the summaries are computed."""
+
+    n_bootstrap: int = 1000
+    """Bootstrap resamples for the Figure 4 and Table 1 intervals."""
+    n_bootstrap_alpha: int = 200
+    """Bootstrap resamples for the interval of Krippendorff's alpha (each one recomputes alpha)."""
+    confidence: float = 0.95
+    """Coverage of every interval (percentile method)."""
+    seed: int = 0
+    """Seed of every resampling."""
+    resample_raters: bool = True
+    """Figure 4: resample raters as well as cases (two-level bootstrap); False resamples cases only."""
+    alpha_level: str = "ordinal"
+    """Level of measurement for Krippendorff's alpha: nominal, ordinal, interval or ratio."""
+    include_calibration: bool = True
+    """Use ratings of calibration cases (rated by every rater) in the summaries."""
+    significance: float = 0.05
+    """Level at which a Holm-corrected comparison is marked significant."""
+
+    def __post_init__(self) -> None:
+        if self.n_bootstrap < 1 or self.n_bootstrap_alpha < 1:
+            raise ValueError("bootstrap counts must be at least 1")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must lie in (0, 1), not {self.confidence}")
+        if self.alpha_level not in ("nominal", "ordinal", "interval", "ratio"):
+            raise ValueError(f"unknown level of measurement {self.alpha_level!r}")
+        if not 0 < self.significance < 1:
+            raise ValueError(f"significance must lie in (0, 1), not {self.significance}")
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def list_studies(session: Session) -> pd.DataFrame:
+    """Every study with its number of cases, raters and ratings, newest first."""
+    n_ratings = (select(func.count(Rating.id)).join(Rater, Rating.rater_id == Rater.id)
+                 .where(Rater.study_id == Study.id).scalar_subquery())
+    n_cases = select(func.count(Case.id)).where(Case.study_id == Study.id).scalar_subquery()
+    n_raters = select(func.count(Rater.id)).where(Rater.study_id == Study.id).scalar_subquery()
+    rows = session.execute(select(Study.id, Study.name, Study.simulated, Study.created_at, n_cases, n_raters,
+                                  n_ratings).order_by(Study.id.desc())).all()
+    return pd.DataFrame(rows, columns=["study_id", "name", "simulated", "created_at", "n_cases", "n_raters",
+                                       "n_ratings"])
+
+
+def study_info(session: Session, study_id: int) -> dict:
+    """id, name, simulated and config of one study; KeyError when there is none."""
+    study = session.get(Study, study_id)
+    if study is None:
+        raise KeyError(f"no study with id {study_id}")
+    return {"study_id": study.id, "name": study.name, "simulated": bool(study.simulated),
+            "config": dict(study.config or {})}
+
+
+_ROUGE_CACHE: dict[tuple[str, str], tuple[float, float, float]] = {}
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """The automatic-metric columns present in a frame: ROUGE, then any clinical-metric columns."""
+    return [c for c in frame.columns if c in ROUGE_COLUMNS] + \
+        [c for c in frame.columns if c.startswith(CLINICAL_PREFIX)]
+
+
+def rouge_for_output(text: str, reference: str) -> tuple[float, float, float]:
+    """ROUGE-1/2/L F1 of one output against its reference, memoised by the two texts' hashes."""
+    key = (_digest(text), _digest(reference))
+    hit = _ROUGE_CACHE.get(key)
+    if hit is None:
+        s = rouge_pair(text, reference)
+        hit = _ROUGE_CACHE[key] = (s["rouge1"], s["rouge2"], s["rougeL"])
+    return hit
+
+
+def _clinical_columns(texts: list[str], references: list[str]) -> pd.DataFrame | None:
+    """Seam for the clinical metric: per-output columns from core.clinical when it exists."""
+    try:
+        from core import clinical
+    except ImportError:
+        return None
+    per_report = getattr(clinical, "clinical_per_report", None)
+    if per_report is None:
+        return None
+    rows = per_report(texts, references)
+    return pd.DataFrame(list(rows)).add_prefix(CLINICAL_PREFIX)
+
+
+def load_outputs(session: Session, study_id: int) -> pd.DataFrame:
+    """One row per output of the study: ids, system, case and its ROUGE against the reference."""
+    rows = session.execute(
+        select(Output.id, Output.case_id, System.name, System.kind, Output.text, Case.reference_impression)
+        .join(Case, Output.case_id == Case.id).join(System, Output.system_id == System.id)
+        .where(Case.study_id == study_id).order_by(Output.id)).all()
+    out = pd.DataFrame(rows, columns=["output_id", "case_id", "system", "system_kind", "text", "reference"])
+    scores = [rouge_for_output(t, r) for t, r in zip(out["text"], out["reference"])]
+    rouge = pd.DataFrame(scores, columns=list(ROUGE_COLUMNS), dtype=float) if scores else \
+        pd.DataFrame({c: pd.Series(dtype=float) for c in ROUGE_COLUMNS})
+    out = pd.concat([out.reset_index(drop=True), rouge], axis=1)
+    clinical = _clinical_columns(out["text"].tolist(), out["reference"].tolist()) if len(out) else None
+    if clinical is not None:
+        out = pd.concat([out, clinical.reset_index(drop=True)], axis=1)
+    return out.drop(columns=["text", "reference"])
+
+
+def system_order(session: Session, study_id: int) -> list[str]:
+    """System names in the order they were added to the study (the legend order)."""
+    return list(session.scalars(select(System.name).where(System.study_id == study_id).order_by(System.id)))
+
+
+def load_ratings(session: Session, study_id: int, outputs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The tidy table (one row per rating, columns in module docstring), ROUGE joined per output."""
+    cols = (Rating.id, Study.id, Study.name, Study.simulated,
+            Case.id, Case.source_dataset, Case.source_id, Case.stratum, Case.calibration,
+            Rater.pseudonym, Rater.role, Rater.experience_years,
+            System.name, System.kind, Rating.output_id, Rating.label, Rating.display_position, Rating.repeat_index,
+            *(getattr(Rating, c) for c in CRITERIA), Rating.comment, Rating.significant_error,
+            Rating.time_on_task_s, Rating.started_at, Rating.submitted_at, Rating.updated_at, Rating.revision)
+    stmt = (select(*cols).select_from(Rating)
+            .join(Output, Rating.output_id == Output.id).join(Case, Output.case_id == Case.id)
+            .join(System, Output.system_id == System.id).join(Rater, Rating.rater_id == Rater.id)
+            .join(Study, Case.study_id == Study.id)
+            .where(Case.study_id == study_id).order_by(Rating.id))
+    df = pd.DataFrame(session.execute(stmt).all(), columns=list(RATING_COLUMNS))
+    for c in TIMESTAMP_COLUMNS:
+        df[c] = pd.to_datetime(df[c], utc=True)
+    for c in CRITERIA:
+        df[c] = df[c].astype("int64")
+    df["simulated"] = df["simulated"].astype(bool)
+    df["calibration"] = df["calibration"].astype(bool)
+    df["significant_error"] = df["significant_error"].astype(bool)
+    df["time_on_task_s"] = df["time_on_task_s"].astype(float)
+    df["rater_experience_years"] = df["rater_experience_years"].astype("Int64")
+    if outputs is None:
+        outputs = load_outputs(session, study_id)
+    metric_cols = metric_columns(outputs)
+    return df.merge(outputs[["output_id", *metric_cols]], on="output_id", how="left", validate="many_to_one")
+
+
+def load_expected(session: Session, study_id: int) -> pd.DataFrame:
+    """One row per assignment: rater pseudonym, case, repeat index and how many outputs it shows."""
+    n_outputs = select(Output.case_id, func.count(Output.id).label("n")).group_by(Output.case_id).subquery()
+    rows = session.execute(
+        select(Rater.pseudonym, Assignment.case_id, Assignment.repeat_index, n_outputs.c.n)
+        .join(Rater, Assignment.rater_id == Rater.id)
+        .join(n_outputs, n_outputs.c.case_id == Assignment.case_id)
+        .where(Rater.study_id == study_id, Rater.revoked.is_(False))).all()
+    return pd.DataFrame(rows, columns=["rater", "case_id", "repeat_index", "n_outputs"])
+
+
+# --- Figure 4 --------------------------------------------------------------------------------
+
+def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    finite = samples[np.isfinite(samples)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    tail = (1 - confidence) / 2
+    return float(np.quantile(finite, tail)), float(np.quantile(finite, 1 - tail))
+
+
+def bootstrap_weights(n_cases: int, n_raters: int, n_resamples: int, seed: int,
+                      resample_raters: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplicity of every case and rater in each resample: shapes (B, n_cases), (B, n_raters).
+
+    Cases are drawn first, then raters, from one default_rng(seed); without rater resampling
+    every rater has weight 1.
+    """
+    rng = np.random.default_rng(seed)
+    case_draws = rng.integers(0, n_cases, size=(n_resamples, n_cases))
+    wc = np.zeros((n_resamples, n_cases))
+    np.add.at(wc, (np.arange(n_resamples)[:, None], case_draws), 1.0)
+    if resample_raters:
+        rater_draws = rng.integers(0, n_raters, size=(n_resamples, n_raters))
+        wr = np.zeros((n_resamples, n_raters))
+        np.add.at(wr, (np.arange(n_resamples)[:, None], rater_draws), 1.0)
+    else:
+        wr = np.ones((n_resamples, n_raters))
+    return wc, wr
+
+
+def primary_ratings(ratings: pd.DataFrame, config: AnalysisConfig) -> pd.DataFrame:
+    """First ratings (no hidden repeats), without calibration cases unless the config keeps them."""
+    keep = ratings["repeat_index"] == 0
+    if not config.include_calibration:
+        keep &= ~ratings["calibration"].astype(bool)
+    return ratings[keep]
+
+
+def figure4_table(ratings: pd.DataFrame, systems: list[str] | None = None,
+                  config: AnalysisConfig = AnalysisConfig()) -> pd.DataFrame:
+    """Mean score per system and criterion with a two-level (cases x raters) bootstrap interval.
+
+    Columns: system, criterion, mean, ci_low, ci_high, n_ratings, n_cases, n_raters.
+    """
+    cols = ["system", "criterion", "mean", "ci_low", "ci_high", "n_ratings", "n_cases", "n_raters"]
+    data = primary_ratings(ratings, config)
+    if data.empty:
+        return pd.DataFrame(columns=cols)
+    systems = systems or sorted(data["system"].unique())
+    case_ids = np.sort(data["case_id"].unique())
+    rater_ids = np.sort(data["rater"].unique())
+    ci = np.searchsorted(case_ids, data["case_id"].to_numpy())
+    ri = np.searchsorted(rater_ids, data["rater"].to_numpy())
+    wc, wr = bootstrap_weights(len(case_ids), len(rater_ids), config.n_bootstrap, config.seed,
+                               config.resample_raters)
+    sys_codes = data["system"].to_numpy()
+    rows = []
+    for system in systems:
+        mask = sys_codes == system
+        counts = np.zeros((len(case_ids), len(rater_ids)))
+        np.add.at(counts, (ci[mask], ri[mask]), 1.0)
+        denom = np.einsum("bc,cr,br->b", wc, counts, wr)
+        for criterion in CRITERIA:
+            values = data[criterion].to_numpy(dtype=float)[mask]
+            if values.size == 0:
+                rows.append([system, criterion, np.nan, np.nan, np.nan, 0, 0, 0])
+                continue
+            sums = np.zeros_like(counts)
+            np.add.at(sums, (ci[mask], ri[mask]), values)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means = np.einsum("bc,cr,br->b", wc, sums, wr) / denom
+            low, high = _percentile_interval(means, config.confidence)
+            rows.append([system, criterion, float(values.mean()), low, high, int(values.size),
+                         int(len(np.unique(ci[mask]))), int(len(np.unique(ri[mask])))])
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- Table 1 ---------------------------------------------------------------------------------
+
+def table1_rouge(ratings: pd.DataFrame, outputs: pd.DataFrame, systems: list[str] | None = None,
+                 config: AnalysisConfig = AnalysisConfig()) -> pd.DataFrame:
+    """ROUGE-1/2/L per system over the outputs of rated cases, with a case-bootstrap interval."""
+    metric_cols = metric_columns(outputs)
+    cols = ["system", "n_outputs"] + [f"{m}{s}" for m in metric_cols for s in ("", "_ci_low", "_ci_high")]
+    rated_cases = np.sort(primary_ratings(ratings, config)["case_id"].unique())
+    rated = outputs[outputs["case_id"].isin(rated_cases)]
+    if rated.empty:
+        return pd.DataFrame(columns=cols)
+    systems = systems or sorted(rated["system"].unique())
+    rng = np.random.default_rng(config.seed)
+    draws = rng.integers(0, len(rated_cases), size=(config.n_bootstrap, len(rated_cases)))
+    wc = np.zeros((config.n_bootstrap, len(rated_cases)))
+    np.add.at(wc, (np.arange(config.n_bootstrap)[:, None], draws), 1.0)
+    rows = []
+    for system in systems:
+        own = rated[rated["system"] == system]
+        idx = np.searchsorted(rated_cases, own["case_id"].to_numpy())
+        present = np.zeros(len(rated_cases))
+        present[idx] = 1.0
+        row = [system, int(len(own))]
+        for m in metric_cols:
+            vals = np.zeros(len(rated_cases))
+            vals[idx] = own[m].to_numpy(dtype=float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                boot = (wc @ vals) / (wc @ present)
+            low, high = _percentile_interval(boot, config.confidence)
+            row += [float(own[m].mean()) if len(own) else np.nan, low, high]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- agreement -------------------------------------------------------------------------------
+
+def value_counts_matrix(ratings: pd.DataFrame, criterion: str) -> np.ndarray:
+    """Units (outputs) x score values 1..5: how many raters gave each score (first ratings)."""
+    data = ratings[ratings["repeat_index"] == 0]
+    if data.empty:
+        return np.zeros((0, len(SCORE_VALUES)))
+    table = pd.crosstab(data["output_id"], data[criterion]).reindex(columns=list(SCORE_VALUES), fill_value=0)
+    return table.to_numpy(dtype=float)
+
+
+def _alpha_from_counts(counts: np.ndarray, level: str) -> float:
+    pairable = counts[counts.sum(axis=1) >= 2]
+    if pairable.shape[0] < 1 or np.count_nonzero(pairable.sum(axis=0)) < 2:
+        return float("nan")  # fewer than two values in use: alpha is undefined
+    return float(krippendorff.alpha(value_counts=pairable, value_domain=list(SCORE_VALUES),
+                                     level_of_measurement=level))
+
+
+def krippendorff_table(ratings: pd.DataFrame, config: AnalysisConfig = AnalysisConfig()) -> pd.DataFrame:
+    """Krippendorff's alpha per criterion (units = outputs) with a unit-bootstrap interval."""
+    data = primary_ratings(ratings, config)
+    rows = []
+    rng = np.random.default_rng(config.seed)
+    for criterion in CRITERIA:
+        counts = value_counts_matrix(data, criterion)
+        counts = counts[counts.sum(axis=1) >= 2]
+        alpha = _alpha_from_counts(counts, config.alpha_level)
+        low = high = float("nan")
+        if np.isfinite(alpha) and counts.shape[0] > 1:
+            draws = rng.integers(0, counts.shape[0], size=(config.n_bootstrap_alpha, counts.shape[0]))
+            boot = np.array([_alpha_from_counts(counts[d], config.alpha_level) for d in draws])
+            low, high = _percentile_interval(boot, config.confidence)
+        rows.append([criterion, alpha, low, high, int(counts.shape[0]), int(data["rater"].nunique()),
+                     int(counts.sum())])
+    return pd.DataFrame(rows, columns=["criterion", "alpha", "ci_low", "ci_high", "n_units", "n_raters",
+                                       "n_ratings"])
+
+
+def _weighted_kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa with quadratic weights on the 1..5 scale (nan when undefined)."""
+    k = len(SCORE_VALUES)
+    observed = np.zeros((k, k))
+    np.add.at(observed, (a.astype(int) - 1, b.astype(int) - 1), 1.0)
+    observed /= observed.sum()
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))
+    i, j = np.indices((k, k))
+    weights = (i - j) ** 2 / (k - 1) ** 2
+    disagreement_expected = (weights * expected).sum()
+    if disagreement_expected == 0:
+        return float("nan")
+    return float(1 - (weights * observed).sum() / disagreement_expected)
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan"), float("nan")
+    res = stats.spearmanr(x, y)
+    return float(res.statistic), float(res.pvalue)
+
+
+def self_consistency_table(ratings: pd.DataFrame) -> pd.DataFrame:
+    """Each rater's first rating of an output against their hidden repeat, per criterion.
+
+    Rows per rater and criterion, plus rater "ALL" pooling every pair.
+    Columns: rater, criterion, n_pairs, exact, within_one, weighted_kappa, spearman.
+    """
+    cols = ["rater", "criterion", "n_pairs", "exact", "within_one", "weighted_kappa", "spearman"]
+    first = ratings[ratings["repeat_index"] == 0]
+    again = ratings[ratings["repeat_index"] == 1]
+    pairs = first.merge(again, on=["rater", "output_id"], suffixes=("_1", "_2"))
+    if pairs.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    groups = [(r, g) for r, g in pairs.groupby("rater", sort=True)] + [("ALL", pairs)]
+    for rater, g in groups:
+        for criterion in CRITERIA:
+            a = g[f"{criterion}_1"].to_numpy()
+            b = g[f"{criterion}_2"].to_numpy()
+            diff = np.abs(a - b)
+            rows.append([rater, criterion, int(len(g)), float((diff == 0).mean()), float((diff <= 1).mean()),
+                         _weighted_kappa(a, b), _spearman(a, b)[0]])
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- ROUGE against experts ---------------------------------------------------------------------
+
+def rouge_vs_experts(ratings: pd.DataFrame, config: AnalysisConfig = AnalysisConfig()) -> pd.DataFrame:
+    """Spearman rho between each ROUGE variant and each criterion, per output and per system."""
+    cols = ["level", "criterion", "metric", "rho", "p_value", "n"]
+    data = primary_ratings(ratings, config)
+    metrics = metric_columns(data)
+    if data.empty:
+        return pd.DataFrame(columns=cols)
+    per_output = data.groupby("output_id").agg({**{c: "mean" for c in CRITERIA}, **{m: "first" for m in metrics},
+                                                "system": "first"})
+    per_system = data.groupby("system")[list(CRITERIA)].mean().join(
+        per_output.groupby("system")[metrics].mean())
+    rows = []
+    for level, table in (("output", per_output), ("system", per_system)):
+        for criterion in CRITERIA:
+            for m in metrics:
+                pair = table[[criterion, m]].dropna()
+                rho, p = _spearman(pair[m].to_numpy(dtype=float), pair[criterion].to_numpy(dtype=float))
+                rows.append([level, criterion, m, rho, p, int(len(pair))])
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- system comparison -------------------------------------------------------------------------
+
+def holm_adjust(p_values: list[float] | np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values (nan stays nan and is not counted)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    running = 0.0
+    for rank, i in enumerate(ok[np.argsort(p[ok], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def compare_systems(ratings: pd.DataFrame, systems: list[str] | None = None,
+                    config: AnalysisConfig = AnalysisConfig()) -> pd.DataFrame:
+    """Paired Wilcoxon signed-rank test for every pair of systems and criterion, over cases.
+
+    Each case contributes the mean over its raters of each system's score; mean_diff is
+    system_a minus system_b. p_holm is Holm corrected over the pairs of one criterion.
+    """
+    cols = ["criterion", "system_a", "system_b", "n_cases", "mean_a", "mean_b", "mean_diff", "statistic",
+            "p_value", "p_holm", "significant"]
+    data = primary_ratings(ratings, config)
+    if data.empty:
+        return pd.DataFrame(columns=cols)
+    systems = systems or sorted(data["system"].unique())
+    case_means = data.groupby(["case_id", "system"])[list(CRITERIA)].mean()
+    rows = []
+    for criterion in CRITERIA:
+        wide = case_means[criterion].unstack("system")
+        block = []
+        for a, b in itertools.combinations([s for s in systems if s in wide.columns], 2):
+            pair = wide[[a, b]].dropna()
+            diff = (pair[a] - pair[b]).to_numpy()
+            stat = p = float("nan")
+            if len(diff) and np.any(diff != 0):
+                res = stats.wilcoxon(pair[a].to_numpy(), pair[b].to_numpy())
+                stat, p = float(res.statistic), float(res.pvalue)
+            elif len(diff):
+                p = 1.0
+            block.append([criterion, a, b, int(len(pair)), float(pair[a].mean()), float(pair[b].mean()),
+                          float(diff.mean()) if len(diff) else float("nan"), stat, p])
+        adjusted = holm_adjust([r[-1] for r in block])
+        for r, adj in zip(block, adjusted):
+            rows.append(r + [float(adj), bool(np.isfinite(adj) and adj < config.significance)])
+    return pd.DataFrame(rows, columns=cols)
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+def progress_tables(ratings: pd.DataFrame, expected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ratings done against expected, per rater and per case (hidden repeats count as work)."""
+    done = ratings.groupby(["rater", "case_id", "repeat_index"]).size().rename("done").reset_index()
+    merged = expected.merge(done, on=["rater", "case_id", "repeat_index"], how="outer")
+    merged["n_outputs"] = merged["n_outputs"].fillna(0)
+    merged["done"] = merged["done"].fillna(0)
+    merged["complete"] = (merged["done"] >= merged["n_outputs"]) & (merged["n_outputs"] > 0)
+
+    def summarise(key: str) -> pd.DataFrame:
+        if merged.empty:
+            return pd.DataFrame(columns=[key, "assignments", "complete", "ratings_done", "ratings_expected",
+                                         "percent_done"])
+        g = merged.groupby(key).agg(assignments=("n_outputs", "size"), complete=("complete", "sum"),
+                                    ratings_done=("done", "sum"), ratings_expected=("n_outputs", "sum"))
+        g = g.astype("int64")
+        g["percent_done"] = (100 * g["ratings_done"] / g["ratings_expected"].where(g["ratings_expected"] > 0)).round(1)
+        return g.reset_index()
+
+    return summarise("rater"), summarise("case_id")
+
+
+# --- everything at once ----------------------------------------------------------------------
+
+@dataclass
+class StudyAnalysis:
+    """All summaries of one study, as DataFrames ready to show or export."""
+
+    info: dict
+    systems: list[str]
+    ratings: pd.DataFrame
+    outputs: pd.DataFrame
+    figure4: pd.DataFrame
+    table1: pd.DataFrame
+    agreement: pd.DataFrame
+    self_consistency: pd.DataFrame
+    rouge_vs_experts: pd.DataFrame
+    comparisons: pd.DataFrame
+    progress_raters: pd.DataFrame
+    progress_cases: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def summary_sheets(self) -> dict[str, pd.DataFrame]:
+        """The summary tables by sheet name (for XLSX export and the UI)."""
+        return {"figure4": self.figure4, "table1_rouge": self.table1, "agreement": self.agreement,
+                "self_consistency": self.self_consistency, "rouge_vs_experts": self.rouge_vs_experts,
+                "comparisons": self.comparisons, "progress_raters": self.progress_raters,
+                "progress_cases": self.progress_cases}
+
+
+def analyze_frames(info: dict, systems: list[str], ratings: pd.DataFrame, outputs: pd.DataFrame,
+                   expected: pd.DataFrame, config: AnalysisConfig = AnalysisConfig()) -> StudyAnalysis:
+    """Every summary from the loaded frames (no database needed)."""
+    notes = []
+    if info.get("simulated"):
+        notes.append("SIMULATED DATA: this study was generated by rating.simulate, not rated by people.")
+    if ratings.empty:
+        notes.append("No ratings yet: only progress is available.")
+    prog_r, prog_c = progress_tables(ratings, expected)
+    return StudyAnalysis(info=info, systems=systems, ratings=ratings, outputs=outputs,
+                         figure4=figure4_table(ratings, systems, config),
+                         table1=table1_rouge(ratings, outputs, systems, config),
+                         agreement=krippendorff_table(ratings, config),
+                         self_consistency=self_consistency_table(ratings),
+                         rouge_vs_experts=rouge_vs_experts(ratings, config),
+                         comparisons=compare_systems(ratings, systems, config),
+                         progress_raters=prog_r, progress_cases=prog_c, notes=notes)
+
+
+def analyze_study(session: Session, study_id: int, config: AnalysisConfig = AnalysisConfig()) -> StudyAnalysis:
+    """Load one study from the database and compute every summary."""
+    info = study_info(session, study_id)
+    outputs = load_outputs(session, study_id)
+    ratings = load_ratings(session, study_id, outputs)
+    return analyze_frames(info, system_order(session, study_id), ratings, outputs,
+                          load_expected(session, study_id), config)

@@ -1,0 +1,163 @@
+"""Export a rating study: the tidy ratings table, the summary tables and Figure 4.
+
+    python -m rating.export --db PATH --out DIR [--study ID] [--n-bootstrap 1000]
+
+writes into DIR:
+    ratings.csv      the tidy table (UTF-8, header row, timestamps in UTC ISO-8601)
+    ratings.xlsx     sheet "ratings" = the tidy table; then "about" (study, layout, notes),
+                     figure4, table1_rouge, agreement, self_consistency, rouge_vs_experts,
+                     comparisons, progress_raters, progress_cases
+    ratings.parquet  the tidy table with typed columns (study name and simulated flag in the
+                     file's key-value metadata)
+    figure4.png, figure4.svg
+
+Layout: ONE ROW PER RATING, i.e. one rater's scores of one system's output for one case,
+with the five criteria (understandability, coherence, relevance, conciseness,
+clinical_utility; 1-5) as five columns. The full column list is in `rating.analysis`.
+Raters appear only by pseudonym (R01, R02, ...); their names and tokens are never exported.
+Hidden repeats are rows with repeat_index = 1; simulated studies carry simulated = True in
+every row and "SIMULATED" in the study name and figure.
+Without --study the newest study is exported (its id is printed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.metrics import STEMMING_NOTE
+from db.models import Study
+from rating.analysis import AnalysisConfig, StudyAnalysis, analyze_study
+from rating.figures import figure4, save_figure
+from rating.xlsx_writer import write_xlsx
+
+LAYOUT_NOTE = ("One row per rating (one rater x one output of one system for one case); the five criteria "
+               "are five score columns (1-5). repeat_index 1 marks a hidden repeat.")
+EXPORT_FILES = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg")
+
+
+@dataclass
+class ExportResult:
+    """What export_study wrote and how long each step took."""
+
+    study_id: int
+    n_ratings: int
+    files: dict[str, Path]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {"study_id": self.study_id, "n_ratings": self.n_ratings,
+                "files": {k: str(v) for k, v in self.files.items()},
+                "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+
+
+def about_table(analysis: StudyAnalysis) -> pd.DataFrame:
+    info = analysis.info
+    rows = [("study_id", info["study_id"]), ("study_name", info["name"]),
+            ("simulated", "SIMULATED DATA" if info["simulated"] else "no"),
+            ("n_ratings", len(analysis.ratings)), ("systems", ", ".join(analysis.systems)),
+            ("layout", LAYOUT_NOTE), ("rouge", STEMMING_NOTE),
+            ("exported_at_utc", datetime.now(timezone.utc).isoformat(timespec="seconds"))]
+    rows += [("note", n) for n in analysis.notes]
+    return pd.DataFrame(rows, columns=["key", "value"]).astype({"value": str})
+
+
+def write_table_files(ratings: pd.DataFrame, out_dir: Path, sheets: dict[str, pd.DataFrame],
+                      metadata: dict[str, str], seconds: dict[str, float]) -> dict[str, Path]:
+    """ratings.csv, ratings.parquet and ratings.xlsx (ratings first, then the summary sheets)."""
+    files = {}
+    t = time.perf_counter()
+    table = pa.Table.from_pandas(ratings, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           **{k.encode(): v.encode() for k, v in metadata.items()}})
+    seconds["arrow"] = time.perf_counter() - t
+    t = time.perf_counter()
+    files["csv"] = out_dir / "ratings.csv"
+    pa_csv.write_csv(table, files["csv"])
+    seconds["csv"] = time.perf_counter() - t
+    t = time.perf_counter()
+    files["parquet"] = out_dir / "ratings.parquet"
+    pq.write_table(table, files["parquet"])
+    seconds["parquet"] = time.perf_counter() - t
+    t = time.perf_counter()
+    files["xlsx"] = write_xlsx(out_dir / "ratings.xlsx", {"ratings": ratings, **sheets})
+    seconds["xlsx"] = time.perf_counter() - t
+    return files
+
+
+def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[str, float] | None = None
+                    ) -> ExportResult:
+    """Write the five export files of an analysed study into out_dir (created if needed)."""
+    seconds = {} if seconds is None else seconds
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info = analysis.info
+    sheets = {"about": about_table(analysis), **analysis.summary_sheets()}
+    metadata = {"study_id": str(info["study_id"]), "study_name": info["name"],
+                "simulated": str(bool(info["simulated"])).lower(), "layout": LAYOUT_NOTE}
+    files = write_table_files(analysis.ratings, out, sheets, metadata, seconds)
+    t = time.perf_counter()
+    fig = figure4(analysis.figure4, analysis.systems, title=f"Figure 4: {info['name']}",
+                  simulated=bool(info["simulated"]))
+    files["png"], files["svg"] = save_figure(fig, out)
+    seconds["figure"] = time.perf_counter() - t
+    return ExportResult(study_id=info["study_id"], n_ratings=len(analysis.ratings), files=files, seconds=seconds)
+
+
+def export_study(session: Session, study_id: int, out_dir: str | Path,
+                 config: AnalysisConfig = AnalysisConfig()) -> ExportResult:
+    """Analyse one study and write its export files; seconds holds per-step timings."""
+    t = time.perf_counter()
+    analysis = analyze_study(session, study_id, config)
+    seconds = {"load_and_analyse": time.perf_counter() - t}
+    return export_analysis(analysis, out_dir, seconds)
+
+
+def newest_study_id(session: Session) -> int | None:
+    return session.scalar(select(Study.id).order_by(Study.id.desc()).limit(1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Export a rating study (CSV, XLSX, Parquet, Figure 4 PNG/SVG).")
+    p.add_argument("--db", required=True, help="SQLite file path or SQLAlchemy URL")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--study", type=int, default=None, help="study id (default: the newest study)")
+    p.add_argument("--n-bootstrap", type=int, default=AnalysisConfig.n_bootstrap)
+    p.add_argument("--seed", type=int, default=AnalysisConfig.seed)
+    a = p.parse_args(argv)
+    from db.engine import make_session_factory, make_engine
+
+    db_path = Path(a.db)
+    if "://" not in a.db and not db_path.is_file():
+        print(f"error: no database file at {db_path}", file=sys.stderr)
+        return 2
+    try:
+        config = AnalysisConfig(n_bootstrap=a.n_bootstrap, seed=a.seed)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    factory = make_session_factory(make_engine(a.db))
+    with factory() as session:
+        study_id = a.study if a.study is not None else newest_study_id(session)
+        if study_id is None or session.get(Study, study_id) is None:
+            print(f"error: no study {'in the database' if study_id is None else f'with id {study_id}'}",
+                  file=sys.stderr)
+            return 2
+        result = export_study(session, study_id, a.out, config)
+    print(json.dumps(result.as_json()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
