@@ -6,10 +6,9 @@ Reads one report text per line on standard input and prints, for each line in or
 object mapping each of the 14 CheXpert observations (spelled as in core.chexpert_rules) to 1
 (positive), 0 (negative), -1 (uncertain) or null (not mentioned). A blank line gives all null.
 
-Importing this module adds the "chexpert" metric to training.metric_registry, so
-`python -m training.evaluate` reports chexpert_micro_f1, chexpert_macro_f1,
-chexpert_micro_f1_top5 and chexpert_macro_f1_top5 per report (means with bootstrap CIs) and
-at corpus level (pooled counts). See core.clinical for the conventions.
+The agreement metric built on these labels (core.clinical: chexpert_micro_f1, chexpert_macro_f1,
+chexpert_micro_f1_top5, chexpert_macro_f1_top5, per report and from pooled counts) is wired into
+`python -m training.evaluate` by training.metric_registry. See core.clinical for the conventions.
 """
 from __future__ import annotations
 
@@ -18,11 +17,7 @@ import json
 import sys
 from typing import Iterable, TextIO
 
-from core.clinical import COLUMNS, HEADERS, corpus_scores, label_report, per_report_scores
-from training.metric_registry import Metric, register_metric
-
-CHEXPERT_METRIC = Metric("chexpert", COLUMNS, per_report_scores, HEADERS, corpus=corpus_scores)
-register_metric(CHEXPERT_METRIC)
+from core.clinical import label_report
 
 
 def label_lines(lines: Iterable[str]) -> Iterable[str]:
