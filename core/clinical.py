@@ -291,3 +291,10 @@ def per_observation_f1(predictions: Sequence[str], references: Sequence[str], re
     """Corpus F1 of each observation (NaN where it is positive in neither texts)."""
     counts = corpus_counts(predictions, references, remove_deid, uncertain_as_positive)
     return {o: counts.f1(o) for o in OBSERVATIONS}
+
+
+def clinical_per_report(predictions: Sequence[str], references: Sequence[str]) -> list[dict[str, float]]:
+    """`per_report_scores` with the "chexpert_" prefix dropped, for callers that add their own prefix
+    (rating.analysis prefixes "chexpert_", giving back exactly COLUMNS)."""
+    prefix = "chexpert_"
+    return [{k[len(prefix):]: v for k, v in row.items()} for row in per_report_scores(predictions, references)]

@@ -201,3 +201,10 @@ def test_cli_rejects_non_utf8_input():
                           capture_output=True, cwd=ROOT, timeout=60)
     assert done.returncode == 2
     assert b"not UTF-8" in done.stderr and done.stdout == b""
+
+
+def test_study_analysis_gets_the_same_columns():
+    analysis = pytest.importorskip("rating.analysis")
+    frame = analysis._clinical_columns(["No pneumothorax.", "Cardiomegaly."], ["Pneumothorax.", "Cardiomegaly."])
+    assert frame is not None and list(frame.columns) == list(COLUMNS)
+    assert frame["chexpert_micro_f1"].tolist() == [0.0, 1.0]
