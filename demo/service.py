@@ -151,7 +151,14 @@ class GenerationService:
             return self._locks.setdefault(key, threading.Lock())
 
     def _registry_name(self, key: str) -> str:
-        return self.project_registry_name if key == PROJECT else key
+        if key == PROJECT:
+            return self.project_registry_name
+        if key == BASE and self.project_registry_name != PROJECT:
+            # A model given by path: its own base (RUN/base), not the default model's.
+            from training.lm_generator import base_model_dir
+
+            return f"model:{base_model_dir(self.project_model_dir)}"
+        return key
 
     def _get(self, key: str) -> ImpressionGenerator:
         """The generator for `key`; caller holds its lock."""
@@ -215,19 +222,24 @@ class GenerationService:
         prepared = prepare_findings(findings, self.max_chars)
         key, notices = self.resolve(system)
         notices = prepared.notices + notices
-        started = time.perf_counter()
         with self._lock_for(key):
+            started = time.perf_counter()  # generation time: waiting for another request's turn excluded
             generator = self._get(key)
             text, more = self._fit_to_model(generator, prepared.text, settings)
             notices += more
             partial = ""
-            stream = getattr(generator, "stream", None)
+            # Beam search cannot stream token by token: its answer arrives whole.
+            stream = getattr(generator, "stream", None) if settings.strategy == "greedy" else None
             try:
                 pieces = stream(text, settings) if stream else iter(generator.generate([text], settings))
-                for partial in pieces:
-                    yield GenerationUpdate(partial, key, time.perf_counter() - started, False, notices)
+                for piece in pieces:
+                    if piece != partial:  # streamers also report chunks that add nothing visible
+                        partial = piece
+                        yield GenerationUpdate(partial, key, time.perf_counter() - started, False, notices)
             except (RuntimeError, ValueError) as exc:
                 raise GenerationError(f"{key} failed: {exc}") from exc
+        if not partial.strip():
+            notices = notices + [f"{key} wrote an empty impression; try another system or more new tokens."]
         yield GenerationUpdate(partial.strip(), key, time.perf_counter() - started, True, notices)
 
     def generate(self, findings: object, system: str | None = None,

@@ -14,7 +14,7 @@ import pytest
 
 from tests.app_process import NETGUARD_DIR, ROOT, start_app
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_app")]
 
 FINDINGS = "Heart size is normal. There is a large right pleural effusion. No pneumothorax."
 

@@ -1,0 +1,184 @@
+"""GenerationService, input limits and the background model build, without a web server."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.generator import GenerationSettings
+from demo.examples import PAPER_STYLE_EXAMPLES, pick_openi_examples
+from demo.input_limits import FindingsError, cut_to_tokens, prepare_findings
+from demo.model_builder import ModelBuilder, summarize_metrics
+from demo.service import GenerationError, GenerationService
+
+
+def make_service(toy_reports, tmp_path, **kw) -> GenerationService:
+    return GenerationService(toy_reports, PAPER_STYLE_EXAMPLES, tmp_path / "missing-model", "model:missing", **kw)
+
+
+@pytest.mark.parametrize("raw", ["", "   \n\t", None, 42])
+def test_empty_or_non_text_findings_are_refused(raw):
+    with pytest.raises(FindingsError, match="empty"):
+        prepare_findings(raw)
+
+
+def test_long_findings_are_cut_on_a_word_with_a_notice():
+    prepared = prepare_findings("effusion " * 20_000, max_chars=1000)
+    assert len(prepared.text) <= 1000 and prepared.text.endswith("effusion")
+    assert "180,000 characters" in prepared.notices[0] or "179,999 characters" in prepared.notices[0]
+
+
+def test_short_findings_pass_untouched():
+    assert prepare_findings("  Lungs clear.  ").text == "Lungs clear." and not prepare_findings("x").notices
+
+
+class WordTokenizer:
+    """A stand-in tokenizer: one token per word."""
+
+    def __call__(self, text, add_special_tokens=True):
+        return {"input_ids": list(range(len(text.split())))}
+
+    def decode(self, ids, skip_special_tokens=True):
+        return " ".join(f"w{i}" for i in ids)
+
+
+def test_cut_to_tokens_keeps_the_start():
+    text, n = cut_to_tokens("a b c d e", WordTokenizer(), 3)
+    assert (text, n) == ("w0 w1 w2", 5)
+    assert cut_to_tokens("a b", WordTokenizer(), 3) == ("a b", 2)
+
+
+def test_missing_project_model_falls_back_to_retrieval_and_says_so(toy_reports, tmp_path):
+    service = make_service(toy_reports, tmp_path)
+    result = service.generate("Large right pleural effusion. Heart size is normal.")
+    assert result.done and result.system == "retrieval"
+    assert result.impression == "Large right pleural effusion."
+    assert any("not available yet" in n for n in result.notices)
+    assert "retrieval" in result.details() and "Note:" in result.details()
+
+
+def test_stream_ends_with_a_timed_final_update(toy_reports, tmp_path):
+    updates = list(make_service(toy_reports, tmp_path).stream("Cardiomegaly.", "constant"))
+    assert updates[-1].done and updates[-1].elapsed_s >= 0
+    assert updates[-1].impression == "No acute cardiopulmonary abnormality."
+
+
+def test_unknown_system_is_an_error(toy_reports, tmp_path):
+    with pytest.raises(GenerationError, match="Unknown system"):
+        make_service(toy_reports, tmp_path).generate("Lungs clear.", "gpt-9")
+
+
+def test_choices_offer_model_base_baselines_and_extra_models(toy_reports, tmp_path):
+    keys = [c.key for c in make_service(toy_reports, tmp_path, extra_models=["/m/one"]).choices()]
+    assert keys == ["default", "base", "retrieval", "lead", "constant", "model:/m/one"]
+    no_data = GenerationService([], PAPER_STYLE_EXAMPLES, tmp_path / "x", "model:x")
+    assert "retrieval" not in [c.key for c in no_data.choices()] and no_data.fallback_system() == "lead"
+
+
+class FakeModel:
+    """A model-like generator: a tokenizer, a context length, and token-by-token streaming."""
+
+    name, kind = "fake", "model"
+    max_input_tokens = 60
+
+    def __init__(self):
+        self.tokenizer = WordTokenizer()
+        self.seen: list[str] = []
+
+    def generate(self, findings, settings=GenerationSettings()):
+        return [list(self.stream(f, settings))[-1] for f in findings]
+
+    def stream(self, findings, settings=GenerationSettings()):
+        self.seen.append(findings)
+        text = ""
+        for word in ("No", "acute", "disease."):
+            text = f"{text} {word}".strip()
+            yield text
+
+    def describe(self):
+        return {}
+
+
+def test_model_input_is_cut_to_its_context_and_streams(toy_reports, tmp_path):
+    service = make_service(toy_reports, tmp_path)
+    fake = FakeModel()
+    service._generators["lead"] = fake  # stand in for a model-backed system
+    updates = list(service.stream("word " * 500, "lead", GenerationSettings(max_new_tokens=20)))
+    assert [u.impression for u in updates] == ["No", "No acute", "No acute disease.", "No acute disease."]
+    assert len(fake.seen[0].split()) < 60
+    assert any("to fit the model's context" in n for n in updates[-1].notices)
+
+
+def test_openi_examples_come_from_unseen_test_findings_half_normal():
+    from core.records import Report
+
+    body = " The cardiomediastinal silhouette is within normal limits for size and contour." * 2
+    def report(i, impression):
+        return Report(str(i), f"Finding {i}.{body}", impression, "toy", "test")
+    train = [report(0, "No acute disease."), report(1, "Pneumonia.")]
+    test = [report(i, "No acute disease." if i % 2 else "Right effusion.") for i in range(0, 8)]
+    picked = pick_openi_examples(test, train, n=4)
+    ids = [e.label.rsplit(" ", 1)[1] for e in picked]
+    assert len(picked) == 4 and "0" not in ids and "1" not in ids  # training findings never shown
+    assert sorted(ids) == ["2", "3", "4", "5"]  # two abnormal, two normal, lowest ids first
+
+
+# -- the background build ---------------------------------------------------------------------
+FAKE_BUILD_OK = ("import json, pathlib, time, sys\n"
+                 "run = pathlib.Path(sys.argv[1])\n"
+                 "(run / 'metrics.jsonl').write_text(json.dumps({'stage': 'start', 'time': time.time(), "
+                 "'config': {'epochs': 6}}) + '\\n' + json.dumps({'stage': 'finetune', 'step': 7, 'epoch': 1.5, "
+                 "'loss': 2.5}) + '\\n')\n"
+                 "time.sleep(float(sys.argv[2]))\n"
+                 "(run / 'final').mkdir(); (run / 'final' / 'radllama.json').write_text('{}')\n")
+
+
+def fake_builder(run: Path, seconds: float, ok: bool = True) -> ModelBuilder:
+    code = FAKE_BUILD_OK if ok else "import sys; print('boom: out of memory'); sys.exit(3)"
+    return ModelBuilder(run / "final", command=[sys.executable, "-c", code, str(run), str(seconds)])
+
+
+def test_build_runs_in_background_reports_progress_and_finishes(tmp_path):
+    builder = fake_builder(tmp_path, 1.5)
+    assert builder.start_if_missing().state == "building"
+    for _ in range(50):
+        status = builder.status()
+        if "finetune" in status.message:
+            break
+        time.sleep(0.1)
+    assert "step 7" in status.message and "epoch 1.5/6" in status.message and "loss 2.500" in status.message
+    assert builder.wait(30).state == "ready"
+
+
+def test_a_second_builder_does_not_build_twice(tmp_path):
+    first, second = fake_builder(tmp_path, 3), fake_builder(tmp_path, 0)
+    try:
+        assert first.start_if_missing().state == "building"
+        status = second.start_if_missing()
+        assert status.state == "building-elsewhere" and second._proc is None
+    finally:
+        first.stop()
+
+
+def test_a_failed_build_says_so_with_the_log(tmp_path):
+    builder = fake_builder(tmp_path, 0, ok=False)
+    builder.start_if_missing()
+    status = builder.wait(30)
+    assert status.state == "failed" and "exit code 3" in status.message
+    assert str(builder.log_path) in status.message and "python -m training.train" in status.message
+    assert "boom: out of memory" in builder.log_path.read_text()
+
+
+def test_existing_model_is_not_rebuilt(tmp_path):
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "radllama.json").write_text("{}")
+    builder = fake_builder(tmp_path, 0)
+    assert builder.start_if_missing().state == "ready" and builder._proc is None
+
+
+def test_metrics_summary_tolerates_missing_and_broken_files(tmp_path):
+    assert summarize_metrics(tmp_path / "none.jsonl") == "starting"
+    (tmp_path / "m.jsonl").write_text("not json\n")
+    assert summarize_metrics(tmp_path / "m.jsonl") == "starting"
