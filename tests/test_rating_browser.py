@@ -1,0 +1,53 @@
+"""A rater in Debian chromium: open the personal link, rate a case, see progress advance."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.rating_support import SECRET_SYSTEMS, AppServer, make_study
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium not installed")
+    pytest.importorskip("playwright.sync_api")
+    db = tmp_path_factory.mktemp("rating_browser") / "study.db"
+    created = make_study(db, n_raters=1, n_cases=3, n_calibration=0, n_repeats=0)
+    srv = AppServer(db).start()
+    yield created, srv
+    srv.stop()
+
+
+def test_rater_logs_in_with_link_rates_a_case_and_progress_advances(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    created, srv = server
+    token = created.rater_tokens["Dr 00"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{srv.rater_url}?token={token}")
+            progress = page.locator("#rate-progress")
+            expect(progress).to_contain_text("Case 1 of 3", timeout=30_000)
+            expect(page.locator("#cand-A-text")).to_contain_text("Candidate A")
+            for label in "ABC":
+                for criterion in ("understandability", "coherence", "relevance", "conciseness", "clinical_utility"):
+                    page.locator(f"#cand-{label}-{criterion}").get_by_label("4", exact=True).check()
+            page.locator("#cand-B-error input").check()
+            page.locator("#rate-submit").click()
+            expect(progress).to_contain_text("Case 2 of 3", timeout=30_000)
+            expect(page.locator("#rate-status")).to_contain_text("Saved your ratings of case 1")
+            page.locator("#rate-prev").click()
+            expect(progress).to_contain_text("Case 1 of 3 (1 rated)", timeout=30_000)
+            html = page.content()
+            assert not any(name in html for name in SECRET_SYSTEMS)
+        finally:
+            browser.close()
