@@ -21,6 +21,8 @@ from training.paths import PROJECT_ROOT
 
 BUILD_COMMAND_TEXT = "python -m training.train --recipe default"
 FINAL_MARKER = "radllama.json"  # written last by training.train.write_final
+FRESH_METRICS_S = 180.0
+"""A metrics.jsonl written to this recently means a training run (maybe started by hand) is active."""
 
 
 def model_is_complete(folder: Path) -> bool:
@@ -126,6 +128,8 @@ class ModelBuilder:
             if model_is_complete(self.model_dir) or self._proc is not None:
                 return self.status()
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self._training_log_is_fresh():
+                return self.status()  # a build started by hand (without the lock) is writing metrics
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 if not _try_lock(fd):
@@ -163,6 +167,12 @@ class ModelBuilder:
         finally:
             os.close(fd)
 
+    def _training_log_is_fresh(self) -> bool:
+        try:
+            return time.time() - self.metrics_path.stat().st_mtime < FRESH_METRICS_S
+        except OSError:
+            return False
+
     def status(self) -> BuildStatus:
         if model_is_complete(self.model_dir):
             return BuildStatus("ready", f"Project model ready: `{self.model_dir}`.")
@@ -178,7 +188,7 @@ class ModelBuilder:
         if self._failed_rc is not None:
             return BuildStatus("failed", f"Building the project model failed (exit code {self._failed_rc}); "
                                f"see `{self.log_path}`. {manual}", self.log_path)
-        if self._lock_held_elsewhere():
+        if self._lock_held_elsewhere() or self._training_log_is_fresh():
             return BuildStatus("building-elsewhere", "Another process is building the project model "
                                f"({summarize_metrics(self.metrics_path)}); it is picked up when done. "
                                f"Log: `{self.log_path}`.", self.log_path)

@@ -182,3 +182,9 @@ def test_metrics_summary_tolerates_missing_and_broken_files(tmp_path):
     assert summarize_metrics(tmp_path / "none.jsonl") == "starting"
     (tmp_path / "m.jsonl").write_text("not json\n")
     assert summarize_metrics(tmp_path / "m.jsonl") == "starting"
+
+
+def test_a_build_started_by_hand_is_not_duplicated(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"stage": "pretrain", "step": 3}\n')  # fresh: someone is training
+    builder = fake_builder(tmp_path, 0)
+    assert builder.start_if_missing().state == "building-elsewhere" and builder._proc is None

@@ -1,0 +1,21 @@
+"""`python -m demo.generate_tab` serves the Generate tab on its own, with the same /generate API."""
+from __future__ import annotations
+
+import pytest
+
+from tests.app_process import start_app
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_tab_alone")]
+
+
+def test_generate_tab_runs_on_its_own(tmp_path):
+    from gradio_client import Client
+
+    app = start_app(tmp_path, ["--no-build-model", "--model", str(tmp_path / "no-model")], module="demo.generate_tab")
+    try:
+        impression, details = Client(app.url + "/", verbose=False).predict(
+            "Heart size normal. Lungs clear. No pneumothorax.", "lead", api_name="/generate")
+        assert impression == "Heart size normal." and "**lead**" in details
+        assert app.outbound() == []
+    finally:
+        app.stop()
