@@ -43,9 +43,33 @@ class PromptBuilder:
                         for j in reversed(neighbours)])
         return out
 
-    def prompts(self, findings: Sequence[str], exclude_self: bool = False) -> list[str]:
-        return [build_prompt(f, ex) for f, ex in zip(findings, self.examples_for(findings, exclude_self))]
+    def prompts(self, findings: Sequence[str], exclude_self: bool = False, tokenizer=None,
+                budget: int | None = None) -> list[str]:
+        """One prompt per findings; with a tokenizer and budget, examples are dropped to fit."""
+        examples = self.examples_for(findings, exclude_self)
+        if tokenizer is None or budget is None:
+            return [build_prompt(f, ex) for f, ex in zip(findings, examples)]
+        return [fit_prompt(tokenizer, f, ex, budget) for f, ex in zip(findings, examples)]
 
     def describe(self) -> dict:
         return {"retrieved_examples": self.k, "max_example_words": self.max_example_words,
                 "retrieval": "tfidf over training findings", "train_reports": len(self.train)}
+
+
+def fit_prompt(tokenizer, findings: str, examples: Sequence[Example], budget: int) -> str:
+    """The prompt with as many examples as fit in `budget` tokens (least similar dropped first).
+
+    If the findings alone are too long, their end is cut (word by word) until the prompt fits.
+    """
+    examples = list(examples)
+    while True:
+        prompt = build_prompt(findings, examples)
+        if len(tokenizer(prompt, add_special_tokens=True)["input_ids"]) <= budget:
+            return prompt
+        if examples:
+            examples.pop(0)
+            continue
+        words = findings.split()
+        if len(words) <= 1:
+            return prompt
+        findings = " ".join(words[: max(1, int(len(words) * 0.8))])

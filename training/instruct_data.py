@@ -1,0 +1,77 @@
+"""Token-level training examples: packed report text for pretraining, masked prompts for tuning."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+
+from core.records import Report
+from training.dynamic_prompt import PromptBuilder
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]
+
+
+def encode_example(tokenizer, prompt: str, target: str) -> Encoded:
+    """Prompt + target + EOS; the prompt's labels are IGNORE_INDEX so the loss covers the target only."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return Encoded(prompt_ids + target_ids, [IGNORE_INDEX] * len(prompt_ids) + target_ids)
+
+
+def encode_reports(tokenizer, reports: Sequence[Report], builder: PromptBuilder, max_seq_len: int,
+                   exclude_self: bool) -> list[Encoded]:
+    """Instruction-tuning examples; prompts lose retrieved examples until prompt+target fit max_seq_len."""
+    out = []
+    findings = [r.findings for r in reports]
+    for r, prompt_examples in zip(reports, builder.examples_for(findings, exclude_self=exclude_self)):
+        target_len = len(tokenizer(r.impression, add_special_tokens=False)["input_ids"]) + 1
+        budget = max(16, max_seq_len - min(target_len, max_seq_len // 3))
+        from training.dynamic_prompt import fit_prompt
+        enc = encode_example(tokenizer, fit_prompt(tokenizer, r.findings, prompt_examples, budget), r.impression)
+        out.append(Encoded(enc.input_ids[:max_seq_len], enc.labels[:max_seq_len]))
+    return out
+
+
+def pack_texts(tokenizer, texts: Sequence[str], seq_len: int) -> list[Encoded]:
+    """Concatenate texts (each ended by EOS) and cut into seq_len blocks for causal-LM pretraining."""
+    stream: list[int] = []
+    for t in texts:
+        stream += tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    blocks = [stream[i:i + seq_len] for i in range(0, len(stream) - seq_len + 1, seq_len)]
+    return [Encoded(b, list(b)) for b in blocks]
+
+
+def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad for training; padding is masked out of attention and loss."""
+    width = max(len(e.input_ids) for e in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, e in enumerate(batch):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        labels[i, :n] = torch.tensor(e.labels)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def epoch_batches(examples: Sequence[Encoded], batch_size: int, seed: int, epoch: int,
+                  pad_id: int, shuffle: bool = True) -> Iterator[dict[str, torch.Tensor]]:
+    """Deterministic batches for one epoch (order depends only on seed and epoch, so resume can skip)."""
+    order = list(range(len(examples)))
+    if shuffle:
+        g = torch.Generator().manual_seed(seed * 1000 + epoch)
+        order = torch.randperm(len(examples), generator=g).tolist()
+    for i in range(0, len(order), batch_size):
+        yield collate([examples[j] for j in order[i:i + batch_size]], pad_id)
+
+
+def batches_per_epoch(n_examples: int, batch_size: int) -> int:
+    return (n_examples + batch_size - 1) // batch_size

@@ -1,0 +1,189 @@
+"""Impression generator backed by a causal-LM checkpoint folder (merged, or base plus LoRA adapter).
+
+Batched generation with left padding and the KV cache; greedy or beam search; stops at EOS;
+deterministic (no sampling). Importing this module loads no model: it registers
+
+  default  the project's fine-tuned model (models/default/final, or $RADLLAMA_MODEL)
+  base     the same base model, prompted with the same template but never instruction-tuned
+
+in training.generators.REGISTRY; models load on first use.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from core.generator import GenerationSettings
+from core.prompt import extract_impression
+from core.records import Report
+from training.dynamic_prompt import PromptBuilder
+from training.generators import register
+from training.paths import default_model_dir
+
+FINAL_META = "radllama.json"
+TRAIN_HINT = "Build it with `python -m training.train --recipe default` (about 10 minutes on 2 CPU cores)."
+
+
+class ModelNotFound(FileNotFoundError):
+    pass
+
+
+def _require_model_dir(path: Path) -> Path:
+    if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
+        raise ModelNotFound(f"no model at {path}. {TRAIN_HINT}")
+    return path
+
+
+def _read_meta(path: Path) -> dict:
+    meta_file = path / FINAL_META
+    return json.loads(meta_file.read_text()) if meta_file.exists() else {}
+
+
+def _resolve_base(path: Path, meta: dict) -> str:
+    base = meta.get("base_model")
+    if not base:
+        raise ModelNotFound(f"{path} holds an adapter but {FINAL_META} names no base model")
+    local = (path / base).resolve()
+    return str(local) if local.exists() else base
+
+
+def load_model_and_tokenizer(path: Path):
+    """Model (eval mode) and tokenizer from a final/base folder; adapters are applied to their base."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = _require_model_dir(Path(path))
+    meta = _read_meta(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    if (path / "adapter_config.json").exists():
+        from peft import PeftModel
+        base = AutoModelForCausalLM.from_pretrained(_resolve_base(path, meta))
+        model = PeftModel.from_pretrained(base, path)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model.eval()
+    return model, tokenizer
+
+
+@dataclass
+class LMGenerator:
+    """Writes impressions with a causal LM, many reports per forward pass."""
+
+    model: object
+    tokenizer: object
+    prompts: PromptBuilder = field(default_factory=PromptBuilder)
+    name: str = "default"
+    kind: str = "model"
+    batch_size: int = 32
+    max_prompt_tokens: int | None = None
+    source: str = ""
+
+    def _encode(self, findings: Sequence[str], max_new_tokens: int):
+        budget = self.max_prompt_tokens or self._context_length() - max_new_tokens
+        texts = self.prompts.prompts(findings, tokenizer=self.tokenizer, budget=max(16, budget))
+        return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=True,
+                              padding_side="left")
+
+    def _context_length(self) -> int:
+        return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
+
+    def _generate_kwargs(self, settings: GenerationSettings) -> dict:
+        beams = settings.num_beams if settings.strategy == "beam" else 1
+        return {"max_new_tokens": settings.max_new_tokens, "do_sample": False, "num_beams": beams,
+                "eos_token_id": self.tokenizer.eos_token_id, "pad_token_id": self.tokenizer.pad_token_id,
+                "use_cache": True}
+
+    def generate(self, findings: Sequence[str], settings: GenerationSettings = GenerationSettings()) -> list[str]:
+        """Impressions in input order; batches hold prompts of similar length to save padding."""
+        import torch
+
+        findings = list(findings)
+        if not findings:
+            return []
+        order = sorted(range(len(findings)), key=lambda i: len(findings[i]))
+        out: list[str] = [""] * len(findings)
+        kwargs = self._generate_kwargs(settings)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            enc = self._encode([findings[i] for i in idx], settings.max_new_tokens)
+            with torch.inference_mode():
+                ids = self.model.generate(**enc, **kwargs)
+            new = ids[:, enc["input_ids"].shape[1]:]
+            for i, row in zip(idx, new):
+                out[i] = extract_impression(self.tokenizer.decode(row, skip_special_tokens=True))
+        return out
+
+    def stream(self, findings: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
+        """Partial impressions as tokens arrive (for the demo); the last one is the full impression."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        enc = self._encode([findings], settings.max_new_tokens)
+        kwargs = {**self._generate_kwargs(settings), "num_beams": 1, "streamer": streamer}
+
+        def run() -> None:
+            with torch.inference_mode():
+                self.model.generate(**enc, **kwargs)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        text = ""
+        for piece in streamer:
+            text += piece
+            yield extract_impression(text)
+        worker.join()
+
+    def describe(self) -> dict:
+        params = sum(p.numel() for p in self.model.parameters())
+        return {"model": self.source, "parameters": params, "decoding": "deterministic (no sampling)",
+                **self.prompts.describe()}
+
+
+def load_checkpoint_generator(path: str | Path, train: Sequence[Report] | None = None, name: str | None = None,
+                              use_examples: bool = True) -> LMGenerator:
+    """A generator for a final (or base) folder. Retrieved examples, when the model was trained
+    with them, come from `train` (default: the training split the model was trained on)."""
+    path = _require_model_dir(Path(path))
+    meta = _read_meta(path)
+    k = int(meta.get("retrieved_examples", 0)) if use_examples else 0
+    if k and not train:
+        from training.dataset import load_split
+        train = load_split(meta.get("data")).train
+        if meta.get("max_train_reports"):
+            train = train[: meta["max_train_reports"]]
+    builder = PromptBuilder(list(train or []) if k else [], k, int(meta.get("max_example_words", 40)))
+    model, tokenizer = load_model_and_tokenizer(path)
+    return LMGenerator(model, tokenizer, builder, name=name or path.name, source=str(path))
+
+
+def base_model_dir(final_dir: Path) -> Path:
+    """The un-tuned base beside a final folder (scratch recipes save it as RUN/base)."""
+    final_dir = _require_model_dir(final_dir)
+    meta = _read_meta(final_dir)
+    ref = meta.get("base_model", "../base")
+    local = (final_dir / ref).resolve()
+    if not local.exists():
+        raise ModelNotFound(f"base model {ref} of {final_dir} is not a local folder. {TRAIN_HINT}")
+    return local
+
+
+def _default(train: Sequence[Report]) -> LMGenerator:
+    return load_checkpoint_generator(default_model_dir(), train=train, name="default")
+
+
+def _base(train: Sequence[Report]) -> LMGenerator:
+    gen = load_checkpoint_generator(base_model_dir(default_model_dir()), train=train, name="base",
+                                    use_examples=False)
+    gen.kind = "model"
+    return gen
+
+
+register("default", _default)
+register("base", _base)

@@ -1,0 +1,164 @@
+"""The optimisation loop shared by pretraining and instruction tuning (accelerate-driven).
+
+Progress bars show loss and tokens/s; every log line also goes to RUN/metrics.jsonl.
+Instruction tuning evaluates validation loss every `eval_every` optimizer steps, saves a
+step folder, keeps the best, and stops early after `patience` evaluations without progress.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from training.checkpoints import TrainingState
+from training.instruct_data import Encoded, batches_per_epoch, collate, epoch_batches
+
+
+class MetricsLog:
+    """Append-only JSON lines: one object per logged event."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **record) -> None:
+        record.setdefault("time", round(time.time(), 3))
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+@dataclass
+class LoopSpec:
+    """One stage's schedule."""
+
+    stage: str
+    epochs: float
+    batch_size: int
+    accumulation: int
+    learning_rate: float
+    weight_decay: float
+    warmup_ratio: float
+    seed: int
+    eval_every: int = 0
+    patience: int = 0
+    max_minutes: float | None = None
+    log_every: int = 10
+
+
+def make_optimizer(model, spec: LoopSpec, total_steps: int):
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=spec.learning_rate, betas=(0.9, 0.95))
+    warmup = max(1, int(total_steps * spec.warmup_ratio))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+
+
+def total_optimizer_steps(n_examples: int, spec: LoopSpec, num_processes: int = 1) -> int:
+    per_epoch = batches_per_epoch(n_examples, spec.batch_size)
+    return max(1, int(per_epoch * spec.epochs) // (spec.accumulation * num_processes))
+
+
+@torch.no_grad()
+def evaluation_loss(model, examples: Sequence[Encoded], batch_size: int, pad_id: int, device) -> float:
+    """Mean loss per target token over `examples`."""
+    model.eval()
+    total, tokens = 0.0, 0
+    for i in range(0, len(examples), batch_size):
+        batch = {k: v.to(device) for k, v in collate(examples[i:i + batch_size], pad_id).items()}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        labels = batch["labels"][:, 1:]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
+                                                 ignore_index=-100, reduction="sum")
+        total += float(loss)
+        tokens += int((labels != -100).sum())
+    model.train()
+    return total / max(1, tokens)
+
+
+def run_loop(accelerator, model, optimizer, scheduler, train: Sequence[Encoded], spec: LoopSpec, pad_id: int,
+             log: MetricsLog, state: TrainingState | None = None, validate: Sequence[Encoded] = (),
+             on_checkpoint: Callable[[TrainingState], None] | None = None) -> TrainingState:
+    """Train until the epochs, the time budget or the patience run out; returns the final state."""
+    state = state or TrainingState()
+    total_steps = total_optimizer_steps(len(train), spec, accelerator.num_processes)
+    per_epoch = batches_per_epoch(len(train), spec.batch_size)
+    micro_done = state.step * spec.accumulation * accelerator.num_processes
+    started = time.time()
+    model.train()
+    bar = tqdm(total=total_steps, initial=state.step, desc=spec.stage, disable=not accelerator.is_local_main_process)
+    window_loss, window_tokens, window_start, window_n = 0.0, 0, time.time(), 0
+    epoch = micro_done // per_epoch
+    while state.step < total_steps and not state.stopped:
+        skip = micro_done - epoch * per_epoch
+        for b_idx, batch in enumerate(epoch_batches(train, spec.batch_size, spec.seed, epoch, pad_id)):
+            if b_idx < skip or b_idx % accelerator.num_processes != accelerator.process_index:
+                continue
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            window_loss += float(loss.detach())
+            window_n += 1
+            window_tokens += int(batch["attention_mask"].sum())
+            if not accelerator.sync_gradients:
+                continue
+            scheduler.step()
+            state.step += 1
+            bar.update(1)
+            if state.step % spec.log_every == 0 or state.step == total_steps:
+                elapsed = max(1e-6, time.time() - window_start)
+                rate = window_tokens * accelerator.num_processes / elapsed
+                mean = window_loss / max(1, window_n)
+                bar.set_postfix(loss=f"{mean:.3f}", tok_s=f"{rate:.0f}")
+                log.write(stage=spec.stage, step=state.step, epoch=round(epoch + b_idx / per_epoch, 3), loss=mean,
+                          lr=scheduler.get_last_lr()[0], tokens_per_s=round(rate, 1))
+                window_loss, window_tokens, window_start, window_n = 0.0, 0, time.time(), 0
+            out_of_time = spec.max_minutes is not None and (time.time() - started) / 60 > spec.max_minutes
+            if validate and (state.step % spec.eval_every == 0 or state.step == total_steps or out_of_time):
+                _evaluate_and_checkpoint(accelerator, model, validate, spec, pad_id, log, state, on_checkpoint)
+            if out_of_time:
+                log.write(stage=spec.stage, step=state.step, event="time budget spent", minutes=spec.max_minutes)
+                state.stopped = True
+            if state.stopped or state.step >= total_steps:
+                break
+        epoch += 1
+    bar.close()
+    return state
+
+
+def _evaluate_and_checkpoint(accelerator, model, validate, spec, pad_id, log, state, on_checkpoint) -> None:
+    if state.step == state.best_step:
+        return
+    val = evaluation_loss(model, validate, spec.batch_size * 2, pad_id, accelerator.device)
+    improved = val < state.best_val_loss
+    if improved:
+        state.best_val_loss, state.best_step, state.evals_without_improvement = val, state.step, 0
+    else:
+        state.evals_without_improvement += 1
+    if spec.patience and state.evals_without_improvement >= spec.patience:
+        state.stopped = True
+    log.write(stage=spec.stage, step=state.step, val_loss=val, best_val_loss=state.best_val_loss,
+              best_step=state.best_step, early_stop=state.stopped)
+    tqdm.write(f"[{spec.stage}] step {state.step}: val_loss {val:.4f} (best {state.best_val_loss:.4f} "
+               f"@ {state.best_step}){' - early stop' if state.stopped else ''}")
+    if on_checkpoint is not None and accelerator.is_main_process:
+        on_checkpoint(state)

@@ -1,0 +1,198 @@
+"""Train an impression model from a recipe.
+
+    python -m training.train --recipe default          # builds models/default/final on a CPU
+    accelerate launch -m training.train --recipe llama2-7b
+
+Stages: load data -> tokenizer -> base model (scratch: build + pretrain on training text;
+else load hub/local weights) -> instruction tuning (prompt masked, best validation loss kept,
+early stopping, resumable step folders) -> final folder. Only the training split reaches
+the tokenizer, pretraining, tuning and the retrieved prompt examples.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.records import Report
+from training.checkpoints import (TrainingState, latest_checkpoint, load_checkpoint, prune_checkpoints,
+                                  save_checkpoint, step_dir, write_model_side_files)
+from training.config import TrainConfig, load_recipe
+from training.dynamic_prompt import PromptBuilder
+from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop, total_optimizer_steps
+from training.paths import PROJECT_ROOT
+
+FINAL_META = "radllama.json"
+
+
+@dataclass
+class RunData:
+    train: list[Report]
+    validate: list[Report]
+
+
+def load_data(cfg: TrainConfig) -> RunData:
+    from training.dataset import load_split
+
+    split = load_split(cfg.data)
+    train = split.train[: cfg.max_train_reports] if cfg.max_train_reports else split.train
+    val = split.validate[: cfg.max_validate_reports] if cfg.max_validate_reports else split.validate
+    if not train or not val:
+        raise ValueError(f"need training and validation reports; got {len(train)} and {len(val)}")
+    return RunData(list(train), list(val))
+
+
+def build_tokenizer(cfg: TrainConfig, run_dir: Path, train: list[Report]):
+    from transformers import AutoTokenizer
+
+    from training.tokenizer import prepare_pretrained_tokenizer, train_bpe_tokenizer
+
+    if not cfg.from_scratch:
+        return prepare_pretrained_tokenizer(AutoTokenizer.from_pretrained(cfg.model_name_or_path))
+    folder = run_dir / "tokenizer"
+    if (folder / "tokenizer.json").exists():
+        tok = AutoTokenizer.from_pretrained(folder)
+        tok.padding_side = "left"
+        return tok
+    tok = train_bpe_tokenizer(train, cfg.vocab_size)
+    tok.save_pretrained(folder)
+    return tok
+
+
+def build_base_model(cfg: TrainConfig, run_dir: Path, tokenizer, train: list[Report], accelerator, log: MetricsLog):
+    """Scratch: build a small Llama and pretrain it on training report text (saved as RUN/base)."""
+    from training.base_model import build_scratch_model, count_parameters, load_pretrained_model
+    from training.instruct_data import pack_texts
+    from training.tokenizer import report_texts
+
+    if not cfg.from_scratch:
+        return load_pretrained_model(cfg.model_name_or_path, cfg.mixed_precision)
+    base_dir = run_dir / "base"
+    if (base_dir / "config.json").exists():
+        return load_pretrained_model(str(base_dir))
+    model = build_scratch_model(cfg, tokenizer)
+    log.write(stage="pretrain", event="model built", parameters=count_parameters(model)[1])
+    if cfg.pretrain_epochs > 0:
+        blocks = pack_texts(tokenizer, report_texts(train), cfg.pretrain_seq_len)
+        spec = LoopSpec("pretrain", cfg.pretrain_epochs, cfg.pretrain_batch_size, 1, cfg.pretrain_learning_rate,
+                        cfg.weight_decay, 0.05, cfg.seed)
+        opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(blocks), spec))
+        model, opt = accelerator.prepare(model, opt)
+        run_loop(accelerator, model, opt, sched, blocks, spec, tokenizer.pad_token_id, log)
+        model = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        model.save_pretrained(base_dir)
+        write_model_side_files(base_dir, cfg, tokenizer)
+    return model
+
+
+def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: RunData, accelerator,
+                     log: MetricsLog):
+    """Tune on findings -> impression with retrieved training examples in the prompt; returns (model, state)."""
+    from training.base_model import count_parameters, prepare_for_finetuning
+    from training.instruct_data import encode_reports
+
+    builder = PromptBuilder(data.train, cfg.retrieved_examples, cfg.max_example_words)
+    train_ex = encode_reports(tokenizer, data.train, builder, cfg.max_seq_len, exclude_self=True)
+    val_ex = encode_reports(tokenizer, data.validate, builder, cfg.max_seq_len, exclude_self=False)
+    model = prepare_for_finetuning(model, cfg)
+    trainable, total = count_parameters(model)
+    spec = LoopSpec("finetune", cfg.epochs, cfg.per_device_batch_size,
+                    cfg.gradient_accumulation_steps(accelerator.num_processes), cfg.learning_rate,
+                    cfg.weight_decay, cfg.warmup_ratio, cfg.seed, cfg.eval_every_steps,
+                    cfg.early_stopping_patience, cfg.max_minutes)
+    opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(train_ex), spec, accelerator.num_processes))
+    state = TrainingState()
+    last = latest_checkpoint(run_dir)
+    if last is not None:
+        state = load_checkpoint(last, model, opt, sched)
+        log.write(stage="finetune", event="resumed", checkpoint=last.name, step=state.step)
+    model, opt = accelerator.prepare(model, opt)
+    log.write(stage="finetune", event="start", trainable_parameters=trainable, parameters=total,
+              train_examples=len(train_ex), validate_examples=len(val_ex),
+              mean_tokens=round(sum(len(e.input_ids) for e in train_ex) / len(train_ex), 1))
+
+    def checkpoint(st: TrainingState) -> None:
+        save_checkpoint(run_dir, accelerator.unwrap_model(model), opt, sched, st, cfg, tokenizer)
+        prune_checkpoints(run_dir, cfg.keep_checkpoints, st.best_step)
+
+    state = run_loop(accelerator, model, opt, sched, train_ex, spec, tokenizer.pad_token_id, log,
+                     state=state, validate=val_ex, on_checkpoint=checkpoint)
+    return accelerator.unwrap_model(model), state
+
+
+def write_final(cfg: TrainConfig, run_dir: Path, model, tokenizer, state: TrainingState, data: RunData) -> Path:
+    """Best checkpoint -> RUN/final (merged weights, or the adapter plus where its base lives)."""
+    if state.best_step >= 0:
+        load_checkpoint(step_dir(run_dir, state.best_step), model)
+    final = run_dir / "final"
+    if final.exists():
+        shutil.rmtree(final)
+    base_ref = cfg.model_name_or_path or "../base"
+    if cfg.finetune_method == "lora" and cfg.final_format == "merged":
+        model = model.merge_and_unload()
+    model.save_pretrained(final)
+    write_model_side_files(final, cfg, tokenizer)
+    meta = {"format": cfg.final_format if cfg.finetune_method == "lora" else "merged", "base_model": base_ref,
+            "retrieved_examples": cfg.retrieved_examples, "max_example_words": cfg.max_example_words,
+            "max_seq_len": cfg.max_seq_len, "data": cfg.data, "max_train_reports": cfg.max_train_reports,
+            "train_reports": len(data.train), "best_step": state.best_step, "best_val_loss": state.best_val_loss,
+            "recipe": cfg.name}
+    (final / FINAL_META).write_text(json.dumps(meta, indent=2))
+    return final
+
+
+def main(cfg: TrainConfig) -> Path:
+    from accelerate import Accelerator
+
+    started = time.time()
+    torch.set_num_threads(cfg.num_threads or os.cpu_count() or 1)
+    torch.manual_seed(cfg.seed)
+    accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps(
+        int(os.environ.get("WORLD_SIZE", "1"))), mixed_precision=cfg.mixed_precision)
+    run_dir = cfg.run_dir(PROJECT_ROOT)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = MetricsLog(run_dir / "metrics.jsonl")
+    log.write(stage="start", recipe=cfg.name, config=cfg.to_dict())
+
+    data = load_data(cfg)
+    tokenizer = build_tokenizer(cfg, run_dir, data.train)
+    model = build_base_model(cfg, run_dir, tokenizer, data.train, accelerator, log)
+    model, state = instruction_tune(cfg, run_dir, model, tokenizer, data, accelerator, log)
+    final = write_final(cfg, run_dir, model, tokenizer, state, data) if accelerator.is_main_process else run_dir
+    minutes = (time.time() - started) / 60
+    log.write(stage="done", final=str(final), best_step=state.best_step, best_val_loss=state.best_val_loss,
+              minutes=round(minutes, 2))
+    print(f"final model: {final} (best step {state.best_step}, val loss {state.best_val_loss:.4f}, "
+          f"{minutes:.1f} min)")
+    return final
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--recipe", default="default", help="recipe name in training/recipes/ or a YAML path")
+    p.add_argument("--output-dir", help="override the recipe's output_dir")
+    p.add_argument("--model", help="override model_name_or_path (hub id or local folder)")
+    p.add_argument("--data", help="override the report file")
+    return p.parse_args(argv)
+
+
+def cli(argv=None) -> None:
+    args = parse_args(argv)
+    overrides = {k: v for k, v in (("output_dir", args.output_dir), ("model_name_or_path", args.model),
+                                   ("data", args.data)) if v}
+    try:
+        cfg = load_recipe(args.recipe, **overrides)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    main(cfg)
+
+
+if __name__ == "__main__":
+    cli()
