@@ -192,8 +192,10 @@ class GenerationService:
             raise GenerationError(f"Unknown system {key!r}; choose one of: {', '.join(sorted(known))}.")
         if key == PROJECT and not (self.project_model_ready() and _lm_support_available()):
             fallback = self.fallback_system()
-            return fallback, [f"The project model is not available yet, so the {fallback} baseline answered. "
-                              + self.model_status().message]
+            why = {"building": "is still being built", "building-elsewhere": "is still being built",
+                   "failed": "failed to build"}.get(self.model_status().state, "is missing")
+            return fallback, [f"The project model is not available yet (it {why}; see the model status), "
+                              f"so the {fallback} baseline answered."]
         return key, []
 
     # -- generating ------------------------------------------------------------------------
