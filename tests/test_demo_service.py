@@ -188,3 +188,24 @@ def test_a_build_started_by_hand_is_not_duplicated(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"stage": "pretrain", "step": 3}\n')  # fresh: someone is training
     builder = fake_builder(tmp_path, 0)
     assert builder.start_if_missing().state == "building-elsewhere" and builder._proc is None
+
+
+@pytest.mark.parametrize("build", [True, False])
+def test_from_config_starts_the_build_only_when_asked(tmp_path, monkeypatch, toy_reports, build):
+    import demo.service as service_module
+    from tests.tiny_lm import tiny_reports, write_jsonl
+
+    final = tmp_path / "run" / "final"
+    monkeypatch.setattr(service_module, "DEFAULT_MODEL_DIR", final)
+    monkeypatch.setattr(service_module, "default_model_dir", lambda explicit=None: final)
+    monkeypatch.setattr(service_module, "ModelBuilder",
+                        lambda model_dir, data_path=None: fake_builder(Path(model_dir).parent, 2))
+    data = write_jsonl(tmp_path / "r.jsonl", tiny_reports())
+    service = GenerationService.from_config(data_path=str(data), build_if_missing=build)
+    try:
+        assert service.builder.status().state == ("building" if build else "missing")
+        assert service.generate("Lungs clear. Heart normal.").system == "retrieval"  # baselines serve meanwhile
+        if build:
+            assert service.builder.wait(30).ready and service.project_model_ready()
+    finally:
+        service.builder.stop()
