@@ -85,6 +85,7 @@ class GenerationService:
         self._generators: dict[str, ImpressionGenerator] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._project_warmed = False
 
     @classmethod
     def from_config(cls, model_path: str | None = None, extra_models: Sequence[str] = (), data_path: str | None = None,
@@ -130,7 +131,11 @@ class GenerationService:
         if not _lm_support_available():
             return BuildStatus("missing", "Model support (training.lm_generator) is not installed; the baselines serve.")
         if self.builder is not None:
-            return self.builder.status()
+            status = self.builder.status()
+            if status.ready and not self._project_warmed:  # just built: load it before anyone waits for it
+                self._project_warmed = True
+                threading.Thread(target=self.warm_up, args=(PROJECT,), name="warm-up", daemon=True).start()
+            return status
         if self.project_model_ready():
             return BuildStatus("ready", f"Project model ready: `{self.project_model_dir}`.")
         return BuildStatus("missing", f"No model at `{self.project_model_dir}`; the baselines serve. Build one with "
@@ -181,7 +186,8 @@ class GenerationService:
 
     def warm_up_in_background(self) -> None:
         """Load the fallback baseline (and the project model, when ready) so first requests are fast."""
-        keys = [self.fallback_system()] + ([PROJECT] if self.project_model_ready() else [])
+        self._project_warmed = self.project_model_ready()
+        keys = [self.fallback_system()] + ([PROJECT] if self._project_warmed else [])
         threading.Thread(target=lambda: [self.warm_up(k) for k in keys], name="warm-up", daemon=True).start()
 
     def resolve(self, key: str | None) -> tuple[str, list[str]]:
