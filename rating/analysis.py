@@ -38,7 +38,6 @@ Statistics (all seeded, all on first ratings, repeat_index == 0, unless stated):
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 from dataclasses import dataclass, field
 
@@ -49,12 +48,8 @@ from scipy import stats
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.metrics import rouge_pair
 from db.models import CRITERIA, Assignment, Case, Output, Rater, Rating, Study, System
-
-ROUGE_COLUMNS = ("rouge1", "rouge2", "rougeL")
-CLINICAL_PREFIX = "chexpert_"
-"""Prefix of the clinical-metric columns (core.clinical), kept apart from the criterion clinical_utility."""
+from rating.output_metrics import CLINICAL_PREFIX, ROUGE_COLUMNS, metric_columns, output_metrics
 SCORE_VALUES = (1, 2, 3, 4, 5)
 CRITERION_LABELS = {
     "understandability": "Understandability",
@@ -130,57 +125,15 @@ def study_info(session: Session, study_id: int) -> dict:
             "config": dict(study.config or {})}
 
 
-_ROUGE_CACHE: dict[tuple[str, str], tuple[float, float, float]] = {}
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def metric_columns(frame: pd.DataFrame) -> list[str]:
-    """The automatic-metric columns present in a frame: ROUGE, then any clinical-metric columns."""
-    return [c for c in frame.columns if c in ROUGE_COLUMNS] + \
-        [c for c in frame.columns if c.startswith(CLINICAL_PREFIX)]
-
-
-def rouge_for_output(text: str, reference: str) -> tuple[float, float, float]:
-    """ROUGE-1/2/L F1 of one output against its reference, memoised by the two texts' hashes."""
-    key = (_digest(text), _digest(reference))
-    hit = _ROUGE_CACHE.get(key)
-    if hit is None:
-        s = rouge_pair(text, reference)
-        hit = _ROUGE_CACHE[key] = (s["rouge1"], s["rouge2"], s["rougeL"])
-    return hit
-
-
-def _clinical_columns(texts: list[str], references: list[str]) -> pd.DataFrame | None:
-    """Seam for the clinical metric: per-output columns from core.clinical when it exists."""
-    try:
-        from core import clinical
-    except ImportError:
-        return None
-    per_report = getattr(clinical, "clinical_per_report", None)
-    if per_report is None:
-        return None
-    rows = per_report(texts, references)
-    return pd.DataFrame(list(rows)).add_prefix(CLINICAL_PREFIX)
-
-
 def load_outputs(session: Session, study_id: int) -> pd.DataFrame:
-    """One row per output of the study: ids, system, case and its ROUGE against the reference."""
+    """One row per output of the study: ids, system, case and its metrics against the reference."""
     rows = session.execute(
         select(Output.id, Output.case_id, System.name, System.kind, Output.text, Case.reference_impression)
         .join(Case, Output.case_id == Case.id).join(System, Output.system_id == System.id)
         .where(Case.study_id == study_id).order_by(Output.id)).all()
     out = pd.DataFrame(rows, columns=["output_id", "case_id", "system", "system_kind", "text", "reference"])
-    scores = [rouge_for_output(t, r) for t, r in zip(out["text"], out["reference"])]
-    rouge = pd.DataFrame(scores, columns=list(ROUGE_COLUMNS), dtype=float) if scores else \
-        pd.DataFrame({c: pd.Series(dtype=float) for c in ROUGE_COLUMNS})
-    out = pd.concat([out.reset_index(drop=True), rouge], axis=1)
-    clinical = _clinical_columns(out["text"].tolist(), out["reference"].tolist()) if len(out) else None
-    if clinical is not None:
-        out = pd.concat([out, clinical.reset_index(drop=True)], axis=1)
-    return out.drop(columns=["text", "reference"])
+    metrics = output_metrics(out["text"].tolist(), out["reference"].tolist())
+    return pd.concat([out.drop(columns=["text", "reference"]).reset_index(drop=True), metrics], axis=1)
 
 
 def system_order(session: Session, study_id: int) -> list[str]:
@@ -188,33 +141,60 @@ def system_order(session: Session, study_id: int) -> list[str]:
     return list(session.scalars(select(System.name).where(System.study_id == study_id).order_by(System.id)))
 
 
+def _raw_rows(session: Session, stmt) -> list[tuple]:
+    """Rows of a select as plain DBAPI tuples (no per-value type processing: 100k rows load fast)."""
+    compiled = stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
+    cursor = session.connection().connection.cursor()  # the DBAPI cursor, in the session's transaction
+    try:
+        cursor.execute(str(compiled))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def load_ratings(session: Session, study_id: int, outputs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The tidy table (one row per rating, columns in module docstring), ROUGE joined per output."""
-    cols = (Rating.id, Study.id, Study.name, Study.simulated,
-            Case.id, Case.source_dataset, Case.source_id, Case.stratum, Case.calibration,
-            Rater.pseudonym, Rater.role, Rater.experience_years,
-            System.name, System.kind, Rating.output_id, Rating.label, Rating.display_position, Rating.repeat_index,
-            *(getattr(Rating, c) for c in CRITERIA), Rating.comment, Rating.significant_error,
-            Rating.time_on_task_s, Rating.started_at, Rating.submitted_at, Rating.updated_at, Rating.revision)
-    stmt = (select(*cols).select_from(Rating)
-            .join(Output, Rating.output_id == Output.id).join(Case, Output.case_id == Case.id)
-            .join(System, Output.system_id == System.id).join(Rater, Rating.rater_id == Rater.id)
-            .join(Study, Case.study_id == Study.id)
-            .where(Case.study_id == study_id).order_by(Rating.id))
-    df = pd.DataFrame(session.execute(stmt).all(), columns=list(RATING_COLUMNS))
+    """The tidy table (one row per rating, columns in module docstring), metrics joined per output.
+
+    Ratings are read once as plain rows; study, case, rater and system attributes come from
+    small lookup tables joined in pandas, and the metrics from `outputs` (one row per output).
+    """
+    own = [Rating.id, Rating.rater_id, Rating.output_id, Rating.label, Rating.display_position,
+           Rating.repeat_index, *(getattr(Rating, c) for c in CRITERIA), Rating.comment, Rating.significant_error,
+           Rating.time_on_task_s, Rating.started_at, Rating.submitted_at, Rating.updated_at, Rating.revision]
+    names = ["rating_id", "rater_id", "output_id", "label", "display_position", "repeat_index", *CRITERIA,
+             "comment", "significant_error", "time_on_task_s", *TIMESTAMP_COLUMNS, "revision"]
+    stmt = (select(*own).join(Rater, Rating.rater_id == Rater.id).where(Rater.study_id == study_id)
+            .order_by(Rating.id))
+    df = pd.DataFrame.from_records(_raw_rows(session, stmt), columns=names)
     for c in TIMESTAMP_COLUMNS:
-        df[c] = pd.to_datetime(df[c], utc=True)
-    for c in CRITERIA:
+        df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
+    for c in (*CRITERIA, "rating_id", "rater_id", "output_id", "display_position", "repeat_index", "revision"):
         df[c] = df[c].astype("int64")
-    df["simulated"] = df["simulated"].astype(bool)
-    df["calibration"] = df["calibration"].astype(bool)
     df["significant_error"] = df["significant_error"].astype(bool)
     df["time_on_task_s"] = df["time_on_task_s"].astype(float)
-    df["rater_experience_years"] = df["rater_experience_years"].astype("Int64")
+    df["comment"] = df["comment"].fillna("").astype("str")
+    df["label"] = df["label"].astype("str")
+
+    info = study_info(session, study_id)
+    raters = pd.DataFrame(session.execute(
+        select(Rater.id, Rater.pseudonym, Rater.role, Rater.experience_years).where(Rater.study_id == study_id)).all(),
+        columns=["rater_id", "rater", "rater_role", "rater_experience_years"])
+    raters["rater_experience_years"] = raters["rater_experience_years"].astype("Int64")
+    cases = pd.DataFrame(session.execute(
+        select(Case.id, Case.source_dataset, Case.source_id, Case.stratum, Case.calibration)
+        .where(Case.study_id == study_id)).all(),
+        columns=["case_id", "case_source", "case_source_id", "stratum", "calibration"])
+    cases["calibration"] = cases["calibration"].astype(bool)
     if outputs is None:
         outputs = load_outputs(session, study_id)
-    metric_cols = metric_columns(outputs)
-    return df.merge(outputs[["output_id", *metric_cols]], on="output_id", how="left", validate="many_to_one")
+    out_cols = ["output_id", "case_id", "system", "system_kind", *metric_columns(outputs)]
+    df = (df.merge(outputs[out_cols], on="output_id", how="left", validate="many_to_one")
+          .merge(cases, on="case_id", how="left", validate="many_to_one")
+          .merge(raters, on="rater_id", how="left", validate="many_to_one"))
+    df["study_id"] = info["study_id"]
+    df["study_name"] = info["name"]
+    df["simulated"] = info["simulated"]
+    return df[[*RATING_COLUMNS, *metric_columns(outputs)]]
 
 
 def load_expected(session: Session, study_id: int) -> pd.DataFrame:
@@ -238,6 +218,18 @@ def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float,
     return float(np.quantile(finite, tail)), float(np.quantile(finite, 1 - tail))
 
 
+def draw_counts(draws: np.ndarray, n: int) -> np.ndarray:
+    """How often each of n items occurs in each row of draws: shape (rows, n)."""
+    rows = draws.shape[0]
+    flat = (draws + np.arange(rows)[:, None] * n).ravel()
+    return np.bincount(flat, minlength=rows * n).reshape(rows, n).astype(float)
+
+
+def _cell_sums(ci: np.ndarray, ri: np.ndarray, shape: tuple[int, int], values: np.ndarray | None = None) -> np.ndarray:
+    flat = ci * shape[1] + ri
+    return np.bincount(flat, weights=values, minlength=shape[0] * shape[1]).reshape(shape).astype(float)
+
+
 def bootstrap_weights(n_cases: int, n_raters: int, n_resamples: int, seed: int,
                       resample_raters: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Multiplicity of every case and rater in each resample: shapes (B, n_cases), (B, n_raters).
@@ -246,13 +238,9 @@ def bootstrap_weights(n_cases: int, n_raters: int, n_resamples: int, seed: int,
     every rater has weight 1.
     """
     rng = np.random.default_rng(seed)
-    case_draws = rng.integers(0, n_cases, size=(n_resamples, n_cases))
-    wc = np.zeros((n_resamples, n_cases))
-    np.add.at(wc, (np.arange(n_resamples)[:, None], case_draws), 1.0)
+    wc = draw_counts(rng.integers(0, n_cases, size=(n_resamples, n_cases)), n_cases)
     if resample_raters:
-        rater_draws = rng.integers(0, n_raters, size=(n_resamples, n_raters))
-        wr = np.zeros((n_resamples, n_raters))
-        np.add.at(wr, (np.arange(n_resamples)[:, None], rater_draws), 1.0)
+        wr = draw_counts(rng.integers(0, n_raters, size=(n_resamples, n_raters)), n_raters)
     else:
         wr = np.ones((n_resamples, n_raters))
     return wc, wr
@@ -287,18 +275,17 @@ def figure4_table(ratings: pd.DataFrame, systems: list[str] | None = None,
     rows = []
     for system in systems:
         mask = sys_codes == system
-        counts = np.zeros((len(case_ids), len(rater_ids)))
-        np.add.at(counts, (ci[mask], ri[mask]), 1.0)
-        denom = np.einsum("bc,cr,br->b", wc, counts, wr)
+        shape = (len(case_ids), len(rater_ids))
+        counts = _cell_sums(ci[mask], ri[mask], shape)
+        denom = ((wc @ counts) * wr).sum(axis=1)
         for criterion in CRITERIA:
             values = data[criterion].to_numpy(dtype=float)[mask]
             if values.size == 0:
                 rows.append([system, criterion, np.nan, np.nan, np.nan, 0, 0, 0])
                 continue
-            sums = np.zeros_like(counts)
-            np.add.at(sums, (ci[mask], ri[mask]), values)
+            sums = _cell_sums(ci[mask], ri[mask], shape, values)
             with np.errstate(invalid="ignore", divide="ignore"):
-                means = np.einsum("bc,cr,br->b", wc, sums, wr) / denom
+                means = ((wc @ sums) * wr).sum(axis=1) / denom
             low, high = _percentile_interval(means, config.confidence)
             rows.append([system, criterion, float(values.mean()), low, high, int(values.size),
                          int(len(np.unique(ci[mask]))), int(len(np.unique(ri[mask])))])
@@ -318,9 +305,8 @@ def table1_rouge(ratings: pd.DataFrame, outputs: pd.DataFrame, systems: list[str
         return pd.DataFrame(columns=cols)
     systems = systems or sorted(rated["system"].unique())
     rng = np.random.default_rng(config.seed)
-    draws = rng.integers(0, len(rated_cases), size=(config.n_bootstrap, len(rated_cases)))
-    wc = np.zeros((config.n_bootstrap, len(rated_cases)))
-    np.add.at(wc, (np.arange(config.n_bootstrap)[:, None], draws), 1.0)
+    wc = draw_counts(rng.integers(0, len(rated_cases), size=(config.n_bootstrap, len(rated_cases))),
+                     len(rated_cases))
     rows = []
     for system in systems:
         own = rated[rated["system"] == system]
@@ -346,8 +332,10 @@ def value_counts_matrix(ratings: pd.DataFrame, criterion: str) -> np.ndarray:
     data = ratings[ratings["repeat_index"] == 0]
     if data.empty:
         return np.zeros((0, len(SCORE_VALUES)))
-    table = pd.crosstab(data["output_id"], data[criterion]).reindex(columns=list(SCORE_VALUES), fill_value=0)
-    return table.to_numpy(dtype=float)
+    units, _ = pd.factorize(data["output_id"], sort=True)
+    n_units, n_values = int(units.max()) + 1, len(SCORE_VALUES)
+    flat = units * n_values + (data[criterion].to_numpy(dtype=np.int64) - SCORE_VALUES[0])
+    return np.bincount(flat, minlength=n_units * n_values).reshape(n_units, n_values).astype(float)
 
 
 def _alpha_from_counts(counts: np.ndarray, level: str) -> float:
@@ -358,8 +346,51 @@ def _alpha_from_counts(counts: np.ndarray, level: str) -> float:
                                      level_of_measurement=level))
 
 
+def unit_coincidences(counts: np.ndarray) -> np.ndarray:
+    """Each pairable unit's contribution to Krippendorff's coincidence matrix: shape (U, V, V)."""
+    m = counts.sum(axis=1)
+    outer = counts[:, :, None] * counts[:, None, :]
+    idx = np.arange(counts.shape[1])
+    outer[:, idx, idx] -= counts
+    return outer / (m - 1)[:, None, None]
+
+
+def _delta_squared(marginals: np.ndarray, level: str) -> np.ndarray:
+    """Squared distance between score values per resample: (B, V) marginals -> (B, V, V)."""
+    v = np.asarray(SCORE_VALUES, dtype=float)
+    b = marginals.shape[0]
+    if level == "nominal":
+        return np.broadcast_to((v[:, None] != v[None, :]).astype(float), (b, len(v), len(v)))
+    if level == "interval":
+        return np.broadcast_to((v[:, None] - v[None, :]) ** 2, (b, len(v), len(v)))
+    if level == "ratio":
+        return np.broadcast_to(((v[:, None] - v[None, :]) / (v[:, None] + v[None, :])) ** 2, (b, len(v), len(v)))
+    cum = np.cumsum(marginals, axis=1)
+    between = cum[:, None, :] - cum[:, :, None] + marginals[:, :, None]  # sum of n_g for g = c..k (c <= k)
+    upper = np.triu(np.ones((len(v), len(v))))
+    d = ((between - (marginals[:, :, None] + marginals[:, None, :]) / 2) ** 2) * upper
+    return d + np.transpose(d, (0, 2, 1))
+
+
+def alpha_from_weights(coincidences: np.ndarray, weights: np.ndarray, level: str) -> np.ndarray:
+    """Krippendorff's alpha for each row of unit weights (B, U): a vectorised bootstrap."""
+    u, v, _ = coincidences.shape
+    o = (weights @ coincidences.reshape(u, v * v)).reshape(-1, v, v)
+    n_c = o.sum(axis=2)
+    n = n_c.sum(axis=1)
+    delta = _delta_squared(n_c, level)
+    observed = (o * delta).sum(axis=(1, 2))
+    expected = (n_c[:, :, None] * n_c[:, None, :] * delta).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1 - (n - 1) * observed / expected
+
+
 def krippendorff_table(ratings: pd.DataFrame, config: AnalysisConfig = AnalysisConfig()) -> pd.DataFrame:
-    """Krippendorff's alpha per criterion (units = outputs) with a unit-bootstrap interval."""
+    """Krippendorff's alpha per criterion (units = outputs) with a unit-bootstrap interval.
+
+    The estimate comes from the `krippendorff` package; the bootstrap recomputes the same
+    formula from resampled units' coincidence matrices in one vectorised step.
+    """
     data = primary_ratings(ratings, config)
     rows = []
     rng = np.random.default_rng(config.seed)
@@ -369,8 +400,9 @@ def krippendorff_table(ratings: pd.DataFrame, config: AnalysisConfig = AnalysisC
         alpha = _alpha_from_counts(counts, config.alpha_level)
         low = high = float("nan")
         if np.isfinite(alpha) and counts.shape[0] > 1:
-            draws = rng.integers(0, counts.shape[0], size=(config.n_bootstrap_alpha, counts.shape[0]))
-            boot = np.array([_alpha_from_counts(counts[d], config.alpha_level) for d in draws])
+            weights = draw_counts(rng.integers(0, counts.shape[0], size=(config.n_bootstrap_alpha, counts.shape[0])),
+                                  counts.shape[0])
+            boot = alpha_from_weights(unit_coincidences(counts), weights, config.alpha_level)
             low, high = _percentile_interval(boot, config.confidence)
         rows.append([criterion, alpha, low, high, int(counts.shape[0]), int(data["rater"].nunique()),
                      int(counts.sum())])

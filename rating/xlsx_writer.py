@@ -94,14 +94,22 @@ def _column_cells(col: pd.Series, strings: _SharedStrings) -> pa.Array:
     codes = np.full(len(col), -1, dtype=np.int64)
     if present.any():
         text = col[present]
-        if not (pd.api.types.is_string_dtype(text) and text.map(type).eq(str).all()):
+        if not isinstance(text.dtype, pd.StringDtype):
             text = text.map(lambda v: v if isinstance(v, str) else str(v))
-        codes[present] = strings.codes(text.astype(object))
+        codes[present] = strings.codes(text)
     cells = _wrap(pa.array(codes), '<c t="s"><v>', "</v></c>")
     return pc.if_else(pa.array(present), cells, "<c/>")
 
 
-def _sheet_xml(frame: pd.DataFrame, strings: _SharedStrings) -> str:
+def _concatenated_bytes(values: pa.Array) -> bytes:
+    """All strings of an Arrow string array back to back, straight from its data buffer."""
+    values = values.cast(pa.large_string()) if values.type != pa.large_string() else values
+    _, offsets, data = values.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int64)[values.offset:values.offset + len(values) + 1]
+    return data.to_pybytes()[int(bounds[0]):int(bounds[-1])] if len(values) else b""
+
+
+def _sheet_xml(frame: pd.DataFrame, strings: _SharedStrings) -> bytes:
     header = "".join(f'<c t="s" s="{_STYLE_HEADER}"><v>{strings.index.setdefault(str(c), len(strings.index))}</v></c>'
                      for c in frame.columns)
     strings.count += len(frame.columns)
@@ -111,9 +119,10 @@ def _sheet_xml(frame: pd.DataFrame, strings: _SharedStrings) -> str:
     if len(frame):
         cells = [_column_cells(frame[name], strings) for name in frame.columns]
         rows = pc.binary_join_element_wise("<row>", *cells, "</row>", "")
-        parts.append("".join(rows.to_pylist()))
-    parts.append("</sheetData></worksheet>")
-    return "".join(parts)
+        body = _concatenated_bytes(rows)
+    else:
+        body = b""
+    return "".join(parts).encode("utf-8") + body + b"</sheetData></worksheet>"
 
 
 def _sheet_names(names: list[str]) -> list[str]:
