@@ -122,7 +122,7 @@ class AnalysisService:
             root.mkdir(parents=True, exist_ok=True)
         out = Path(tempfile.mkdtemp(prefix=f"study{analysis.info['study_id']}_export_", dir=root))
         result = export_analysis(analysis, out)
-        tables = {"figure4": _figure4_wide(analysis.figure4)}
-        tables.update({k: _rounded(v) for k, v in analysis.summary_sheets().items()})
+        tables = {k: _rounded(v) for k, v in analysis.summary_sheets().items()}
+        tables["figure4"] = _figure4_wide(analysis.figure4)
         return AnalysisView(study_id=analysis.info["study_id"], summary_markdown=_summary_markdown(analysis),
                             files=result.files, tables=tables)
