@@ -209,3 +209,24 @@ def test_from_config_starts_the_build_only_when_asked(tmp_path, monkeypatch, toy
             assert service.builder.wait(30).ready and service.project_model_ready()
     finally:
         service.builder.stop()
+
+
+def test_small_models_run_on_one_torch_thread(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from demo.service import THREADS_ENV, tune_inference_threads
+
+    class Generator:
+        model = torch.nn.Linear(4, 4)
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv(THREADS_ENV, raising=False)
+        torch.set_num_threads(2)
+        tune_inference_threads(Generator())
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv(THREADS_ENV, "2")
+        tune_inference_threads(Generator())
+        assert torch.get_num_threads() == 2
+        tune_inference_threads(object())  # baselines: nothing to tune, no error
+    finally:
+        torch.set_num_threads(before)
