@@ -48,6 +48,22 @@ def test_prompt_tokens_are_masked_and_target_ends_with_eos():
     assert tok.decode(enc.input_ids[prompt_len:-1]) == "No acute disease."
 
 
+def test_left_padded_batch_loss_matches_each_example_alone():
+    """The training batch (left padding, position ids, logits only over the target) loses nothing."""
+    from training.instruct_data import batch_loss, collate
+
+    reports = tiny_reports(6)
+    tok = tiny_tokenizer(reports)
+    model = tiny_llama(tok).eval()
+    examples = [encode_example(tok, f"### Findings:\n{r.findings}\n\n### Impression:\n", r.impression) for r in reports]
+    with torch.no_grad():
+        total, n = batch_loss(model, collate(examples, tok.pad_token_id))
+        alone = [model(input_ids=torch.tensor([e.input_ids]), labels=torch.tensor([e.labels])).loss * (len(
+            [x for x in e.labels if x != IGNORE_INDEX]) - (e.labels[0] != IGNORE_INDEX)) for e in examples]
+    assert n == sum(len([x for x in e.labels if x != IGNORE_INDEX]) for e in examples)
+    assert torch.allclose(total, torch.stack(alone).sum(), rtol=1e-4)
+
+
 def test_retrieved_examples_come_from_training_and_never_the_report_itself():
     from training.dynamic_prompt import PromptBuilder
 

@@ -49,17 +49,40 @@ def pack_texts(tokenizer, texts: Sequence[str], seq_len: int) -> list[Encoded]:
 
 
 def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad for training; padding is masked out of attention and loss."""
+    """Left-pad (as at inference); padding is masked out of attention and loss.
+
+    position_ids restart at 0 after the padding, exactly as `generate` computes them, and
+    `logits_to_keep` covers only the positions that predict a labelled token, so the output
+    layer never runs over the (masked) prompt.
+    """
     width = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
+    first_label = width
     for i, e in enumerate(batch):
         n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids)
-        labels[i, :n] = torch.tensor(e.labels)
-        mask[i, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        ids[i, width - n:] = torch.tensor(e.input_ids)
+        labels[i, width - n:] = torch.tensor(e.labels)
+        mask[i, width - n:] = 1
+        labelled = [j for j, lab in enumerate(e.labels) if lab != IGNORE_INDEX]
+        if labelled:
+            first_label = min(first_label, width - n + labelled[0])
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    keep = max(2, width - first_label + 1)
+    return {"input_ids": ids, "attention_mask": mask, "position_ids": position_ids, "labels": labels,
+            "logits_to_keep": torch.tensor(min(keep, width))}
+
+
+def batch_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """(summed cross-entropy over labelled tokens, their count) for one collated batch."""
+    keep = int(batch["logits_to_keep"])
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   position_ids=batch["position_ids"], logits_to_keep=keep).logits[:, :-1]
+    labels = batch["labels"][:, -keep + 1:]
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
+                                             ignore_index=IGNORE_INDEX, reduction="sum")
+    return loss, int((labels != IGNORE_INDEX).sum())
 
 
 def epoch_batches(examples: Sequence[Encoded], batch_size: int, seed: int, epoch: int,

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.checkpoints import TrainingState
-from training.instruct_data import Encoded, batches_per_epoch, collate, epoch_batches
+from training.instruct_data import Encoded, batch_loss, batches_per_epoch, collate, epoch_batches
 
 
 class MetricsLog:
@@ -80,12 +80,9 @@ def evaluation_loss(model, examples: Sequence[Encoded], batch_size: int, pad_id:
     total, tokens = 0.0, 0
     for i in range(0, len(examples), batch_size):
         batch = {k: v.to(device) for k, v in collate(examples[i:i + batch_size], pad_id).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
-        labels = batch["labels"][:, 1:]
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
-                                                 ignore_index=-100, reduction="sum")
+        loss, n = batch_loss(model, batch)
         total += float(loss)
-        tokens += int((labels != -100).sum())
+        tokens += n
     model.train()
     return total / max(1, tokens)
 
@@ -110,7 +107,8 @@ def run_loop(accelerator, model, optimizer, scheduler, train: Sequence[Encoded],
                 continue
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             with accelerator.accumulate(model):
-                loss = model(**batch).loss
+                summed, n_tokens = batch_loss(model, batch)
+                loss = summed / max(1, n_tokens)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
