@@ -84,11 +84,16 @@ class LMGenerator:
     max_prompt_tokens: int | None = None
     source: str = ""
 
-    def _encode(self, findings: Sequence[str], max_new_tokens: int):
+    def _prompts(self, findings: Sequence[str], max_new_tokens: int) -> list[str]:
         budget = self.max_prompt_tokens or self._context_length() - max_new_tokens
-        texts = self.prompts.prompts(findings, tokenizer=self.tokenizer, budget=max(16, budget))
-        return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=True,
+        return self.prompts.prompts(findings, tokenizer=self.tokenizer, budget=max(16, budget))
+
+    def _tokenize(self, texts: Sequence[str]):
+        return self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=True,
                               padding_side="left")
+
+    def _encode(self, findings: Sequence[str], max_new_tokens: int):
+        return self._tokenize(self._prompts(findings, max_new_tokens))
 
     def _context_length(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048) or 2048)
@@ -106,17 +111,19 @@ class LMGenerator:
         findings = list(findings)
         if not findings:
             return []
-        order = sorted(range(len(findings)), key=lambda i: len(findings[i]))
+        texts = self._prompts(findings, settings.max_new_tokens)
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])  # similar lengths share a batch
         out: list[str] = [""] * len(findings)
         kwargs = self._generate_kwargs(settings)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            enc = self._encode([findings[i] for i in idx], settings.max_new_tokens)
+            enc = self._tokenize([texts[i] for i in idx])
             with torch.inference_mode():
                 ids = self.model.generate(**enc, **kwargs)
-            new = ids[:, enc["input_ids"].shape[1]:]
-            for i, row in zip(idx, new):
-                out[i] = extract_impression(self.tokenizer.decode(row, skip_special_tokens=True))
+            decoded = self.tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            for i, text in zip(idx, decoded):
+                out[i] = extract_impression(text)
         return out
 
     def stream(self, findings: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
