@@ -7,7 +7,7 @@ from typing import Iterator, Sequence
 import torch
 
 from core.records import Report
-from training.dynamic_prompt import PromptBuilder
+from training.dynamic_prompt import PromptBuilder, fit_prompt
 
 IGNORE_INDEX = -100
 
@@ -33,7 +33,6 @@ def encode_reports(tokenizer, reports: Sequence[Report], builder: PromptBuilder,
     for r, prompt_examples in zip(reports, builder.examples_for(findings, exclude_self=exclude_self)):
         target_len = len(tokenizer(r.impression, add_special_tokens=False)["input_ids"]) + 1
         budget = max(16, max_seq_len - min(target_len, max_seq_len // 3))
-        from training.dynamic_prompt import fit_prompt
         enc = encode_example(tokenizer, fit_prompt(tokenizer, r.findings, prompt_examples, budget), r.impression)
         out.append(Encoded(enc.input_ids[:max_seq_len], enc.labels[:max_seq_len]))
     return out
