@@ -83,14 +83,6 @@ def tune_inference_threads(generator) -> None:
         torch.set_num_threads(1)
 
 
-def _lm_support_available() -> bool:
-    try:
-        import training.lm_generator  # noqa: F401, PLC0415
-        return True
-    except ImportError:
-        return False
-
-
 class GenerationService:
     """Systems by key, lazily built, one lock each; the project model may still be building."""
 
@@ -151,8 +143,6 @@ class GenerationService:
         return checkpoint_exists(self.project_model_dir)
 
     def model_status(self) -> BuildStatus:
-        if not _lm_support_available():
-            return BuildStatus("missing", "Model support (training.lm_generator) is not installed; the baselines serve.")
         if self.builder is not None:
             status = self.builder.status()
             if status.ready and not self._project_warmed:  # just built: load it before anyone waits for it
@@ -220,7 +210,7 @@ class GenerationService:
         known = {c.key for c in self.choices()}
         if key not in known:
             raise GenerationError(f"Unknown system {key!r}; choose one of: {', '.join(sorted(known))}.")
-        if key == PROJECT and not (self.project_model_ready() and _lm_support_available()):
+        if key == PROJECT and not self.project_model_ready():
             fallback = self.fallback_system()
             why = {"building": "is still being built", "building-elsewhere": "is still being built",
                    "failed": "failed to build"}.get(self.model_status().state, "is missing")

@@ -19,7 +19,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    pytest.importorskip("training.lm_generator")
     from tests.tiny_lm import tiny_config
     from training.train import main as train
 

@@ -212,7 +212,7 @@ def test_from_config_starts_the_build_only_when_asked(tmp_path, monkeypatch, toy
 
 
 def test_small_models_run_on_one_torch_thread(monkeypatch):
-    torch = pytest.importorskip("torch")
+    import torch
     from demo.service import THREADS_ENV, tune_inference_threads
 
     class Generator:

@@ -60,7 +60,4 @@ def build(name: str, train: Sequence[Report]) -> ImpressionGenerator:
 
 def _load_model_factories() -> None:
     """Model-backed systems register themselves on import (keeps torch out of baseline-only runs)."""
-    try:
-        import training.lm_generator  # noqa: F401, PLC0415
-    except ImportError:
-        pass
+    import training.lm_generator  # noqa: F401, PLC0415
