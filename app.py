@@ -22,6 +22,7 @@ import argparse  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 RATER_PATH = "/rate"
+TABS = ("generate", "admin", "analysis", "rate")
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,14 @@ class AppConfig:
     """Serve only the rater app (no Generate tab, no admin) for a live study."""
     build_model: bool = True
     """Build the default model in the background when it is missing (baselines serve meanwhile)."""
+    only_tab: str | None = None
+    """Serve one tab on its own at / (generate, admin, analysis or rate) instead of the whole app."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"port must lie in 1..65535, not {self.port}")
+        if self.only_tab is not None and self.only_tab not in TABS:
+            raise ValueError(f"--only must be one of {', '.join(TABS)}, not {self.only_tab!r}")
 
 
 def parse_args(argv: list[str] | None = None) -> AppConfig:
@@ -69,10 +74,11 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
     p.add_argument("--rating-only", action="store_true", default=env.get("RADLLAMA_RATING_ONLY") == "1")
     p.add_argument("--no-build-model", dest="build_model", action="store_false",
                    default=env.get("RADLLAMA_BUILD_MODEL", "1") != "0")
+    p.add_argument("--only", dest="only_tab", choices=TABS, default=None, help="serve one tab on its own")
     a = p.parse_args(argv)
     return AppConfig(host=a.host, port=a.port, model_path=a.model_path, extra_models=tuple(a.extra_models),
                      db_url=a.db_url, data_path=a.data_path, admin_secret=a.admin_secret, share=a.share,
-                     rating_only=a.rating_only, build_model=a.build_model)
+                     rating_only=a.rating_only, build_model=a.build_model, only_tab=a.only_tab)
 
 
 @dataclass
@@ -99,33 +105,49 @@ def build_services(cfg: AppConfig) -> Services:
                     analysis=AnalysisService(factory, admin=admin))
 
 
-def build_workbench(services: Services):
-    """Generate, Study admin and Analysis tabs for the researcher and the analyst."""
-    import gradio as gr
+def _tab_builders(services: Services) -> dict:
+    """Tab name -> (title, function laying the tab out inside the current gr.Blocks)."""
     from demo.generate_tab import build_generate_tab
     from rating.ui.admin_tab import build_admin_tab
     from rating.ui.analysis_tab import build_analysis_tab
+    from rating.ui.rater_tab import build_rater_tab
 
+    return {
+        "generate": ("Generate", lambda: build_generate_tab(services.generation)),
+        "admin": ("Study admin", lambda: build_admin_tab(services.admin)),
+        "analysis": ("Analysis", lambda: build_analysis_tab(services.analysis)),
+        "rate": ("Rating", lambda: build_rater_tab(services.rating)),
+    }
+
+
+def build_workbench(services: Services):
+    """Generate, Study admin and Analysis tabs for the researcher and the analyst."""
+    import gradio as gr
+
+    builders = _tab_builders(services)
     with gr.Blocks(title="Radiology-Llama") as workbench:
         gr.Markdown("# Radiology-Llama\nFindings in, impression out: a demo, blinded expert rating and analysis. "
                     f"Raters use the separate rating page at `{RATER_PATH}/`.")
-        with gr.Tab("Generate"):
-            build_generate_tab(services.generation)
-        with gr.Tab("Study admin"):
-            build_admin_tab(services.admin)
-        with gr.Tab("Analysis"):
-            build_analysis_tab(services.analysis)
+        for name in ("generate", "admin", "analysis"):
+            title, build = builders[name]
+            with gr.Tab(title):
+                build()
     return workbench
+
+
+def build_single_tab(services: Services, name: str):
+    """One tab on its own page (`python app.py --only NAME`)."""
+    import gradio as gr
+
+    title, build = _tab_builders(services)[name]
+    with gr.Blocks(title=f"Radiology-Llama: {title}") as page:
+        build()
+    return page
 
 
 def build_rater_app(services: Services):
     """The blinded rater page: nothing in it names a system."""
-    import gradio as gr
-    from rating.ui.rater_tab import build_rater_tab
-
-    with gr.Blocks(title="Radiology-Llama rating") as rater_app:
-        build_rater_tab(services.rating)
-    return rater_app
+    return build_single_tab(services, "rate")
 
 
 def create_server(cfg: AppConfig, services: Services | None = None):
@@ -136,9 +158,12 @@ def create_server(cfg: AppConfig, services: Services | None = None):
 
     services = services or build_services(cfg)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    if cfg.only_tab and cfg.only_tab != "rate":
+        page = build_single_tab(services, cfg.only_tab).queue(default_concurrency_limit=2)
+        return gr.mount_gradio_app(server, page, path="", footer_links=["api"])
     rater_app = build_rater_app(services).queue(default_concurrency_limit=8)
     gr.mount_gradio_app(server, rater_app, path=RATER_PATH, footer_links=[])
-    if cfg.rating_only:
+    if cfg.rating_only or cfg.only_tab == "rate":
         @server.get("/")
         def _to_rating():
             return RedirectResponse(f"{RATER_PATH}/")
