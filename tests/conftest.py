@@ -41,3 +41,14 @@ def toy_reports() -> list[Report]:
         ("Hyperexpanded lungs. No focal consolidation.", "Emphysema. No acute process."),
     ]
     return [Report(id=str(i), findings=f, impression=imp, source="toy") for i, (f, imp) in enumerate(rows)]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run fastest single-threaded (and do not fight the other test worker)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,12 +12,8 @@ from training.instruct_data import IGNORE_INDEX, encode_example, encode_reports
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded (and do not fight the other test worker)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 def _accelerator(accum: int = 1):
