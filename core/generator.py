@@ -4,18 +4,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol, Sequence, runtime_checkable
 
+STRATEGIES = ("greedy", "beam", "rerank")
+
 
 @dataclass(frozen=True)
 class GenerationSettings:
     """Decoding options; systems that do not decode ignore them."""
 
-    strategy: str = "greedy"  # "greedy" or "beam"
+    strategy: str = "greedy"  # one of STRATEGIES; "rerank": the model picks among its greedy output and
+    #                           retrieved training impressions (models without retrieval fall back to greedy)
     num_beams: int = 4
     max_new_tokens: int = 96
 
     def __post_init__(self) -> None:
-        if self.strategy not in ("greedy", "beam"):
-            raise ValueError(f"strategy must be 'greedy' or 'beam', not {self.strategy!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {self.strategy!r}")
         if not 1 <= self.num_beams <= 16:
             raise ValueError("num_beams must lie in 1..16")
         if not 1 <= self.max_new_tokens <= 1024:

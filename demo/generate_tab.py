@@ -57,7 +57,8 @@ def build_generate_tab(service: GenerationService) -> None:
             system = gr.Dropdown(choices=[(c.label, c.key) for c in choices], value=choices[0].key,
                                  label="System", elem_id="system")
             with gr.Accordion("Decoding options", open=False):
-                strategy = gr.Radio(["greedy", "beam"], value="greedy", label="Decoding", elem_id="strategy")
+                strategy = gr.Radio(["greedy", "beam", "rerank"], value="greedy", label="Decoding", elem_id="strategy",
+                                    info="greedy streams; beam and rerank (best quality) answer whole")
                 num_beams = gr.Slider(1, 8, value=4, step=1, label="Beams (beam search only)", elem_id="num-beams")
                 max_new_tokens = gr.Slider(8, 256, value=96, step=8, label="Max new tokens", elem_id="max-new-tokens")
             generate_button = gr.Button("Generate", variant="primary", elem_id="generate")

@@ -48,6 +48,8 @@ def test_beam_search_and_the_base_model_answer(client):
     impression, details = client.predict(FINDINGS, "default", "beam", 3, 16, api_name="/generate")
     assert "**default**" in details and "Generated" in details
     assert impression.strip() or "empty impression" in details  # a tiny model may write nothing
+    impression, details = client.predict(FINDINGS, "default", "rerank", 4, 16, api_name="/generate")
+    assert "**default**" in details and "Generated" in details
     impression, details = client.predict(FINDINGS, "base", api_name="/generate")
     assert "**base**" in details
 

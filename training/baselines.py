@@ -62,19 +62,24 @@ class RetrievalIndex:
         exclude_self skips neighbours whose findings equal the query (used when building training
         prompts, so a model never learns to copy its own answer).
         """
+        return [[j for j, _ in row] for row in self.nearest_scored(findings, k, exclude_self)]
+
+    def nearest_scored(self, findings: Sequence[str], k: int = 1,
+                       exclude_self: bool = False) -> list[list[tuple[int, float]]]:
+        """(index, cosine similarity) of the k most similar training reports for each query, best first."""
         import numpy as np
 
         if not findings:
             return []
         sims = (self._vectorizer.transform(list(findings)) @ self._matrix.T).toarray()
-        out: list[list[int]] = []
+        out: list[list[tuple[int, float]]] = []
         for row, query in zip(sims, findings):
             order = np.argsort(-row, kind="stable")
-            picked: list[int] = []
+            picked: list[tuple[int, float]] = []
             for j in order:
                 if exclude_self and self.reports[j].findings == query:
                     continue
-                picked.append(int(j))
+                picked.append((int(j), float(row[j])))
                 if len(picked) == k:
                     break
             out.append(picked)

@@ -30,14 +30,33 @@ class PromptBuilder:
         if self.k and not self.train:
             raise ValueError("retrieved examples need training reports")
 
-    def examples_for(self, findings: Sequence[str], exclude_self: bool = False) -> list[list[Example]]:
-        if not self.k:
-            return [[] for _ in findings]
+    @property
+    def index(self):
+        """The TF-IDF index over the training findings (built on first use)."""
         if self._index is None:
             from training.baselines import RetrievalIndex
             self._index = RetrievalIndex(list(self.train))
+        return self._index
+
+    def neighbour_impressions(self, findings: Sequence[str], k: int) -> list[dict[str, float]]:
+        """For each findings text: the distinct impressions of its k nearest training reports,
+        each with the best cosine similarity of the findings that carry it (most similar first)."""
+        if not self.train or k < 1:
+            return [{} for _ in findings]
         out = []
-        for neighbours in self._index.nearest(list(findings), k=self.k, exclude_self=exclude_self):
+        for neighbours in self.index.nearest_scored(list(findings), k=k):
+            best: dict[str, float] = {}
+            for j, sim in neighbours:
+                text = self.train[j].impression
+                best[text] = max(sim, best.get(text, float("-inf")))
+            out.append(best)
+        return out
+
+    def examples_for(self, findings: Sequence[str], exclude_self: bool = False) -> list[list[Example]]:
+        if not self.k:
+            return [[] for _ in findings]
+        out = []
+        for neighbours in self.index.nearest(list(findings), k=self.k, exclude_self=exclude_self):
             # Most similar last, so it sits right before the findings it resembles.
             out.append([Example(cut_words(self.train[j].findings, self.max_example_words), self.train[j].impression)
                         for j in reversed(neighbours)])

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from core.generator import GenerationSettings
+from core.generator import STRATEGIES, GenerationSettings
 from core.metrics import ROUGE_KEYS, STEMMING_NOTE, Estimate, bootstrap_indices, bootstrap_mean, paired_bootstrap_pvalue
 from core.records import Report
 from core.splits import SPLITS, SplitSpec, findings_key, select
@@ -375,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs and p-values (0: none)")
     p.add_argument("--limit", type=int, help="score only the first N test reports")
     p.add_argument("--batch-size", type=int, default=32, help="findings per generate() call")
-    p.add_argument("--strategy", choices=("greedy", "beam"), default="greedy", help="decoding for model systems")
+    p.add_argument("--strategy", choices=STRATEGIES, default="rerank",
+                   help="decoding for model systems (rerank: the model picks among its greedy output and the "
+                        "impressions of the nearest training reports; greedy for models without retrieval)")
     p.add_argument("--num-beams", type=int, default=4, help="beams when --strategy beam")
     p.add_argument("--max-new-tokens", type=int, default=96, help="longest impression a model may write")
     p.add_argument("--out", type=Path, help="write results.csv, per_report.jsonl, predictions/ and run.json here")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -22,6 +22,7 @@ from core.records import Report
 from training.dynamic_prompt import PromptBuilder
 from training.generators import register
 from training.paths import default_model_dir
+from training.rerank import RerankConfig, rerank
 
 FINAL_META = "radllama.json"
 TRAIN_HINT = "Build it with `python -m training.train --recipe default` (about 10 minutes on 2 CPU cores)."
@@ -83,6 +84,7 @@ class LMGenerator:
     batch_size: int = 32
     max_prompt_tokens: int | None = None
     source: str = ""
+    rerank_config: RerankConfig = field(default_factory=RerankConfig)
 
     def _prompts(self, findings: Sequence[str], max_new_tokens: int) -> list[str]:
         budget = self.max_prompt_tokens or self._context_length() - max_new_tokens
@@ -105,16 +107,28 @@ class LMGenerator:
                 "use_cache": True}
 
     def generate(self, findings: Sequence[str], settings: GenerationSettings = GenerationSettings()) -> list[str]:
-        """Impressions in input order; batches hold prompts of similar length to save padding."""
-        import torch
+        """Impressions in input order; batches hold prompts of similar length to save padding.
 
+        strategy "rerank" decodes greedily, then lets the model pick among its own answer and the
+        impressions of the nearest training reports (training.rerank).
+        """
         findings = list(findings)
         if not findings:
             return []
         texts = self._prompts(findings, settings.max_new_tokens)
+        if settings.strategy != "rerank":
+            return self._decode(texts, settings)
+        own = self._decode(texts, replace(settings, strategy="greedy"))
+        retrieved = self.prompts.neighbour_impressions(findings, self.rerank_config.neighbours)
+        return rerank(self.model, self.tokenizer, texts, own, retrieved, self.rerank_config)
+
+    def _decode(self, texts: Sequence[str], settings: GenerationSettings) -> list[str]:
+        """Greedy or beam continuations of the prompts, cut to the impression."""
+        import torch
+
         lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])  # similar lengths share a batch
-        out: list[str] = [""] * len(findings)
+        out: list[str] = [""] * len(texts)
         kwargs = self._generate_kwargs(settings)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
@@ -127,13 +141,20 @@ class LMGenerator:
         return out
 
     def stream(self, findings: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
-        """Partial impressions as tokens arrive (for the demo); the last one is the full impression."""
+        """Partial impressions as tokens arrive (for the demo); the last one is the full impression.
+
+        Beam search and reranking finish before they answer: they yield the whole impression once.
+        """
         import torch
+
+        if settings.strategy != "greedy":
+            yield self.generate([findings], settings)[0]
+            return
         from transformers import TextIteratorStreamer
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         enc = self._encode([findings], settings.max_new_tokens)
-        kwargs = {**self._generate_kwargs(settings), "num_beams": 1, "streamer": streamer}
+        kwargs = {**self._generate_kwargs(settings), "streamer": streamer}
 
         def run() -> None:
             with torch.inference_mode():
@@ -150,7 +171,7 @@ class LMGenerator:
     def describe(self) -> dict:
         params = sum(p.numel() for p in self.model.parameters())
         return {"model": self.source, "parameters": params, "decoding": "deterministic (no sampling)",
-                **self.prompts.describe()}
+                "rerank": asdict(self.rerank_config), **self.prompts.describe()}
 
 
 def load_checkpoint_generator(path: str | Path, train: Sequence[Report] | None = None, name: str | None = None,

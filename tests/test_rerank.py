@@ -1,0 +1,102 @@
+"""The `rerank` decoding strategy: candidate likelihoods, the pick, and its wiring into LMGenerator."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from core.generator import GenerationSettings
+from tests.tiny_lm import tiny_llama, tiny_reports, tiny_tokenizer
+
+FINDINGS = ["Heart size normal. Lungs clear.", "Large right pleural effusion. Heart size is normal.",
+            "Cardiomegaly. Pulmonary vascular congestion."]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory):
+    from training.checkpoints import write_model_side_files
+    from training.config import TrainConfig
+    from training.lm_generator import load_checkpoint_generator
+
+    folder = tmp_path_factory.mktemp("final")
+    tok = tiny_tokenizer()
+    tiny_llama(tok, seed=5).save_pretrained(folder)
+    write_model_side_files(folder, TrainConfig(), tok)
+    (folder / "radllama.json").write_text(json.dumps({"format": "merged", "retrieved_examples": 1,
+                                                      "max_example_words": 6}))
+    return load_checkpoint_generator(folder, train=tiny_reports(16))
+
+
+def _mean_lp_alone(generator, prompt: str, target: str) -> float:
+    """The same quantity without batching or padding: one sequence, every position's logits."""
+    tok = generator.tokenizer
+    p = tok(prompt, add_special_tokens=True)["input_ids"]
+    t = tok(target, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    with torch.inference_mode():
+        logits = generator.model(input_ids=torch.tensor([p + t])).logits[0].float()
+    lp = torch.log_softmax(logits[len(p) - 1:-1], -1)
+    return float(lp[torch.arange(len(t)), torch.tensor(t)].mean())
+
+
+def test_batched_likelihoods_match_one_sequence_at_a_time(generator):
+    from training.rerank import mean_log_likelihoods
+
+    prompts = generator.prompts.prompts(FINDINGS)
+    targets = ["No acute disease.", "Large right pleural effusion with a much longer impression text.", ""]
+    batched = mean_log_likelihoods(generator.model, generator.tokenizer, prompts, targets, batch_size=3)
+    alone = [_mean_lp_alone(generator, p, t) for p, t in zip(prompts, targets)]
+    assert batched == pytest.approx(alone, abs=1e-4)
+    assert len(set(round(x, 4) for x in batched)) == 3  # distinct texts, distinct scores
+
+
+def test_rerank_picks_the_best_scored_candidate(generator):
+    from training.rerank import RerankConfig, mean_log_likelihoods, rerank
+
+    prompt = generator.prompts.prompts(FINDINGS[:1])
+    own = ["Model text."]
+    retrieved = [{"No acute disease.": 0.9, "Congestive heart failure.": 0.2}]
+    texts = ["No acute disease.", "Congestive heart failure.", "Model text."]
+    lps = dict(zip(texts, mean_log_likelihoods(generator.model, generator.tokenizer, prompt * 3, texts)))
+    by_model = rerank(generator.model, generator.tokenizer, prompt, own, retrieved, RerankConfig(similarity_weight=0))
+    assert by_model == [max(texts, key=lps.get)]
+    by_similarity = rerank(generator.model, generator.tokenizer, prompt, own, retrieved,
+                           RerankConfig(similarity_weight=1e6))
+    assert by_similarity == ["No acute disease."]
+    # the model's own text wins when it is the only candidate (no forward pass needed)
+    assert rerank(generator.model, generator.tokenizer, prompt, own, [{}]) == own
+
+
+def test_rerank_strategy_answers_from_the_candidates(generator):
+    greedy = generator.generate(FINDINGS, GenerationSettings(max_new_tokens=8))
+    settings = GenerationSettings(strategy="rerank", max_new_tokens=8)
+    reranked = generator.generate(FINDINGS, settings)
+    assert reranked == generator.generate(FINDINGS, settings)  # deterministic
+    pools = generator.prompts.neighbour_impressions(FINDINGS, generator.rerank_config.neighbours)
+    assert all(r == g or r in pool for r, g, pool in zip(reranked, greedy, pools))
+    assert list(generator.stream(FINDINGS[0], settings)) == [reranked[0]]  # one whole answer
+    assert generator.describe()["rerank"]["neighbours"] == generator.rerank_config.neighbours
+
+
+def test_neighbour_impressions_are_distinct_with_their_best_similarity(generator):
+    pools = generator.prompts.neighbour_impressions(["Heart size normal. Lungs clear."], k=6)
+    assert len(pools) == 1 and 1 <= len(pools[0]) <= 6
+    assert all(0 < s <= 1 for s in pools[0].values())
+    assert "No acute disease." in pools[0]
+
+
+def test_unknown_strategy_and_bad_config_are_refused():
+    from training.rerank import RerankConfig
+
+    with pytest.raises(ValueError, match="rerank"):
+        GenerationSettings(strategy="sample")
+    with pytest.raises(ValueError, match="similarity_weight"):
+        RerankConfig(similarity_weight=-1)
