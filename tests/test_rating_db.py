@@ -159,3 +159,49 @@ def test_views_never_carry_a_system_name_or_another_raters_ratings(study):
     view_b = svc.resume(b)
     assert view_b.findings == view_a.findings and all(not c.scores for c in view_b.candidates)
     assert not any(name in repr(v) for v in (view_a, view_b) for name in SECRET_SYSTEMS)
+
+
+def test_concurrency_sqlite_transactions_hold_the_process_write_lock_until_commit_or_rollback(study):
+    from db.engine import _write_lock_for, database_url
+
+    _, factory, db = study
+    lock = _write_lock_for(database_url(str(db)))
+    with unit_of_work(factory) as s:
+        s.scalar(select(func.count(Rater.id)))
+        assert lock.locked(), "a transaction runs without the in-process write lock"
+    assert not lock.locked(), "the lock outlived a commit"
+    with pytest.raises(RuntimeError):
+        with unit_of_work(factory) as s:
+            s.scalar(select(func.count(Rater.id)))
+            raise RuntimeError("boom")
+    assert not lock.locked(), "the lock outlived a rollback"
+
+
+def test_concurrency_twenty_threads_submit_in_process_each_rating_stored_once(tmp_path):
+    import threading
+
+    db = tmp_path / "threads.db"
+    created = make_study(db, n_raters=20, n_cases=3, n_calibration=0, n_repeats=0)
+    factory = make_session_factory(prepare_database(str(db)))
+    service = RatingService(factory)
+    barrier = threading.Barrier(20)
+    errors: list[str] = []
+
+    def rater(token):
+        barrier.wait()
+        try:
+            for position in range(3):
+                service.submit(token, position, _form(service.open_case(token, position)))
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=rater, args=(tok,)) for tok in created.rater_tokens.values()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert not errors
+        assert _count(factory) == 20 * 3 * 3
+    finally:
+        factory.kw["bind"].dispose()
