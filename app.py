@@ -17,6 +17,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Gradio's queue rebuilds a pandas summary of up to 10,000 past events after EVERY event, for a
+# monitoring page this app never enables: CPU taken from the raters' submits. Once per 1,000.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import argparse  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -97,6 +100,12 @@ def build_services(cfg: AppConfig) -> Services:
     from rating.service import RatingService
 
     factory = make_session_factory(prepare_database(cfg.db_url))
+    if cfg.rating_only or cfg.only_tab == "rate":
+        # Only the rater page is served: no generator is reachable, so none is loaded (loading and
+        # warming one up would take CPU from the raters' requests).
+        admin = AdminService(factory, admin_secret=cfg.admin_secret, data_path=cfg.data_path)
+        return Services(generation=None, rating=RatingService(factory), admin=admin,
+                        analysis=AnalysisService(factory, admin=admin))
     generation = GenerationService.from_config(model_path=cfg.model_path, extra_models=cfg.extra_models,
                                                data_path=cfg.data_path,
                                                build_if_missing=cfg.build_model and not cfg.rating_only)
