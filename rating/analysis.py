@@ -307,18 +307,24 @@ def table1_rouge(ratings: pd.DataFrame, outputs: pd.DataFrame, systems: list[str
     rng = np.random.default_rng(config.seed)
     wc = draw_counts(rng.integers(0, len(rated_cases), size=(config.n_bootstrap, len(rated_cases))),
                      len(rated_cases))
-    rows = []
-    for system in systems:
+    # Per system: column 0 marks the cases it has an output for, then one column per metric.
+    # One (B x cases) @ (cases x systems*(1+metrics)) product serves every bootstrap sum; one
+    # matrix-vector product per system and metric re-read the (B x cases) weights each time.
+    per_case = np.zeros((len(rated_cases), len(systems), 1 + len(metric_cols)))
+    owns = []
+    for k, system in enumerate(systems):
         own = rated[rated["system"] == system]
         idx = np.searchsorted(rated_cases, own["case_id"].to_numpy())
-        present = np.zeros(len(rated_cases))
-        present[idx] = 1.0
+        per_case[idx, k, 0] = 1.0
+        per_case[idx, k, 1:] = own[list(metric_cols)].to_numpy(dtype=float)
+        owns.append(own)
+    sums = (wc @ per_case.reshape(len(rated_cases), -1)).reshape(len(wc), len(systems), 1 + len(metric_cols))
+    rows = []
+    for k, (system, own) in enumerate(zip(systems, owns)):
         row = [system, int(len(own))]
-        for m in metric_cols:
-            vals = np.zeros(len(rated_cases))
-            vals[idx] = own[m].to_numpy(dtype=float)
+        for j, m in enumerate(metric_cols):
             with np.errstate(invalid="ignore", divide="ignore"):
-                boot = (wc @ vals) / (wc @ present)
+                boot = sums[:, k, 1 + j] / sums[:, k, 0]
             low, high = _percentile_interval(boot, config.confidence)
             row += [float(own[m].mean()) if len(own) else np.nan, low, high]
         rows.append(row)
