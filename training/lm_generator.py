@@ -11,6 +11,7 @@ in training.generators.REGISTRY; models load on first use.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -28,8 +29,32 @@ FINAL_META = "radllama.json"
 TRAIN_HINT = "Build it with `python -m training.train --recipe default` (about 10 minutes on 2 CPU cores)."
 
 
+DTYPE_ENV = "RADLLAMA_DTYPE"
+DTYPES = ("float32", "bfloat16", "auto")
+
+
 class ModelNotFound(FileNotFoundError):
     pass
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with native bf16 matrix units (AMX or AVX512-BF16), where bf16 beats fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_dtype(name: str | None = None, fallback: str = "float32") -> str:
+    """The inference dtype for `name` (default: $RADLLAMA_DTYPE, else `fallback`); "auto" picks
+    bfloat16 where the CPU computes it natively and float32 elsewhere."""
+    name = name or os.environ.get(DTYPE_ENV) or fallback
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {name!r}")
+    if name == "auto":
+        return "bfloat16" if cpu_has_fast_bf16() else "float32"
+    return name
 
 
 def _require_model_dir(path: Path) -> Path:
@@ -170,14 +195,20 @@ class LMGenerator:
 
     def describe(self) -> dict:
         params = sum(p.numel() for p in self.model.parameters())
-        return {"model": self.source, "parameters": params, "decoding": "deterministic (no sampling)",
+        dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        return {"model": self.source, "parameters": params, "dtype": dtype, "decoding": "deterministic (no sampling)",
                 "rerank": asdict(self.rerank_config), **self.prompts.describe()}
 
 
 def load_checkpoint_generator(path: str | Path, train: Sequence[Report] | None = None, name: str | None = None,
-                              use_examples: bool = True) -> LMGenerator:
+                              use_examples: bool = True, dtype: str | None = None) -> LMGenerator:
     """A generator for a final (or base) folder. Retrieved examples, when the model was trained
-    with them, come from `train` (default: the training split the model was trained on)."""
+    with them, come from `train` (default: the training split the model was trained on).
+
+    dtype: float32, bfloat16 (weights cast; about twice as fast on CPUs with AMX, outputs may
+    differ in rare near-ties) or auto; default $RADLLAMA_DTYPE, else float32.
+    """
+    dtype = resolve_dtype(dtype)
     path = _require_model_dir(Path(path))
     meta = _read_meta(path)
     k = int(meta.get("retrieved_examples", 0)) if use_examples else 0
@@ -188,6 +219,9 @@ def load_checkpoint_generator(path: str | Path, train: Sequence[Report] | None =
             train = train[: meta["max_train_reports"]]
     builder = PromptBuilder(list(train or []) if k else [], k, int(meta.get("max_example_words", 40)))
     model, tokenizer = load_model_and_tokenizer(path)
+    if dtype != "float32":
+        import torch
+        model.to(getattr(torch, dtype))
     return LMGenerator(model, tokenizer, builder, name=name or path.name, source=str(path))
 
 
@@ -203,12 +237,14 @@ def base_model_dir(final_dir: Path) -> Path:
 
 
 def _default(train: Sequence[Report]) -> LMGenerator:
-    return load_checkpoint_generator(default_model_dir(), train=train, name="default")
+    # bf16 where the CPU has AMX/AVX512-BF16: ~2x faster; validation/test ROUGE of rerank unchanged (README)
+    return load_checkpoint_generator(default_model_dir(), train=train, name="default",
+                                     dtype=resolve_dtype(fallback="auto"))
 
 
 def _base(train: Sequence[Report]) -> LMGenerator:
     gen = load_checkpoint_generator(base_model_dir(default_model_dir()), train=train, name="base",
-                                    use_examples=False)
+                                    use_examples=False, dtype=resolve_dtype(fallback="auto"))
     gen.kind = "model"
     return gen
 
