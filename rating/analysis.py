@@ -41,10 +41,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-import krippendorff
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -348,6 +346,8 @@ def _alpha_from_counts(counts: np.ndarray, level: str) -> float:
     pairable = counts[counts.sum(axis=1) >= 2]
     if pairable.shape[0] < 1 or np.count_nonzero(pairable.sum(axis=0)) < 2:
         return float("nan")  # fewer than two values in use: alpha is undefined
+    import krippendorff  # imported where used: keeps `import rating.analysis` light for CLIs and the UI
+
     return float(krippendorff.alpha(value_counts=pairable, value_domain=list(SCORE_VALUES),
                                      level_of_measurement=level))
 
@@ -434,6 +434,8 @@ def _weighted_kappa(a: np.ndarray, b: np.ndarray) -> float:
 def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan"), float("nan")
+    from scipy import stats  # imported where used (scipy.stats takes ~0.5 s to import)
+
     res = stats.spearmanr(x, y)
     return float(res.statistic), float(res.pvalue)
 
@@ -512,6 +514,8 @@ def compare_systems(ratings: pd.DataFrame, systems: list[str] | None = None,
     data = primary_ratings(ratings, config)
     if data.empty:
         return pd.DataFrame(columns=cols)
+    from scipy import stats  # imported where used (scipy.stats takes ~0.5 s to import)
+
     systems = systems or sorted(data["system"].unique())
     case_means = data.groupby(["case_id", "system"])[list(CRITERIA)].mean()
     rows = []

@@ -32,16 +32,16 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.metrics import STEMMING_NOTE
 from db.models import Study
 from rating.analysis import AnalysisConfig, StudyAnalysis, analyze_study
-from rating.figures import figure4, save_figure
-from rating.xlsx_writer import write_xlsx
+
+# Start-up matters here (`python -m rating.export` is timed end to end in bench/bench_export.py):
+# modules needed by one step only (matplotlib for the figure, the XLSX writer, pyarrow's CSV and
+# Parquet writers) are imported by that step, the figure's inside its own thread so that it
+# overlaps the XLSX writing.
 
 LAYOUT_NOTE = ("One row per rating (one rater x one output of one system for one case); the five criteria "
                "are five score columns (1-5). repeat_index 1 marks a hidden repeat.")
@@ -63,12 +63,18 @@ class ExportResult:
                 "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
 
+def _stemming_note() -> str:
+    from core.metrics import STEMMING_NOTE
+
+    return STEMMING_NOTE
+
+
 def about_table(analysis: StudyAnalysis) -> pd.DataFrame:
     info = analysis.info
     rows = [("study_id", info["study_id"]), ("study_name", info["name"]),
             ("simulated", "SIMULATED DATA" if info["simulated"] else "no"),
             ("n_ratings", len(analysis.ratings)), ("systems", ", ".join(analysis.systems)),
-            ("layout", LAYOUT_NOTE), ("rouge", STEMMING_NOTE),
+            ("layout", LAYOUT_NOTE), ("rouge", _stemming_note()),
             ("exported_at_utc", datetime.now(timezone.utc).isoformat(timespec="seconds"))]
     rows += [("note", n) for n in analysis.notes]
     return pd.DataFrame(rows, columns=["key", "value"]).astype({"value": str})
@@ -82,6 +88,9 @@ def _timed(seconds: dict[str, float], key: str, fn, *args):
 
 
 def _write_csv_and_parquet(table: pa.Table, out_dir: Path, seconds: dict[str, float]) -> dict[str, Path]:
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
     files = {"csv": out_dir / "ratings.csv", "parquet": out_dir / "ratings.parquet"}
     _timed(seconds, "csv", pa_csv.write_csv, table, files["csv"])
     _timed(seconds, "parquet", pq.write_table, table, files["parquet"])
@@ -89,6 +98,8 @@ def _write_csv_and_parquet(table: pa.Table, out_dir: Path, seconds: dict[str, fl
 
 
 def _write_figure(analysis: StudyAnalysis, out_dir: Path) -> tuple[Path, Path]:
+    from rating.figures import figure4, save_figure
+
     info = analysis.info
     fig = figure4(analysis.figure4, analysis.systems, title=f"Figure 4: {info['name']}",
                   simulated=bool(info["simulated"]))
@@ -102,6 +113,8 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     CSV and Parquet (pyarrow), the XLSX and the figure are written concurrently: the heavy
     parts (Arrow kernels, zlib, Agg rendering) release the GIL.
     """
+    from rating.xlsx_writer import write_xlsx
+
     seconds = {} if seconds is None else seconds
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """Figure 4: mean expert score per system and criterion, grouped bars with 95% intervals.
 
 Matplotlib with the Agg backend (no display needed). Input is `rating.analysis.figure4_table`.
+Built on matplotlib.figure.Figure alone: pyplot (its global figure manager) is never imported.
 """
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -32,7 +32,7 @@ def figure4(table: pd.DataFrame, systems: list[str] | None = None, title: str = 
     ax = fig.add_subplot()
     x = np.arange(len(CRITERIA))
     width = 0.8 / max(1, len(systems))
-    colours = plt.get_cmap("tab10").colors
+    colours = matplotlib.colormaps["tab10"].colors
     for i, system in enumerate(systems):
         rows = table[table["system"] == system].set_index("criterion").reindex(list(CRITERIA))
         means = rows["mean"].to_numpy(dtype=float)

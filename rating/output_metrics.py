@@ -11,9 +11,6 @@ from typing import Sequence
 
 import pandas as pd
 
-from core.clinical import clinical_per_report
-from core.metrics import rouge_pair
-
 ROUGE_COLUMNS = ("rouge1", "rouge2", "rougeL")
 CLINICAL_PREFIX = "chexpert_"
 """Prefix of the clinical-metric columns, kept apart from the criterion clinical_utility."""
@@ -30,6 +27,8 @@ def rouge_for_output(text: str, reference: str) -> tuple[float, float, float]:
     key = (_digest(text), _digest(reference))
     hit = _CACHE.get(key)
     if hit is None:
+        from core.metrics import rouge_pair  # imported where used: rouge-score loads nltk
+
         scores = rouge_pair(text, reference)
         hit = _CACHE[key] = tuple(scores[k] for k in ROUGE_COLUMNS)
     return hit
@@ -37,6 +36,8 @@ def rouge_for_output(text: str, reference: str) -> tuple[float, float, float]:
 
 def clinical_columns(texts: Sequence[str], references: Sequence[str]) -> pd.DataFrame:
     """Per-output clinical-metric columns (prefixed) from core.clinical."""
+    from core.clinical import clinical_per_report
+
     return pd.DataFrame(list(clinical_per_report(list(texts), list(references)))).add_prefix(CLINICAL_PREFIX)
 
 
