@@ -71,25 +71,36 @@ def _wrap(values: pa.Array, before: str, after: str) -> pa.Array:
     return pc.binary_join_element_wise(before, pc.cast(values, pa.string()), after, "")
 
 
-def _number_cells(values: np.ndarray, style: str = "") -> pa.Array:
+def _cell_pieces(values: pa.Array, before: str, after: str, present: pa.Array | None) -> list:
+    """`before + value + after` per row, or "<c/>" where `present` is false.
+
+    A column with every value present stays three pieces (two constants around the values as
+    text), so the whole row is joined in one pass without a per-column copy.
+    """
+    if present is None or pc.all(present).as_py():
+        return [before, pc.cast(values, pa.string()), after]
+    return [pc.if_else(present, _wrap(values, before, after), "<c/>")]
+
+
+def _number_pieces(values: np.ndarray, style: str = "") -> list:
     arr = pa.array(values, type=pa.float64())
     finite = pc.fill_null(pc.is_finite(arr), False)
-    cells = _wrap(pc.fill_null(arr, 0.0), f"<c{style}><v>", "</v></c>")
-    return pc.if_else(finite, cells, "<c/>")
+    return _cell_pieces(pc.fill_null(arr, 0.0), f"<c{style}><v>", "</v></c>", finite)
 
 
-def _column_cells(col: pd.Series, strings: _SharedStrings) -> pa.Array:
-    """One XML <c> element per value of a column, as an Arrow string array."""
+def _column_pieces(col: pd.Series, strings: _SharedStrings) -> list:
+    """One XML <c> element per value of a column, as pieces of the row join: constant strings
+    (the same for every row) and Arrow string arrays (one string per row)."""
     if pd.api.types.is_bool_dtype(col) and not col.isna().any():
-        return pc.if_else(pa.array(col.to_numpy(dtype=bool)), '<c t="b"><v>1</v></c>', '<c t="b"><v>0</v></c>')
+        return ['<c t="b"><v>', pc.if_else(pa.array(col.to_numpy(dtype=bool)), "1", "0"), "</v></c>"]
     if pd.api.types.is_datetime64_any_dtype(col):
         naive = col.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(col.dt, "tz", None) else col
         days = ((naive - _EXCEL_EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=float, na_value=np.nan)
-        return _number_cells(days, f' s="{_STYLE_DATE}"')
+        return _number_pieces(days, f' s="{_STYLE_DATE}"')
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         if pd.api.types.is_integer_dtype(col) and not col.isna().any():
-            return _wrap(pa.array(col.to_numpy(dtype=np.int64)), "<c><v>", "</v></c>")
-        return _number_cells(col.to_numpy(dtype=float, na_value=np.nan))
+            return _cell_pieces(pa.array(col.to_numpy(dtype=np.int64)), "<c><v>", "</v></c>", None)
+        return _number_pieces(col.to_numpy(dtype=float, na_value=np.nan))
     present = col.notna().to_numpy()
     codes = np.full(len(col), -1, dtype=np.int64)
     if present.any():
@@ -97,19 +108,32 @@ def _column_cells(col: pd.Series, strings: _SharedStrings) -> pa.Array:
         if not isinstance(text.dtype, pd.StringDtype):
             text = text.map(lambda v: v if isinstance(v, str) else str(v))
         codes[present] = strings.codes(text)
-    cells = _wrap(pa.array(codes), '<c t="s"><v>', "</v></c>")
-    return pc.if_else(pa.array(present), cells, "<c/>")
+    return _cell_pieces(pa.array(codes), '<c t="s"><v>', "</v></c>", pa.array(present))
 
 
-def _concatenated_bytes(values: pa.Array) -> bytes:
-    """All strings of an Arrow string array back to back, straight from its data buffer."""
+def _merge_constants(pieces: list) -> list:
+    """Adjacent constant strings merged into one (fewer, longer arguments for the join)."""
+    out: list = []
+    for p in pieces:
+        if isinstance(p, str) and out and isinstance(out[-1], str):
+            out[-1] += p
+        else:
+            out.append(p)
+    return out
+
+
+def _concatenated_bytes(values: pa.Array) -> memoryview:
+    """All strings of an Arrow string array back to back: a view of its data buffer (no copy)."""
+    if not len(values):
+        return memoryview(b"")
     values = values.cast(pa.large_string()) if values.type != pa.large_string() else values
     _, offsets, data = values.buffers()
     bounds = np.frombuffer(offsets, dtype=np.int64)[values.offset:values.offset + len(values) + 1]
-    return data.to_pybytes()[int(bounds[0]):int(bounds[-1])] if len(values) else b""
+    return memoryview(data)[int(bounds[0]):int(bounds[-1])]
 
 
-def _sheet_xml(frame: pd.DataFrame, strings: _SharedStrings) -> bytes:
+def _sheet_xml(frame: pd.DataFrame, strings: _SharedStrings) -> tuple[bytes, memoryview, bytes]:
+    """A sheet's XML in three parts (head, rows, tail), to be written one after the other."""
     header = "".join(f'<c t="s" s="{_STYLE_HEADER}"><v>{strings.index.setdefault(str(c), len(strings.index))}</v></c>'
                      for c in frame.columns)
     strings.count += len(frame.columns)
@@ -117,12 +141,15 @@ def _sheet_xml(frame: pd.DataFrame, strings: _SharedStrings) -> bytes:
              '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
              f"<sheetData><row>{header}</row>"]
     if len(frame):
-        cells = [_column_cells(frame[name], strings) for name in frame.columns]
-        rows = pc.binary_join_element_wise("<row>", *cells, "</row>", "")
+        pieces = ["<row>", *(p for name in frame.columns for p in _column_pieces(frame[name], strings)), "</row>"]
+        pieces = _merge_constants(pieces)
+        if not any(isinstance(p, pa.Array) for p in pieces):  # a row of constants only (cannot happen today)
+            pieces.insert(1, pa.array([""] * len(frame)))
+        rows = pc.binary_join_element_wise(*pieces, "")
         body = _concatenated_bytes(rows)
     else:
-        body = b""
-    return "".join(parts).encode("utf-8") + body + b"</sheetData></worksheet>"
+        body = memoryview(b"")
+    return "".join(parts).encode("utf-8"), body, b"</sheetData></worksheet>"
 
 
 def _sheet_names(names: list[str]) -> list[str]:
@@ -179,8 +206,10 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, pd.DataFrame]) -> Path:
         z.writestr("xl/workbook.xml", workbook)
         z.writestr("xl/_rels/workbook.xml.rels", workbook_rels)
         z.writestr("xl/styles.xml", _STYLES)
-        for i, xml in enumerate(sheet_xml):
-            z.writestr(f"xl/worksheets/sheet{i + 1}.xml", xml)
+        for i, xml_parts in enumerate(sheet_xml):
+            with z.open(f"xl/worksheets/sheet{i + 1}.xml", "w", force_zip64=True) as member:
+                for part in xml_parts:
+                    member.write(part)
         z.writestr("xl/sharedStrings.xml", strings.xml())
     tmp.replace(path)
     return path
