@@ -27,7 +27,7 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -35,6 +35,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DB_ENV = "RADLLAMA_DB"
 DEFAULT_DB_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'radllama.db'}"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 20
+"""Connections a SQLite file engine keeps open, and as many more on demand. SQLAlchemy's default
+(5 + 10 overflow) made the 16th-20th of 20 concurrent threads wait in the pool while the others
+kept taking connections back (1 s outliers in bench/bench_rating_submit.py's in-process run)."""
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -122,8 +126,10 @@ def make_engine(url: str | None = None, serialise_writes: bool = True) -> Engine
     between this process's threads (kept for the side-by-side in bench/bench_rating_submit.py)."""
     url = database_url(url)
     if url.startswith("sqlite"):
+        in_memory = make_url(url).database in (None, "", ":memory:")
+        pool = {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                                  "factory": _SerialisedSQLiteConnection})
+                                                  "factory": _SerialisedSQLiteConnection}, **pool)
         lock = _write_lock_for(url) if serialise_writes else None
 
         def _attach_write_lock(dbapi_conn, _record) -> None:
