@@ -4,36 +4,13 @@ rouge-score is pure Python, so this module stays free of torch, gradio and SQLAl
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
-from functools import lru_cache
-
-
-def _import_rouge_score():
-    """rouge-score's modules, imported without scikit-learn.
-
-    rouge-score needs only nltk's Porter stemmer, but `import nltk` runs nltk/__init__, whose
-    nltk.classify tries `import sklearn` (about 0.2 s of start-up, more on a busy machine) and
-    carries on without it on ImportError. Blocking that one import while rouge-score loads
-    keeps every command that scores ROUGE (e.g. `python -m rating.export`) from paying for it;
-    a later `import sklearn` elsewhere works as usual.
-    """
-    block = "sklearn" not in sys.modules
-    if block:
-        sys.modules["sklearn"] = None  # type: ignore[assignment]  # makes `import sklearn` raise ImportError
-    try:
-        from rouge_score import rouge_scorer, tokenize
-        from rouge_score.tokenizers import Tokenizer
-    finally:
-        if block:
-            del sys.modules["sklearn"]
-    return rouge_scorer, tokenize, Tokenizer
-
-
-rouge_scorer, tokenize, Tokenizer = _import_rouge_score()
+from rouge_score import rouge_scorer, tokenize
+from rouge_score.tokenizers import Tokenizer
 
 from core.cleaning import clean_text, split_sentences
 
