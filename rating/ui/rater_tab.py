@@ -102,6 +102,13 @@ def build_rater_tab(service) -> None:
     def on_sign_in(access_code: str):
         return _view_updates(_call(service.resume, access_code), token=access_code)
 
+    def on_back(access_code: str):
+        """Where the rater left off; from the end-of-study page, their last case (to review or edit)."""
+        view = _call(service.resume, access_code)
+        if view.finished and view.total:
+            view = _call(service.open_case, access_code, view.total - 1)
+        return _view_updates(view, token=access_code)
+
     def on_page_load(request: gr.Request):
         code = (request.query_params.get("token") or "").strip() if request else ""
         if not code:
@@ -136,6 +143,6 @@ def build_rater_tab(service) -> None:
     submit_btn.click(on_submit, [token, position, *slot_inputs], view_outputs, api_name="submit", **RAW_VALUES)
     prev_btn.click(on_previous, [token, position], view_outputs, api_name="previous_case", **RAW_VALUES)
     next_btn.click(on_next, [token, position], view_outputs, api_name="next_case", **RAW_VALUES)
-    back_btn.click(on_sign_in, [token], login_outputs, api_visibility="private", **RAW_VALUES)
+    back_btn.click(on_back, [token], login_outputs, api_visibility="private", **RAW_VALUES)
     demo = gr.context.Context.root_block
     demo.load(on_page_load, None, login_outputs, api_visibility="private", **RAW_VALUES)
