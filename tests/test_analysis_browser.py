@@ -1,0 +1,54 @@
+"""An analyst in Debian chromium: the Analysis tab on a simulated study shows Figure 4 and offers downloads."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.app_process import ROOT, start_app
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("analysis_browser")]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SECRET = "analyst-secret-42"
+
+
+def test_analysis_tab_in_browser_refuses_a_wrong_secret_then_shows_figure_and_downloads(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    db = tmp_path / "sim.db"
+    summary = json.loads(subprocess.run([sys.executable, "-m", "rating.simulate", "--db", str(db), "--n-cases", "6",
+                                         "--n-raters", "2"], cwd=ROOT, capture_output=True, text=True, check=True,
+                                        timeout=120).stdout)
+    app = start_app(tmp_path, ["--no-build-model", "--only", "analysis", "--admin-secret", SECRET, "--db", str(db)])
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            try:
+                page = browser.new_page()
+                page.goto(app.url + "/")
+                page.locator("#analysis-secret input").fill("wrong")
+                page.click("#analysis-load")
+                expect(page.locator("#analysis-status")).to_contain_text("secret", timeout=30_000)
+                expect(page.locator("#analysis-download-csv")).to_be_hidden()
+
+                page.locator("#analysis-secret input").fill(SECRET)
+                page.click("#analysis-load")
+                expect(page.locator("#analysis-study input")).to_have_value(re.compile(re.escape(summary["study_name"])),
+                                                                     timeout=30_000)
+                page.click("#analysis-run")
+                expect(page.locator("#analysis-figure img")).to_be_visible(timeout=90_000)
+                for key in ("csv", "xlsx", "parquet", "png", "svg"):
+                    expect(page.locator(f"#analysis-download-{key}")).to_be_visible()
+                figure4 = page.locator("#analysis-table-figure4").inner_text()
+                for system in summary["systems"]:
+                    assert system in figure4
+            finally:
+                browser.close()
+        assert app.outbound() == []
+    finally:
+        app.stop()
