@@ -41,21 +41,23 @@ def build_admin_tab(service) -> None:
             name = gr.Textbox(label="Study name", elem_id="admin-study-name")
             data_path = gr.Textbox(label="Report file (blank: default data)", elem_id="admin-data")
         with gr.Row():
-            n = gr.Number(label="Cases (N)", value=20, precision=0, minimum=1)
+            n = gr.Number(label="Cases (N)", value=20, precision=0, minimum=1, elem_id="admin-n")
             seed = gr.Number(label="Seed", value=0, precision=0)
             stratify = gr.Checkbox(label="Stratify normal / abnormal", value=True)
-        chosen = gr.CheckboxGroup(choices=systems, label="Systems to generate", value=[])
+        chosen = gr.CheckboxGroup(choices=systems, label="Systems to generate", value=[], elem_id="admin-systems")
         with gr.Row():
             upload = gr.File(label="Import outside outputs (CSV/JSONL: case_id, system, text)",
                              file_types=[".csv", ".jsonl", ".json"], type="filepath")
             reference = gr.Checkbox(label="Include the original impression as a blinded system", value=True)
-        raters = gr.Textbox(label="Rater names (comma-separated)", placeholder="Dr A, Dr B")
+        raters = gr.Textbox(label="Rater names (comma-separated)", placeholder="Dr A, Dr B", elem_id="admin-raters")
         with gr.Row():
             k = gr.Number(label="Raters per case (0 = all)", value=0, precision=0, minimum=0)
-            calibration = gr.Number(label="Calibration cases", value=2, precision=0, minimum=0)
-            repeats = gr.Number(label="Hidden repeats per rater", value=2, precision=0, minimum=0)
-        create = gr.Button("Create study", variant="primary")
-        created_md = gr.Markdown("")
+            calibration = gr.Number(label="Calibration cases", value=2, precision=0, minimum=0,
+                                    elem_id="admin-calibration")
+            repeats = gr.Number(label="Hidden repeats per rater", value=2, precision=0, minimum=0,
+                                elem_id="admin-repeats")
+        create = gr.Button("Create study", variant="primary", elem_id="admin-create")
+        created_md = gr.Markdown("", elem_id="admin-created")
     with gr.Accordion("Studies and raters", open=False):
         refresh = gr.Button("List studies")
         studies = gr.Dataframe(label="Studies", interactive=False)
