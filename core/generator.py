@@ -1,7 +1,7 @@
 """The seam every impression-writing system shares: a batch of findings in, impressions out."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Protocol, Sequence, runtime_checkable
 
 STRATEGIES = ("greedy", "beam", "rerank")

@@ -18,7 +18,7 @@ from core.generator import GenerationSettings, ImpressionGenerator
 from core.prompt import build_prompt
 from core.records import Report
 from demo.examples import PAPER_STYLE_EXAMPLES, FindingsExample, pick_openi_examples
-from demo.input_limits import MAX_FINDINGS_CHARS, FindingsError, cut_to_tokens, prepare_findings
+from demo.input_limits import MAX_FINDINGS_CHARS, cut_to_tokens, prepare_findings
 from demo.model_builder import BuildStatus, ModelBuilder, checkpoint_exists, model_is_complete
 from training.paths import DEFAULT_MODEL_DIR, default_model_dir
 

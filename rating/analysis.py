@@ -47,7 +47,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import CRITERIA, Assignment, Case, Output, Rater, Rating, Study, System
-from rating.output_metrics import CLINICAL_PREFIX, ROUGE_COLUMNS, metric_columns, output_metrics
+from rating.output_metrics import metric_columns, output_metrics
 SCORE_VALUES = (1, 2, 3, 4, 5)
 CRITERION_LABELS = {
     "understandability": "Understandability",

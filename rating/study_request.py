@@ -5,7 +5,7 @@ after their own access check.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from db.engine import unit_of_work

@@ -1,34 +1,22 @@
 """Inference dtype: float32 by default for direct loads, bfloat16 on request, bad names refused."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
 
 from core.generator import GenerationSettings
-from tests.tiny_lm import tiny_llama, tiny_reports, tiny_tokenizer
+from tests.tiny_lm import tiny_final_folder, tiny_reports
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from training.checkpoints import write_model_side_files
-    from training.config import TrainConfig
-
-    folder = tmp_path_factory.mktemp("final")
-    tok = tiny_tokenizer()
-    tiny_llama(tok, seed=7).save_pretrained(folder)
-    write_model_side_files(folder, TrainConfig(), tok)
-    (folder / "radllama.json").write_text(json.dumps({"format": "merged", "retrieved_examples": 1}))
-    return folder
+    return tiny_final_folder(tmp_path_factory.mktemp("final"), seed=7, retrieved_examples=1)
 
 
 def test_bfloat16_casts_the_weights_and_still_generates(model_dir, monkeypatch):

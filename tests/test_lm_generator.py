@@ -1,13 +1,12 @@
 """The checkpoint-backed generator: lazy registration, determinism, EOS, left-padded batching, streaming."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
 
 from core.generator import GenerationSettings
-from tests.tiny_lm import tiny_llama, tiny_reports, tiny_tokenizer
+from tests.tiny_lm import tiny_final_folder, tiny_reports
 
 FINDINGS = ["Heart size normal. Lungs clear.",
             "Large right pleural effusion. Heart size is normal. No pneumothorax. Sternotomy wires.",
@@ -23,16 +22,7 @@ def _single_thread(one_torch_thread):
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A tiny random Llama saved as a final folder that uses one retrieved example per prompt."""
-    from training.checkpoints import write_model_side_files
-    from training.config import TrainConfig
-
-    folder = tmp_path_factory.mktemp("final")
-    tok = tiny_tokenizer()
-    tiny_llama(tok, seed=3).save_pretrained(folder)
-    write_model_side_files(folder, TrainConfig(), tok)
-    (folder / "radllama.json").write_text(json.dumps({"format": "merged", "retrieved_examples": 1,
-                                                      "max_example_words": 6}))
-    return folder
+    return tiny_final_folder(tmp_path_factory.mktemp("final"), seed=3, retrieved_examples=1, max_example_words=6)
 
 
 @pytest.fixture()
@@ -42,7 +32,7 @@ def generator(model_dir):
 
 
 def test_import_registers_default_and_base_without_loading(monkeypatch, tmp_path):
-    import training.lm_generator  # noqa: F401
+    import training.lm_generator  # noqa: F401  (registers default and base)
     from training import generators
 
     assert {"default", "base"} <= set(generators.available())

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 from gradio_client.exceptions import AppError
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Assignment, Rater, Rating

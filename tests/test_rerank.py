@@ -1,38 +1,27 @@
 """The `rerank` decoding strategy: candidate likelihoods, the pick, and its wiring into LMGenerator."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
 
 from core.generator import GenerationSettings
-from tests.tiny_lm import tiny_llama, tiny_reports, tiny_tokenizer
+from tests.tiny_lm import tiny_final_folder, tiny_reports
 
 FINDINGS = ["Heart size normal. Lungs clear.", "Large right pleural effusion. Heart size is normal.",
             "Cardiomegaly. Pulmonary vascular congestion."]
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _single_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
 def generator(tmp_path_factory):
-    from training.checkpoints import write_model_side_files
-    from training.config import TrainConfig
     from training.lm_generator import load_checkpoint_generator
 
-    folder = tmp_path_factory.mktemp("final")
-    tok = tiny_tokenizer()
-    tiny_llama(tok, seed=5).save_pretrained(folder)
-    write_model_side_files(folder, TrainConfig(), tok)
-    (folder / "radllama.json").write_text(json.dumps({"format": "merged", "retrieved_examples": 1,
-                                                      "max_example_words": 6}))
+    folder = tiny_final_folder(tmp_path_factory.mktemp("final"), seed=5, retrieved_examples=1, max_example_words=6)
     return load_checkpoint_generator(folder, train=tiny_reports(16))
 
 

@@ -59,3 +59,17 @@ def tiny_llama(tokenizer, seed: int = 0, **shape):
     cfg = TrainConfig(hidden_size=shape.get("hidden_size", 32), num_layers=shape.get("num_layers", 2),
                       num_heads=2, intermediate_size=64, max_position_embeddings=256, max_seq_len=192, seed=seed)
     return build_scratch_model(cfg, tokenizer)
+
+
+def tiny_final_folder(folder, seed: int, **meta):
+    """A tiny random Llama saved as a final model folder (weights, side files, radllama.json with `meta`)."""
+    import json
+
+    from training.checkpoints import write_model_side_files
+    from training.config import TrainConfig
+
+    tok = tiny_tokenizer()
+    tiny_llama(tok, seed=seed).save_pretrained(folder)
+    write_model_side_files(folder, TrainConfig(), tok)
+    (folder / "radllama.json").write_text(json.dumps({"format": "merged", **meta}))
+    return folder
