@@ -5,6 +5,7 @@ Handlers here are private (api_visibility="private"): the admin tab is for the b
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
 from rating.admin import AdminDenied, invitation_link
 from rating.importer import ImportFormatError
@@ -31,10 +32,7 @@ def _links_markdown(tokens: dict[str, str], base: str) -> str:
 
 def build_admin_tab(service) -> None:
     """Lay out the admin tab inside the current gr.Blocks and wire it to `service` (an AdminService)."""
-    try:
-        systems = service.available_systems()
-    except Exception:  # noqa: BLE001 - a broken generator registry should not take the tab down
-        systems = ["constant", "lead", "retrieval"]
+    systems = service.available_systems()
     secret = gr.Textbox(label="Admin secret", type="password", elem_id="admin-secret", max_lines=1)
     with gr.Accordion("Create a study", open=True):
         with gr.Row():
@@ -93,7 +91,6 @@ def build_admin_tab(service) -> None:
             rows = service.list_studies(secret_v)
         except AdminDenied as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        import pandas as pd
         return pd.DataFrame(rows)
 
     def on_list_raters(secret_v, study_v):
@@ -101,7 +98,6 @@ def build_admin_tab(service) -> None:
             rows = service.list_raters(secret_v, int(study_v or 0))
         except USER_ERRORS as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        import pandas as pd
         return pd.DataFrame([r.__dict__ for r in rows])
 
     def _rater_action(action):
