@@ -22,6 +22,7 @@ from core.prompt import extract_impression
 from core.records import Report
 from training.dynamic_prompt import PromptBuilder
 from training.generators import register
+from training.greedy_decode import greedy_token_ids
 from training.paths import default_model_dir
 from training.rerank import RerankConfig, rerank
 
@@ -158,9 +159,13 @@ class LMGenerator:
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             enc = self._tokenize([texts[i] for i in idx])
-            with torch.inference_mode():
-                ids = self.model.generate(**enc, **kwargs)
-            decoded = self.tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            if kwargs["num_beams"] == 1:  # greedy: finished rows leave the batch (training.greedy_decode)
+                new_ids = greedy_token_ids(self.model, enc["input_ids"], enc["attention_mask"],
+                                           settings.max_new_tokens, self.tokenizer.eos_token_id)
+            else:
+                with torch.inference_mode():
+                    new_ids = self.model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1]:]
+            decoded = self.tokenizer.batch_decode(new_ids, skip_special_tokens=True)
             for i, text in zip(idx, decoded):
                 out[i] = extract_impression(text)
         return out
