@@ -6,11 +6,9 @@ import re
 import pytest
 
 from tests.app_process import start_app
+from tests.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("admin_browser")]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 SECRET = "admin-secret-7"
 
 
@@ -21,7 +19,7 @@ def test_admin_creates_a_study_in_the_browser_and_a_rater_link_opens_the_first_c
                                "--db", str(tmp_path / "study.db"), "--data", str(openi_csv_path)])
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            browser = launch_chromium(p)
             try:
                 page = browser.new_page()
                 page.goto(app.url + "/")

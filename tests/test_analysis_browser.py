@@ -9,11 +9,9 @@ import sys
 import pytest
 
 from tests.app_process import ROOT, start_app
+from tests.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("analysis_browser")]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 SECRET = "analyst-secret-42"
 
 
@@ -27,7 +25,7 @@ def test_analysis_tab_in_browser_refuses_a_wrong_secret_then_shows_figure_and_do
     app = start_app(tmp_path, ["--no-build-model", "--only", "analysis", "--admin-secret", SECRET, "--db", str(db)])
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            browser = launch_chromium(p)
             try:
                 page = browser.new_page()
                 page.goto(app.url + "/")

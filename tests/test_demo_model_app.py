@@ -8,13 +8,11 @@ from __future__ import annotations
 import pytest
 
 from tests.app_process import start_app
+from tests.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_model_app")]
 
 FINDINGS = "Large right pleural effusion. Heart size is normal."
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +59,11 @@ def test_long_findings_are_cut_to_the_model_context(client):
 
 @pytest.mark.browser
 def test_browser_types_findings_clicks_generate_and_reads_an_impression(app):
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
     from playwright.sync_api import expect, sync_playwright
 
     requested: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page()
             page.on("request", lambda req: requested.append(req.url))

@@ -1,23 +1,17 @@
 """A rater in Debian chromium: open the personal link, rate a case, see progress advance."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
+from tests.browser import launch_chromium
 from tests.rating_support import SECRET_SYSTEMS, AppServer, make_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium not installed")
-    pytest.importorskip("playwright.sync_api")
     db = tmp_path_factory.mktemp("rating_browser") / "study.db"
     created = make_study(db, n_raters=1, n_cases=3, n_calibration=0, n_repeats=0)
     srv = AppServer(db).start()
@@ -31,7 +25,7 @@ def test_rater_logs_in_with_link_rates_a_case_and_progress_advances(server):
     created, srv = server
     token = created.rater_tokens["Dr 00"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = launch_chromium(p)
         try:
             page = browser.new_page()
             page.goto(f"{srv.rater_url}?token={token}")
