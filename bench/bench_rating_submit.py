@@ -89,13 +89,13 @@ def run_http(label: str, server: AppServer, clients: dict, tokens: dict[str, str
                 latencies.append((time.perf_counter() - t0) * 1000)
 
     threads = [threading.Thread(target=rater, args=(i, *item)) for i, item in enumerate(tokens.items())]
-    server_cpu0, client_cpu0, t0 = process_cpu_s(server.proc.pid), time.process_time(), time.perf_counter()
+    server_cpu0, client_cpu0, t0 = process_cpu_s(server.app.proc.pid), time.process_time(), time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    server_cpu1, n = process_cpu_s(server.proc.pid), len(latencies)
+    server_cpu1, n = process_cpu_s(server.app.proc.pid), len(latencies)
     return Result(label, latencies, wall,
                   server_cpu_ms=None if server_cpu0 is None else (server_cpu1 - server_cpu0) / n * 1000,
                   client_cpu_ms=(time.process_time() - client_cpu0) / n * 1000)

@@ -34,6 +34,12 @@ class AppProcess:
     def outbound(self) -> list[str]:
         return self.netguard_log.read_text().splitlines() if self.netguard_log.exists() else []
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers run."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -45,16 +51,18 @@ class AppProcess:
 
 
 def start_app(tmp: Path, args: list[str], module: str | None = None, ready_path: str = "/",
-              timeout: float = 120.0, extra_env: dict | None = None) -> AppProcess:
-    """Run `python app.py ARGS --port P` (or `python -m MODULE`) with the network guard on.
+              timeout: float = 120.0, extra_env: dict | None = None, netguard: bool = True) -> AppProcess:
+    """Run `python app.py ARGS --port P` (or `python -m MODULE`), by default with the network guard on.
 
-    The privacy variables are removed from the child's environment, so the app must set them itself.
+    The privacy variables (and any admin secret of the caller's shell) are removed from the child's
+    environment, so the app must set them itself. netguard=False runs the app unwrapped (benchmarks).
     """
     port = free_port()
     log_path, netguard_log = tmp / "app.log", tmp / "outbound.log"
-    env = {k: v for k, v in os.environ.items() if k not in PRIVACY_VARS}
-    env.update(PYTHONPATH=os.pathsep.join([str(NETGUARD_DIR), str(ROOT)]), NETGUARD_LOG=str(netguard_log),
-               PYTHONUNBUFFERED="1", **(extra_env or {}))
+    env = {k: v for k, v in os.environ.items() if k not in PRIVACY_VARS and k != "RADLLAMA_ADMIN_SECRET"}
+    env.update(PYTHONUNBUFFERED="1", **(extra_env or {}))
+    if netguard:
+        env.update(PYTHONPATH=os.pathsep.join([str(NETGUARD_DIR), str(ROOT)]), NETGUARD_LOG=str(netguard_log))
     cmd = [sys.executable, *(["-m", module] if module else ["app.py"]), *args, "--port", str(port)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

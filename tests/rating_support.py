@@ -3,18 +3,13 @@ subprocess on a free 127.0.0.1 port, and gradio_client argument builders."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from core.records import Report
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA
 from rating.study_setup import CreatedStudy, RaterSpec, StudySpec, SystemOutputs, create_study, reference_outputs
+from tests.app_process import AppProcess, start_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_SYSTEMS = ("zebra-model-9", "okapi-baseline-7")
@@ -54,13 +49,8 @@ def make_study(db_path: Path, n_raters: int = 3, n_cases: int = 6, k: int | None
     return created
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def server_env() -> dict:
+    """The caller's environment for CLI subprocesses, offline, without a shell's admin secret."""
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
                PYTHONUNBUFFERED="1")
     env.pop("RADLLAMA_ADMIN_SECRET", None)
@@ -68,62 +58,42 @@ def server_env() -> dict:
 
 
 class AppServer:
-    """`python app.py` on a free port; start() waits until /rate/ answers."""
+    """`python app.py` on a free port for one study database; start() waits until /rate/ answers.
+
+    It can be killed and started again on the same database (a new port each time).
+    """
 
     def __init__(self, db_path: Path, rating_only: bool = True, admin_secret: str | None = "test-admin-secret",
                  log_path: Path | None = None):
         self.db_path = Path(db_path)
         self.rating_only = rating_only
         self.admin_secret = admin_secret
-        self.log_path = log_path or self.db_path.with_suffix(".server.log")
-        self.port = 0
-        self.proc: subprocess.Popen | None = None
+        self.log_dir = (log_path or self.db_path.with_suffix(".server.log")).with_suffix(".logs")
+        self.app: AppProcess | None = None
+        self.starts = 0
 
     @property
     def rater_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/rate/"
-
-    @property
-    def root_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return self.app.url + "/rate/"
 
     def start(self, timeout: float = 90.0) -> "AppServer":
-        self.port = free_port()
-        cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(self.port), "--db", str(self.db_path),
-               "--no-build-model"]
-        if self.rating_only:
-            cmd.append("--rating-only")
-        if self.admin_secret:
-            cmd += ["--admin-secret", self.admin_secret]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.rater_url + "config", timeout=2) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"server did not start in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+        self.starts += 1
+        run_dir = self.log_dir / f"start-{self.starts}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        args = ["--db", str(self.db_path), "--no-build-model"]
+        args += ["--rating-only"] if self.rating_only else []
+        args += ["--admin-secret", self.admin_secret] if self.admin_secret else []
+        self.app = start_app(run_dir, args, ready_path="/rate/config", timeout=timeout, netguard=False)
+        return self
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers run."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        if self.app:
+            self.app.kill()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if self.app:
+            self.app.stop()
 
 
 _TLS_CONTEXT = None
