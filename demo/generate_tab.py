@@ -7,11 +7,9 @@ public API endpoint `/generate`:
     impression, details = Client("http://127.0.0.1:7860/").predict("The lungs are clear ...", api_name="/generate")
 
 Its other inputs (system, strategy, num_beams, max_new_tokens) are optional. Run this tab alone
-with `python -m demo.generate_tab [--port 7861] [--model PATH] [--no-build-model]`.
+with `python app.py --only generate [--model PATH] [--no-build-model]`.
 """
 from __future__ import annotations
-
-import demo.offline  # noqa: F401  (privacy switches before gradio is imported)
 
 import gradio as gr
 
@@ -77,23 +75,3 @@ def build_generate_tab(service: GenerationService) -> None:
                           [impression, details], api_name="generate",
                           api_description="Findings in; (impression, details line) out. Streams.")
 
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    p = argparse.ArgumentParser(description="Only the Generate tab (127.0.0.1).")
-    p.add_argument("--port", type=int, default=7861)
-    p.add_argument("--model", default=None)
-    p.add_argument("--data", default=None)
-    p.add_argument("--no-build-model", dest="build", action="store_false")
-    a = p.parse_args(argv)
-    service = GenerationService.from_config(model_path=a.model, data_path=a.data, build_if_missing=a.build)
-    with gr.Blocks(title="Radiology-Llama: Generate") as blocks:
-        build_generate_tab(service)
-    print(f"Generate tab on http://127.0.0.1:{a.port}/", flush=True)
-    blocks.queue(default_concurrency_limit=2).launch(server_name="127.0.0.1", server_port=a.port,
-                                                     footer_links=["api"])
-
-
-if __name__ == "__main__":
-    main()

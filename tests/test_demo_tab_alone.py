@@ -1,4 +1,4 @@
-"""`python -m demo.generate_tab` serves the Generate tab on its own, with the same /generate API."""
+"""`python app.py --only generate` serves the Generate tab on its own, with the same /generate API."""
 from __future__ import annotations
 
 import pytest
@@ -11,7 +11,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_tab_alone")]
 def test_generate_tab_runs_on_its_own(tmp_path):
     from gradio_client import Client
 
-    app = start_app(tmp_path, ["--no-build-model", "--model", str(tmp_path / "no-model")], module="demo.generate_tab")
+    app = start_app(tmp_path, ["--only", "generate", "--no-build-model", "--model", str(tmp_path / "no-model"),
+                               "--db", str(tmp_path / "study.db")])
     try:
         impression, details = Client(app.url + "/", verbose=False).predict(
             "Heart size normal. Lungs clear. No pneumothorax.", "lead", api_name="/generate")
