@@ -42,8 +42,9 @@ class AppConfig:
     """TCP port (GRADIO_SERVER_PORT)."""
     model_path: str | None = None
     """Folder of the project's fine-tuned model (RADLLAMA_MODEL); default models/default/final."""
-    extra_models: tuple[str, ...] = ()
-    """More checkpoint folders to offer in the Generate tab (RADLLAMA_EXTRA_MODELS, comma-separated)."""
+    systems: tuple[str, ...] = ()
+    """More systems to offer in the Generate tab and for studies (RADLLAMA_SYSTEMS, comma-separated): specs
+    such as hf:PATH, openai:MODEL@BASE_URL, model:PATH (generation/registry.py), or a checkpoint folder."""
     db_url: str | None = None
     """SQLAlchemy URL or SQLite file path of the study database (RADLLAMA_DB); default radllama.db."""
     data_path: str | None = None
@@ -72,8 +73,10 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
     p.add_argument("--host", default=env.get("GRADIO_SERVER_NAME", AppConfig.host))
     p.add_argument("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", AppConfig.port)))
     p.add_argument("--model", dest="model_path", default=env.get("RADLLAMA_MODEL"))
-    p.add_argument("--extra-model", dest="extra_models", action="append",
-                   default=[m for m in env.get("RADLLAMA_EXTRA_MODELS", "").split(",") if m])
+    p.add_argument("--system", "--extra-model", dest="systems", action="append", metavar="SPEC",
+                   default=[m.strip() for m in (env.get("RADLLAMA_SYSTEMS") or env.get("RADLLAMA_EXTRA_MODELS", ""))
+                            .split(",") if m.strip()],
+                   help="another system: hf:PATH, openai:MODEL@BASE_URL, model:PATH (repeatable)")
     p.add_argument("--db", dest="db_url", default=env.get("RADLLAMA_DB"))
     p.add_argument("--data", dest="data_path", default=env.get("RADLLAMA_DATA"))
     p.add_argument("--admin-secret", default=env.get("RADLLAMA_ADMIN_SECRET"))
@@ -83,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
                    default=env.get("RADLLAMA_BUILD_MODEL", "1") != "0")
     p.add_argument("--only", dest="only_tab", choices=TABS, default=None, help="serve one tab on its own")
     a = p.parse_args(argv)
-    return AppConfig(host=a.host, port=a.port, model_path=a.model_path, extra_models=tuple(a.extra_models),
+    return AppConfig(host=a.host, port=a.port, model_path=a.model_path, systems=tuple(a.systems),
                      db_url=a.db_url, data_path=a.data_path, admin_secret=a.admin_secret, share=a.share,
                      rating_only=a.rating_only, build_model=a.build_model, only_tab=a.only_tab)
 
@@ -99,6 +102,7 @@ class Services:
 def build_services(cfg: AppConfig) -> Services:
     from db.engine import make_session_factory, prepare_database
     from demo.service import GenerationService
+    from generation.service import SystemService
     from rating.admin import AdminService
     from rating.analysis_service import AnalysisService
     from rating.service import RatingService
@@ -110,10 +114,12 @@ def build_services(cfg: AppConfig) -> Services:
         admin = AdminService(factory, admin_secret=cfg.admin_secret, data_path=cfg.data_path)
         return Services(generation=None, rating=RatingService(factory), admin=admin,
                         analysis=AnalysisService(factory, admin=admin))
-    generation = GenerationService.from_config(model_path=cfg.model_path, extra_models=cfg.extra_models,
+    generation = GenerationService.from_config(model_path=cfg.model_path, extra_systems=cfg.systems,
                                                data_path=cfg.data_path,
                                                build_if_missing=cfg.build_model and not cfg.rating_only)
-    admin = AdminService(factory, admin_secret=cfg.admin_secret, generation=generation, data_path=cfg.data_path)
+    # Study creation shares the demo's cache: a model the Generate tab loaded is not loaded twice.
+    admin = AdminService(factory, admin_secret=cfg.admin_secret, systems=generation.systems,
+                         data_path=cfg.data_path, extra_systems=cfg.systems)
     return Services(generation=generation, rating=RatingService(factory), admin=admin,
                     analysis=AnalysisService(factory, admin=admin))
 

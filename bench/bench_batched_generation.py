@@ -26,11 +26,11 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402
 
-from core.generator import GenerationSettings  # noqa: E402
+from generation.base import GenerationSettings  # noqa: E402
 from core.prompt import extract_impression  # noqa: E402
-from training.dataset import load_split  # noqa: E402
-from training.lm_generator import DTYPES, load_checkpoint_generator, resolve_dtype  # noqa: E402
-from training.paths import default_model_dir  # noqa: E402
+from reports.dataset import load_split  # noqa: E402
+from generation.project_lm import DTYPES, load_checkpoint_generator, resolve_dtype  # noqa: E402
+from core.paths import default_model_dir  # noqa: E402
 
 
 def per_report_loop(gen, findings: list[str], settings: GenerationSettings) -> list[str]:

@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core.clinical import OBSERVATIONS, clear_label_cache, label_reports  # noqa: E402
-from training.dataset import load_split  # noqa: E402
+from reports.dataset import load_split  # noqa: E402
 
 TARGET_SECONDS = 5.0
 

@@ -86,8 +86,8 @@ def main() -> int:
     a = p.parse_args()
 
     from demo.model_builder import model_is_complete
-    from training.dataset import load_split
-    from training.paths import default_model_dir
+    from reports.dataset import load_split
+    from core.paths import default_model_dir
 
     model_dir = default_model_dir(a.model)
     system = a.system

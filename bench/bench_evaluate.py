@@ -21,8 +21,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from training import evaluate, metric_registry  # noqa: E402
-from training.data import load_reports  # noqa: E402
-from training.paths import default_data_path  # noqa: E402
+from reports import load_reports  # noqa: E402
+from core.paths import default_data_path  # noqa: E402
 
 TARGET_SECONDS = 60.0
 

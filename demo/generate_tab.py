@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.generator import GenerationSettings
-from demo.input_limits import FindingsError
-from demo.service import GenerationError, GenerationService
+from demo.service import GenerationService
+from generation.base import FindingsError, GenerationError, GenerationSettings
 
 STATUS_POLL_S = 5.0
 

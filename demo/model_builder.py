@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.paths import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 BUILD_COMMAND_TEXT = "python -m training.train --recipe default"
 FINAL_MARKER = "radllama.json"  # written last by training.train.write_final

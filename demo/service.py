@@ -1,26 +1,26 @@
-"""The generation service behind the Generate tab: which systems exist, and findings -> impression.
+"""The generation service behind the Generate tab: which systems it offers, and findings -> impression.
 
 No gradio here. The tab (demo/generate_tab.py) calls `stream()` and shows what it yields; scripts
-and the benchmark call `generate()`. Systems are built lazily from the registry
-(training.generators) and each has its own lock, so concurrent requests for one model run one at a
-time while other systems keep answering.
+and the benchmark call `generate()`. Systems come from the one cached, thread-safe
+generation.service.SystemService (the same one study creation uses in the app); this class adds
+what only the demo needs: the picker's choices, the project model's build status, and the
+fallback to a baseline while that model is being built.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from core.generator import GenerationSettings, ImpressionGenerator
-from core.prompt import build_prompt
+from core.paths import DEFAULT_MODEL_DIR, default_model_dir
 from core.records import Report
 from demo.examples import PAPER_STYLE_EXAMPLES, FindingsExample, pick_openi_examples
-from demo.input_limits import MAX_FINDINGS_CHARS, cut_to_tokens, prepare_findings
 from demo.model_builder import BuildStatus, ModelBuilder, checkpoint_exists, model_is_complete
-from training.paths import DEFAULT_MODEL_DIR, default_model_dir
+from generation.base import GenerationError, GenerationSettings, ImpressionGenerator
+from generation.project_lm import LMGenerator, base_model_dir
+from generation.service import SystemService
 
 PROJECT = "default"
 BASE = "base"
@@ -30,18 +30,12 @@ BASELINE_LABELS = {
     "constant": "Constant baseline (always a normal impression)",
 }
 FALLBACK_ORDER = ("retrieval", "lead", "constant")
-THREADS_ENV = "RADLLAMA_INFERENCE_THREADS"
-SMALL_MODEL_PARAMETERS = 100_000_000
-
-
-class GenerationError(RuntimeError):
-    """A system could not answer; the message is for the user."""
 
 
 @dataclass(frozen=True)
 class SystemChoice:
     key: str
-    """What the API and the picker pass: default, base, a baseline name, or model:PATH."""
+    """What the API and the picker pass: default, base, a baseline name, or a system spec."""
     label: str
     """What people see in the picker."""
 
@@ -63,51 +57,43 @@ class GenerationUpdate:
         return "\n\n".join([line, *(f"Note: {n}" for n in self.notices)])
 
 
-def tune_inference_threads(generator) -> None:
-    """One torch thread for small models (unless $RADLLAMA_INFERENCE_THREADS says otherwise).
+def tune_for_interactive_use(generator: ImpressionGenerator) -> None:
+    """Small in-process models answer single requests fastest on one thread (LMGenerator.tune_inference_threads)."""
+    if isinstance(generator, LMGenerator):
+        generator.tune_inference_threads()
 
-    A small model answering one request spends its time in per-token overhead, not in large
-    matrix products; with two or more OpenMP threads on a busy CPU the threads spin against
-    each other. Measured on 2 shared cores: 0.05 s per impression with one thread, about 1.9 s
-    with two. The setting is process-wide: large models keep torch's default.
-    """
-    model = getattr(generator, "model", None)
-    if model is None or not hasattr(model, "parameters"):
-        return
-    import torch
 
-    threads = os.environ.get(THREADS_ENV)
-    if threads:
-        torch.set_num_threads(max(1, int(threads)))
-    elif sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
-        torch.set_num_threads(1)
+def extra_choice(spec: str) -> SystemChoice:
+    """A system given on the command line: `model:`, `hf:`, `openai:` specs, or a bare checkpoint path."""
+    prefix = spec.split(":", 1)[0]
+    if prefix in ("model", "hf", "openai"):
+        return SystemChoice(spec, {"model": "Checkpoint", "hf": "Hugging Face model",
+                                   "openai": "Endpoint"}[prefix] + f" {spec.split(':', 1)[1]}")
+    return SystemChoice(f"model:{Path(spec).expanduser()}", f"Model at {Path(spec).expanduser()}")
 
 
 class GenerationService:
-    """Systems by key, lazily built, one lock each; the project model may still be building."""
+    """The Generate tab's systems; the project model may still be building."""
 
     def __init__(self, train: Sequence[Report], examples: Sequence[FindingsExample], project_model_dir: Path,
-                 project_registry_name: str, extra_models: Sequence[str] = (), builder: ModelBuilder | None = None,
-                 max_chars: int = MAX_FINDINGS_CHARS, data_note: str | None = None):
+                 project_registry_name: str, extra_systems: Sequence[str] = (), builder: ModelBuilder | None = None,
+                 data_note: str | None = None, systems: SystemService | None = None):
         self.train = list(train)
         self.examples = list(examples)
         self.project_model_dir = Path(project_model_dir)
         self.project_registry_name = project_registry_name
-        self.extra_models = [str(Path(m).expanduser()) for m in extra_models]
+        self.extra = [extra_choice(s) for s in extra_systems]
         self.builder = builder
-        self.max_chars = max_chars
         self.data_note = data_note
-        self._generators: dict[str, ImpressionGenerator] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self.systems = systems or SystemService(self.train, on_build=tune_for_interactive_use)
         self._project_warmed = False
 
     @classmethod
-    def from_config(cls, model_path: str | None = None, extra_models: Sequence[str] = (), data_path: str | None = None,
-                    build_if_missing: bool = True) -> "GenerationService":
+    def from_config(cls, model_path: str | None = None, extra_systems: Sequence[str] = (),
+                    data_path: str | None = None, build_if_missing: bool = True) -> "GenerationService":
         """The service the app runs: data for retrieval and examples, the project model (built if missing)."""
-        from training.dataset import load_split
-        from training.paths import DataNotFound
+        from core.paths import DataNotFound
+        from reports.dataset import load_split
 
         train: list[Report] = []
         examples = list(PAPER_STYLE_EXAMPLES)
@@ -125,7 +111,7 @@ class GenerationService:
             builder = ModelBuilder(model_dir, data_path=data_path)
             if build_if_missing and not model_is_complete(model_dir):
                 builder.start_if_missing()
-        service = cls(train, examples, model_dir, registry_name, extra_models, builder, data_note=data_note)
+        service = cls(train, examples, model_dir, registry_name, extra_systems, builder, data_note=data_note)
         service.warm_up_in_background()
         return service
 
@@ -134,8 +120,7 @@ class GenerationService:
         out = [SystemChoice(PROJECT, "Radiology-Llama: the project's fine-tuned model"),
                SystemChoice(BASE, "Base model (before instruction tuning)")]
         out += [SystemChoice(k, v) for k, v in BASELINE_LABELS.items() if k != "retrieval" or self.train]
-        out += [SystemChoice(f"model:{p}", f"Model at {p}") for p in self.extra_models]
-        return out
+        return out + self.extra
 
     def project_model_ready(self) -> bool:
         if self.builder is not None:
@@ -164,37 +149,22 @@ class GenerationService:
         return next(k for k in FALLBACK_ORDER if k != "retrieval" or self.train)
 
     # -- building systems ------------------------------------------------------------------
-    def _lock_for(self, key: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(key, threading.Lock())
-
-    def _registry_name(self, key: str) -> str:
+    def registry_spec(self, key: str) -> str:
+        """The system spec behind a picker key (the project model may be a checkpoint given by path)."""
         if key == PROJECT:
             return self.project_registry_name
         if key == BASE and self.project_registry_name != PROJECT:
-            # A model given by path: its own base (RUN/base), not the default model's.
-            from training.lm_generator import base_model_dir
-
-            return f"model:{base_model_dir(self.project_model_dir)}"
+            return f"model:{base_model_dir(self.project_model_dir)}"  # that model's own base (RUN/base)
         return key
 
-    def _get(self, key: str) -> ImpressionGenerator:
-        """The generator for `key`; caller holds its lock."""
-        if key not in self._generators:
-            from training.generators import build
-
-            try:
-                self._generators[key] = build(self._registry_name(key), self.train)
-            except (ImportError, OSError, KeyError, ValueError) as exc:
-                raise GenerationError(f"System {key!r} is not available: {exc}") from exc
-            tune_inference_threads(self._generators[key])
-        return self._generators[key]
+    def generator(self, key: str) -> ImpressionGenerator:
+        return self.systems.get(self.registry_spec(key))
 
     def warm_up(self, key: str) -> None:
         """Load a system and answer once, ahead of its first request (errors surface on that request)."""
         try:
-            with self._lock_for(key):
-                self._get(key).generate(["The lungs are clear."], GenerationSettings(max_new_tokens=8))
+            self.systems.generate(self.registry_spec(key), ["The lungs are clear."],
+                                  GenerationSettings(max_new_tokens=8))
         except Exception:  # noqa: BLE001 - a failed warm-up is retried, and reported, by the request
             pass
 
@@ -219,46 +189,26 @@ class GenerationService:
         return key, []
 
     # -- generating ------------------------------------------------------------------------
-    def _fit_to_model(self, generator, findings: str, settings: GenerationSettings) -> tuple[str, list[str]]:
-        """Cut findings to the model's context (beside the prompt scaffold and the new tokens)."""
-        tokenizer = getattr(generator, "tokenizer", None)
-        context = getattr(generator, "max_input_tokens", None)
-        if context is None:
-            config = getattr(getattr(generator, "model", None), "config", None)
-            context = getattr(config, "max_position_embeddings", None)
-        if tokenizer is None or not context:
-            return findings, []
-        scaffold = len(tokenizer(build_prompt(""), add_special_tokens=True)["input_ids"])
-        budget = max(16, int(context) - scaffold - settings.max_new_tokens)
-        cut, n_tokens = cut_to_tokens(findings, tokenizer, budget)
-        if cut == findings:
-            return findings, []
-        return cut, [f"The findings ({n_tokens:,} tokens) were cut to {budget:,} tokens to fit the model's context."]
-
     def stream(self, findings: object, system: str | None = None,
                settings: GenerationSettings = GenerationSettings()) -> Iterator[GenerationUpdate]:
         """Yield the impression as it grows; the last update has done=True and the total time.
 
         Raises FindingsError for unusable findings and GenerationError when the system cannot answer.
         """
-        prepared = prepare_findings(findings, self.max_chars)
         key, notices = self.resolve(system)
-        notices = prepared.notices + notices
-        with self._lock_for(key):
+        with self.systems.turn(self.registry_spec(key)) as generator:
             started = time.perf_counter()  # generation time: waiting for another request's turn excluded
-            generator = self._get(key)
-            text, more = self._fit_to_model(generator, prepared.text, settings)
-            notices += more
+            prepared = generator.prepare(findings, settings)
+            notices = prepared.notices + notices
             partial = ""
-            # Beam search cannot stream token by token: its answer arrives whole.
-            stream = getattr(generator, "stream", None) if settings.strategy == "greedy" else None
             try:
-                pieces = stream(text, settings) if stream else iter(generator.generate([text], settings))
-                for piece in pieces:
+                for piece in generator.stream(prepared.text, settings):
                     if piece != partial:  # streamers also report chunks that add nothing visible
                         partial = piece
                         yield GenerationUpdate(partial, key, time.perf_counter() - started, False, notices)
-            except (RuntimeError, ValueError) as exc:
+            except GenerationError:
+                raise
+            except (RuntimeError, ValueError, OSError) as exc:
                 raise GenerationError(f"{key} failed: {exc}") from exc
         if not partial.strip():
             notices = notices + [f"{key} wrote an empty impression; try another system or more new tokens."]

@@ -12,12 +12,14 @@ import hmac
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from sqlalchemy import func, select
 
 from db.engine import unit_of_work
 from db.models import Assignment, Case, Rater, Rating, Study, System
+from generation import registry
+from generation.service import SystemService
 from rating.study_request import StudyRequest, build_study
 from rating.study_setup import CreatedStudy, RaterSpec, add_rater, reissue_token, revoke_rater
 from rating.tokens import new_token
@@ -77,10 +79,13 @@ def invitation_link(base_url: str, token: str) -> str:
 class AdminService:
     """Admin operations for the CLI-less path (the admin tab); each checks the secret."""
 
-    def __init__(self, session_factory, admin_secret: str | None = None, generation=None, data_path=None):
+    def __init__(self, session_factory, admin_secret: str | None = None, systems: SystemService | None = None,
+                 data_path=None, extra_systems: Sequence[str] = ()):
         self.session_factory = session_factory
-        self.generation = generation
+        self.systems = systems
+        """The app's shared system cache (None: each study creation builds its own)."""
         self.data_path = data_path
+        self.extra_systems = list(extra_systems)
         url = session_factory.kw["bind"].url.render_as_string(hide_password=False)
         self._secret = resolve_admin_secret(admin_secret, url)
 
@@ -91,8 +96,8 @@ class AdminService:
             raise AdminDenied("Admin secret missing or wrong.")
 
     def available_systems(self) -> list[str]:
-        from training import generators
-        return generators.available()
+        """Plain registry names, then the systems given on the command line (hf:, openai:, model: specs)."""
+        return [n for n in registry.NAMED] + [s for s in self.extra_systems if s not in registry.NAMED]
 
     def create_study(self, secret: str, request: StudyRequest,
                      progress: Callable[[float, str], None] | None = None) -> CreatedStudy:
@@ -100,7 +105,9 @@ class AdminService:
         if request.data_path is None and self.data_path:
             from dataclasses import replace
             request = replace(request, data_path=self.data_path)
-        return build_study(self.session_factory, request, progress)
+        # The shared cache retrieves from the app's data; a study on other data gets its own systems.
+        same_data = request.data_path is None or request.data_path == self.data_path
+        return build_study(self.session_factory, request, progress, systems=self.systems if same_data else None)
 
     def list_studies(self, secret: str) -> list[dict]:
         self.require(secret)

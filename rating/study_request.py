@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from db.engine import unit_of_work
+from generation.service import SystemService
 from rating.importer import load_outputs
 from rating.study_setup import (REFERENCE_SYSTEM, CreatedStudy, RaterSpec, StudySetupError, StudySpec, SystemOutputs,
                                 create_study, generate_outputs, reference_outputs, sample_cases)
@@ -31,7 +32,7 @@ class StudyRequest:
     stratify: bool = False
     """Half normal, half abnormal cases."""
     systems: tuple[str, ...] = ()
-    """Generator names from training.generators (constant, lead, retrieval, default, ...)."""
+    """Generator names from generation.registry (constant, lead, retrieval, default, ...)."""
     import_path: str | None = None
     """CSV/JSONL of outside outputs (case_id, system, text)."""
     include_reference: bool = False
@@ -61,9 +62,13 @@ class StudyRequest:
 
 
 def build_study(session_factory, request: StudyRequest,
-                progress: Callable[[float, str], None] | None = None) -> CreatedStudy:
-    """Load data, sample cases, generate/import outputs, then store everything in one transaction."""
-    from training.dataset import load_split
+                progress: Callable[[float, str], None] | None = None,
+                systems: SystemService | None = None) -> CreatedStudy:
+    """Load data, sample cases, generate/import outputs, then store everything in one transaction.
+
+    systems: the process's SystemService (the app passes the demo's, so a loaded model is reused).
+    """
+    from reports.dataset import load_split
 
     imported = load_outputs(request.import_path) if request.import_path else {}
     clash = set(imported) & (set(request.systems) | ({REFERENCE_SYSTEM} if request.include_reference else set()))
@@ -80,7 +85,8 @@ def build_study(session_factory, request: StudyRequest,
     cases = sample_cases(pool, request.n, request.seed, request.stratify)
     outputs: dict[str, SystemOutputs] = {}
     if request.systems:
-        outputs.update(generate_outputs(cases, request.systems, splits.train, progress=progress))
+        systems = systems or SystemService(splits.train)
+        outputs.update(generate_outputs(cases, request.systems, systems, progress=progress))
     for name, texts in imported.items():
         outputs[name] = SystemOutputs(kind="imported", texts_by_case={c.id: texts[c.id] for c in cases},
                                       config={"imported_from": str(request.import_path)})

@@ -23,6 +23,9 @@ from sqlalchemy.orm import Session
 
 from core.records import Report
 from db.models import Assignment, Case, Output, Rater, Study, System
+from generation.base import FindingsError, GenerationError, GenerationSettings
+from generation.registry import UnknownSystem
+from generation.service import SystemService
 from rating.assignments import allocate_cases, build_queue
 from rating.tokens import hash_token, new_token
 
@@ -163,16 +166,13 @@ def reference_outputs(cases: Sequence[Report]) -> SystemOutputs:
                          config={"description": "original report impression"})
 
 
-def generate_outputs(cases: Sequence[Report], system_names: Sequence[str], train: Sequence[Report],
-                     settings=None, progress: Callable[[float, str], None] | None = None,
+def generate_outputs(cases: Sequence[Report], system_names: Sequence[str], systems: SystemService,
+                     settings: GenerationSettings | None = None, progress: Callable[[float, str], None] | None = None,
                      batch_size: int = 8) -> dict[str, SystemOutputs]:
-    """Outputs of each named generator (training.generators) for the cases.
+    """Outputs of each named system (generation.registry specs) for the cases, from `systems`.
 
     progress(fraction, message) is called as batches finish (for a progress bar).
     """
-    from core.generator import GenerationSettings
-    from training import generators
-
     settings = settings or GenerationSettings()
     findings = [c.findings for c in cases]
     result: dict[str, SystemOutputs] = {}
@@ -180,18 +180,20 @@ def generate_outputs(cases: Sequence[Report], system_names: Sequence[str], train
     done = 0
     for name in system_names:
         try:
-            gen = generators.build(name, train)
-        except KeyError as exc:
+            generator = systems.get(name)
+        except (UnknownSystem, GenerationError) as exc:
             raise StudySetupError(str(exc)) from None
         texts: list[str] = []
         for start in range(0, len(findings), batch_size):
-            texts += gen.generate(findings[start:start + batch_size], settings)
+            try:
+                texts += systems.generate(name, findings[start:start + batch_size], settings)
+            except (GenerationError, FindingsError) as exc:
+                raise StudySetupError(f"{name}: {exc}") from None
             done += len(findings[start:start + batch_size])
             if progress:
                 progress(done / total, f"{name}: {len(texts)}/{len(cases)}")
-        described = gen.describe() if hasattr(gen, "describe") else {}
-        result[name] = SystemOutputs(kind=getattr(gen, "kind", "model"),
-                                     texts_by_case={c.id: t for c, t in zip(cases, texts)},
+        described = generator.describe()
+        result[name] = SystemOutputs(kind=generator.kind, texts_by_case={c.id: t for c, t in zip(cases, texts)},
                                      config=dict(described), version=str(described.get("version", "")),
                                      settings=settings.as_dict())
     return result

@@ -10,7 +10,7 @@ from core.cleaning import clean_text, split_sentences
 from core.metrics import bootstrap_indices, bootstrap_mean, paired_bootstrap_pvalue, rouge_pair, rouge_per_report
 from core.records import Report
 from core.splits import SplitSpec, assign_splits, findings_key, select, unseen_in
-from training.data import load_reports
+from reports import load_reports
 
 
 # -------------------------------------------------------------------------------------- cleaning

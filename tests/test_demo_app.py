@@ -77,7 +77,7 @@ def test_concurrent_requests_are_all_answered(app):
     def call(i: int) -> None:
         try:
             c = Client(app.url + "/", verbose=False)
-            results.append(c.predict(f"Finding number {i}. Heart size normal.", "lead", api_name="/generate")[0])
+            results.append(c.predict(f"Finding number {i} of six. Heart size normal.", "lead", api_name="/generate")[0])
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -87,7 +87,7 @@ def test_concurrent_requests_are_all_answered(app):
     for t in threads:
         t.join(120)
     assert not errors
-    assert sorted(results) == sorted(f"Finding number {i}." for i in range(6))
+    assert sorted(results) == sorted(f"Finding number {i} of six." for i in range(6))
 
 
 def test_rater_app_is_served_beside_the_workbench(app):

@@ -7,47 +7,36 @@ from pathlib import Path
 
 import pytest
 
-from core.generator import GenerationSettings
 from demo.examples import PAPER_STYLE_EXAMPLES, pick_openi_examples
-from demo.input_limits import FindingsError, cut_to_tokens, prepare_findings
 from demo.model_builder import ModelBuilder, summarize_metrics
-from demo.service import GenerationError, GenerationService
+from demo.service import GenerationService
+from generation.base import FindingsError, GenerationError, GenerationSettings, GeneratorBase
+from generation.baselines import LeadGenerator
 
 
 def make_service(toy_reports, tmp_path, **kw) -> GenerationService:
     return GenerationService(toy_reports, PAPER_STYLE_EXAMPLES, tmp_path / "missing-model", "model:missing", **kw)
 
 
-@pytest.mark.parametrize("raw", ["", "   \n\t", None, 42])
+@pytest.mark.parametrize("raw", ["", "   \n\t", None, 42, "\x00\x00"])
 def test_empty_or_non_text_findings_are_refused(raw):
     with pytest.raises(FindingsError, match="empty"):
-        prepare_findings(raw)
+        LeadGenerator().prepare(raw)
 
 
 def test_long_findings_are_cut_on_a_word_with_a_notice():
-    prepared = prepare_findings("effusion " * 20_000, max_chars=1000)
+    lead = LeadGenerator()
+    lead.max_findings_chars = 1000
+    prepared = lead.prepare("effusion " * 20_000)
     assert len(prepared.text) <= 1000 and prepared.text.endswith("effusion")
-    assert "180,000 characters" in prepared.notices[0] or "179,999 characters" in prepared.notices[0]
+    assert "179,999 characters" in prepared.notices[0]
 
 
-def test_short_findings_pass_untouched():
-    assert prepare_findings("  Lungs clear.  ").text == "Lungs clear." and not prepare_findings("x").notices
-
-
-class WordTokenizer:
-    """A stand-in tokenizer: one token per word."""
-
-    def __call__(self, text, add_special_tokens=True):
-        return {"input_ids": list(range(len(text.split())))}
-
-    def decode(self, ids, skip_special_tokens=True):
-        return " ".join(f"w{i}" for i in ids)
-
-
-def test_cut_to_tokens_keeps_the_start():
-    text, n = cut_to_tokens("a b c d e", WordTokenizer(), 3)
-    assert (text, n) == ("w0 w1 w2", 5)
-    assert cut_to_tokens("a b", WordTokenizer(), 3) == ("a b", 2)
+def test_findings_are_cleaned_as_in_training():
+    """Serving equals training: the demo's findings go through core.cleaning like the training data."""
+    prepared = LeadGenerator().prepare("  1. Lungs   clear. .\n 2. Heart normal.  ")
+    assert prepared.text == "Lungs clear. Heart normal." and not prepared.notices
+    assert LeadGenerator().generate(["1. Lungs clear.  2. Heart normal."]) == ["Lungs clear."]
 
 
 def test_missing_project_model_falls_back_to_retrieval_and_says_so(toy_reports, tmp_path):
@@ -71,23 +60,26 @@ def test_unknown_system_is_an_error(toy_reports, tmp_path):
 
 
 def test_choices_offer_model_base_baselines_and_extra_models(toy_reports, tmp_path):
-    keys = [c.key for c in make_service(toy_reports, tmp_path, extra_models=["/m/one"]).choices()]
-    assert keys == ["default", "base", "retrieval", "lead", "constant", "model:/m/one"]
+    service = make_service(toy_reports, tmp_path, extra_systems=["/m/one", "hf:/m/two", "openai:m@http://127.0.0.1:1/v1"])
+    keys = [c.key for c in service.choices()]
+    assert keys == ["default", "base", "retrieval", "lead", "constant", "model:/m/one", "hf:/m/two",
+                    "openai:m@http://127.0.0.1:1/v1"]
     no_data = GenerationService([], PAPER_STYLE_EXAMPLES, tmp_path / "x", "model:x")
     assert "retrieval" not in [c.key for c in no_data.choices()] and no_data.fallback_system() == "lead"
 
 
-class FakeModel:
-    """A model-like generator: a tokenizer, a context length, and token-by-token streaming."""
+class FakeModel(GeneratorBase):
+    """A model-like generator: a 60-token context (one token per word), token-by-token streaming."""
 
     name, kind = "fake", "model"
-    max_input_tokens = 60
 
     def __init__(self):
-        self.tokenizer = WordTokenizer()
         self.seen: list[str] = []
 
-    def generate(self, findings, settings=GenerationSettings()):
+    def input_budget(self, settings):
+        return 60 - settings.max_new_tokens
+
+    def _generate(self, findings, settings):
         return [list(self.stream(f, settings))[-1] for f in findings]
 
     def stream(self, findings, settings=GenerationSettings()):
@@ -97,18 +89,20 @@ class FakeModel:
             text = f"{text} {word}".strip()
             yield text
 
-    def describe(self):
-        return {}
+
+def fake_system(spec, train):
+    return FakeModel()
 
 
-def test_model_input_is_cut_to_its_context_and_streams(toy_reports, tmp_path):
+def test_model_input_is_cut_to_its_context_and_streams(toy_reports, tmp_path, monkeypatch):
+    from generation import registry
+
+    monkeypatch.setitem(registry.NAMED, "lead", f"{__name__}:fake_system")  # stand in for a model-backed system
     service = make_service(toy_reports, tmp_path)
-    fake = FakeModel()
-    service._generators["lead"] = fake  # stand in for a model-backed system
     updates = list(service.stream("word " * 500, "lead", GenerationSettings(max_new_tokens=20)))
     assert [u.impression for u in updates] == ["No", "No acute", "No acute disease.", "No acute disease."]
-    assert len(fake.seen[0].split()) < 60
-    assert any("to fit the model's context" in n for n in updates[-1].notices)
+    assert len(service.generator("lead").seen[0].split()) == 40
+    assert any("were cut to 40 tokens to fit the model's context" in n for n in updates[-1].notices)
 
 
 def test_openi_examples_come_from_unseen_test_findings_half_normal():
@@ -213,20 +207,19 @@ def test_from_config_starts_the_build_only_when_asked(tmp_path, monkeypatch, toy
 
 def test_small_models_run_on_one_torch_thread(monkeypatch):
     import torch
-    from demo.service import THREADS_ENV, tune_inference_threads
+    from demo.service import tune_for_interactive_use
+    from generation.project_lm import THREADS_ENV, LMGenerator
 
-    class Generator:
-        model = torch.nn.Linear(4, 4)
-
+    generator = LMGenerator(model=torch.nn.Linear(4, 4), tokenizer=None)
     before = torch.get_num_threads()
     try:
         monkeypatch.delenv(THREADS_ENV, raising=False)
         torch.set_num_threads(2)
-        tune_inference_threads(Generator())
+        tune_for_interactive_use(generator)
         assert torch.get_num_threads() == 1
         monkeypatch.setenv(THREADS_ENV, "2")
-        tune_inference_threads(Generator())
+        tune_for_interactive_use(generator)
         assert torch.get_num_threads() == 2
-        tune_inference_threads(object())  # baselines: nothing to tune, no error
+        tune_for_interactive_use(LeadGenerator())  # baselines: nothing to tune, no error
     finally:
         torch.set_num_threads(before)

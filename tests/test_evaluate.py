@@ -1,4 +1,4 @@
-"""`python -m training.evaluate` end to end, its extension seams, and `python -m training.download_openi`."""
+"""`python -m training.evaluate` end to end, its extension seams, and `python -m reports.download_openi`."""
 from __future__ import annotations
 
 import csv
@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from core.metrics import rouge_pair
-from training import evaluate, generators, metric_registry
-from training.baselines import NORMAL_IMPRESSION
+from generation import registry as generators
+from generation.base import GeneratorBase
+from training import evaluate, metric_registry
+from generation.baselines import NORMAL_IMPRESSION
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -113,21 +115,23 @@ def test_missing_data_and_bad_input_exit_2_without_traceback(tmp_path, small_jso
     assert done.returncode == 2 and "missing column" in done.stderr and "Traceback" not in done.stderr
 
 
-class _EchoReference:
+class _EchoReference(GeneratorBase):
     """Test system: looks the reference up by findings; records the settings it was given."""
 
     kind = "reference"
     seen_settings: list = []
+    references: dict[str, str] = {}
 
-    def __init__(self, name: str, references: dict[str, str]):
-        self.name, self.references = name, references
+    def __init__(self, name: str):
+        self.name = name
 
-    def generate(self, findings, settings):
+    def _generate(self, findings, settings):
         self.seen_settings.append(settings)
         return [self.references[f] for f in findings]
 
-    def describe(self):
-        return {}
+
+def echo_system(spec, train):
+    return _EchoReference(spec)
 
 
 def _length_ratio(predictions, references, remove_deid=False):
@@ -136,7 +140,8 @@ def _length_ratio(predictions, references, remove_deid=False):
 
 def test_registered_system_and_metric_flow_through(small_jsonl, tmp_path, monkeypatch, capsys):
     references = {f: imp for _, f, imp in ROWS}
-    monkeypatch.setitem(generators.REGISTRY, "echo", lambda train: _EchoReference("echo", references))
+    monkeypatch.setattr(_EchoReference, "references", references)
+    monkeypatch.setitem(generators.NAMED, "echo", f"{__name__}:echo_system")
     monkeypatch.setattr(metric_registry, "METRICS", list(metric_registry.METRICS))
     metric_registry.register_metric(metric_registry.Metric("length", ("length_ratio",), _length_ratio,
                                                            {"length_ratio": "Len"}))
@@ -165,7 +170,7 @@ def test_registered_system_and_metric_flow_through(small_jsonl, tmp_path, monkey
 def test_baselines_on_3000_reports_in_process_under_a_minute(openi_csv_path, tmp_path):
     """Speed guard only in the loosest sense (the bench compares properly): 3,000 reports, 3 baselines."""
     import time
-    from training.data import load_reports as load
+    from reports import load_reports as load
     reports = load(openi_csv_path).reports[:3000]
     path = tmp_path / "many.jsonl"
     path.write_text("".join(json.dumps({"id": r.id, "findings": r.findings, "impression": r.impression}) + "\n"
@@ -204,22 +209,22 @@ def test_download_openi_from_local_server(http_root, tmp_path):
     (root / "NLMCXR_reports.tgz").write_bytes(_openi_archive(tmp_path))
     (root / "error.tgz").write_bytes(b"<html><body>Service unavailable</body></html>")
     out = tmp_path / "data"
-    done = _run("training.download_openi", "--out", str(out), "--url", f"{base}/NLMCXR_reports.tgz")
+    done = _run("reports.download_openi", "--out", str(out), "--url", f"{base}/NLMCXR_reports.tgz")
     assert done.returncode == 0, done.stderr
     archive = out / "NLMCXR_reports.tgz"
     assert done.stdout.strip() == str(archive)
     assert archive.read_bytes() == (root / "NLMCXR_reports.tgz").read_bytes()
     assert "2 XML reports" in done.stderr and "%" in done.stderr  # verified count and a progress bar
     assert not list(out.glob("*.part"))
-    from training.data import load_reports
+    from reports import load_reports
     assert sorted(r.id for r in load_reports(archive).reports) == ["1", "2"]
 
-    again = _run("training.download_openi", "--out", str(out), "--url", f"{base}/NLMCXR_reports.tgz")
+    again = _run("reports.download_openi", "--out", str(out), "--url", f"{base}/NLMCXR_reports.tgz")
     assert again.returncode == 0 and "already present" in again.stderr
 
     bad_out = tmp_path / "bad"
     for url in (f"{base}/error.tgz", f"{base}/missing.tgz"):
-        done = _run("training.download_openi", "--out", str(bad_out), "--url", url)
+        done = _run("reports.download_openi", "--out", str(bad_out), "--url", url)
         assert done.returncode == 1 and "error:" in done.stderr and "Traceback" not in done.stderr
         assert not (bad_out / "NLMCXR_reports.tgz").exists() and not list(bad_out.glob("*.part"))
 

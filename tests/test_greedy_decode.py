@@ -1,4 +1,4 @@
-"""training.greedy_decode: the batch decoder that drops finished rows writes exactly what
+"""generation.greedy_decode: the batch decoder that drops finished rows writes exactly what
 `model.generate` writes for each prompt alone, including rows that stop early at EOS."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests.tiny_lm import tiny_llama, tiny_reports, tiny_tokenizer
-from training.greedy_decode import greedy_token_ids
+from generation.greedy_decode import greedy_token_ids
 
 PROMPTS = ["Findings: Heart size normal. Lungs clear.\nImpression:",
            "Findings: Large right pleural effusion. Heart size is normal. No pneumothorax. Sternotomy wires.\nImpression:",

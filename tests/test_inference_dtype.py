@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.generator import GenerationSettings
+from generation.base import GenerationSettings
 from tests.tiny_lm import tiny_final_folder, tiny_reports
 
 
@@ -20,7 +20,7 @@ def model_dir(tmp_path_factory):
 
 
 def test_bfloat16_casts_the_weights_and_still_generates(model_dir, monkeypatch):
-    from training.lm_generator import load_checkpoint_generator
+    from generation.project_lm import load_checkpoint_generator
 
     monkeypatch.delenv("RADLLAMA_DTYPE", raising=False)
     fp32 = load_checkpoint_generator(model_dir, train=tiny_reports(8))
@@ -34,7 +34,7 @@ def test_bfloat16_casts_the_weights_and_still_generates(model_dir, monkeypatch):
 
 
 def test_dtype_names_resolve_or_are_refused(monkeypatch):
-    from training.lm_generator import cpu_has_fast_bf16, resolve_dtype
+    from generation.project_lm import cpu_has_fast_bf16, resolve_dtype
 
     monkeypatch.delenv("RADLLAMA_DTYPE", raising=False)
     assert resolve_dtype() == "float32"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.generator import GenerationSettings
+from generation.base import GenerationSettings
 from tests.tiny_lm import tiny_final_folder, tiny_reports
 
 FINDINGS = ["Heart size normal. Lungs clear.",
@@ -27,13 +27,13 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture()
 def generator(model_dir):
-    from training.lm_generator import load_checkpoint_generator
+    from generation.project_lm import load_checkpoint_generator
     return load_checkpoint_generator(model_dir, train=tiny_reports(16))
 
 
 def test_import_registers_default_and_base_without_loading(monkeypatch, tmp_path):
-    import training.lm_generator  # noqa: F401  (registers default and base)
-    from training import generators
+    import generation.project_lm  # noqa: F401  (registers default and base)
+    from generation import registry as generators
 
     assert {"default", "base"} <= set(generators.available())
     monkeypatch.setenv("RADLLAMA_MODEL", str(tmp_path / "missing"))
@@ -106,7 +106,7 @@ def test_beam_search_and_streaming_agree_with_generate(generator):
 def test_base_generator_prompts_without_examples(tmp_path, model_dir, monkeypatch):
     import shutil
 
-    from training import generators
+    from generation import registry as generators
 
     run = tmp_path / "run"
     shutil.copytree(model_dir, run / "final")

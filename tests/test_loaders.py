@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from core.splits import SplitSpec
-from training.data import detect_format, load_reports
-from training.data.mimic import extract_findings_impression, load_mimic
-from training.data.openi_csv import MalformedFile
-from training.dataset import load_split
+from reports import detect_format, load_reports
+from reports.mimic import extract_findings_impression, load_mimic
+from reports.openi_csv import MalformedFile
+from reports.dataset import load_split
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OPENI_XML = FIXTURES / "openi_xml"

@@ -173,7 +173,7 @@ def _toy_data(path, n=60):
 def test_cli_create_import_add_revoke_list(tmp_path):
     data, db = tmp_path / "reports.csv", tmp_path / "cli.db"
     _toy_data(data)
-    from training.dataset import load_split
+    from reports.dataset import load_split
     test_ids = [r.id for r in load_split(data).test]
     (tmp_path / "outside.jsonl").write_text("".join(
         json.dumps({"case_id": i, "system": "outside-model", "text": f"Outside impression {i}."}) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.generator import GenerationSettings
+from generation.base import GenerationSettings
 from tests.tiny_lm import tiny_final_folder, tiny_reports
 
 FINDINGS = ["Heart size normal. Lungs clear.", "Large right pleural effusion. Heart size is normal.",
@@ -19,7 +19,7 @@ def _single_thread(one_torch_thread):
 
 @pytest.fixture(scope="module")
 def generator(tmp_path_factory):
-    from training.lm_generator import load_checkpoint_generator
+    from generation.project_lm import load_checkpoint_generator
 
     folder = tiny_final_folder(tmp_path_factory.mktemp("final"), seed=5, retrieved_examples=1, max_example_words=6)
     return load_checkpoint_generator(folder, train=tiny_reports(16))
@@ -37,7 +37,7 @@ def _mean_lp_alone(generator, prompt: str, target: str) -> float:
 
 
 def test_batched_likelihoods_match_one_sequence_at_a_time(generator):
-    from training.rerank import mean_log_likelihoods
+    from generation.rerank import mean_log_likelihoods
 
     prompts = generator.prompts.prompts(FINDINGS)
     targets = ["No acute disease.", "Large right pleural effusion with a much longer impression text.", ""]
@@ -48,7 +48,7 @@ def test_batched_likelihoods_match_one_sequence_at_a_time(generator):
 
 
 def test_rerank_picks_the_best_scored_candidate(generator):
-    from training.rerank import RerankConfig, mean_log_likelihoods, rerank
+    from generation.rerank import RerankConfig, mean_log_likelihoods, rerank
 
     prompt = generator.prompts.prompts(FINDINGS[:1])
     own = ["Model text."]
@@ -83,7 +83,7 @@ def test_neighbour_impressions_are_distinct_with_their_best_similarity(generator
 
 
 def test_unknown_strategy_and_bad_config_are_refused():
-    from training.rerank import RerankConfig
+    from generation.rerank import RerankConfig
 
     with pytest.raises(ValueError, match="rerank"):
         GenerationSettings(strategy="sample")

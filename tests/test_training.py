@@ -61,7 +61,7 @@ def test_left_padded_batch_loss_matches_each_example_alone():
 
 
 def test_retrieved_examples_come_from_training_and_never_the_report_itself():
-    from training.dynamic_prompt import PromptBuilder
+    from generation.prompting import PromptBuilder
 
     reports = tiny_reports(16)
     tok = tiny_tokenizer(reports)
@@ -75,7 +75,7 @@ def test_retrieved_examples_come_from_training_and_never_the_report_itself():
 
 
 def test_tiny_model_loss_falls():
-    from training.dynamic_prompt import PromptBuilder
+    from generation.prompting import PromptBuilder
     from training.loop import LoopSpec, MetricsLog, evaluation_loss, make_optimizer, run_loop
 
     reports = tiny_reports(32)
@@ -118,7 +118,7 @@ def _optimizer_tensors(opt):
 def test_checkpoint_save_and_resume_round_trip(tmp_path):
     from training.base_model import prepare_for_finetuning
     from training.checkpoints import TrainingState, latest_checkpoint, load_checkpoint, save_checkpoint
-    from training.dynamic_prompt import PromptBuilder
+    from generation.prompting import PromptBuilder
     from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop
 
     cfg = tiny_config(tmp_path, lora_dropout=0.0)
@@ -165,7 +165,7 @@ def test_checkpoint_save_and_resume_round_trip(tmp_path):
 
 def test_train_main_builds_final_folder_and_resumes(tmp_path):
     from training.checkpoints import list_checkpoints
-    from training.lm_generator import load_checkpoint_generator
+    from generation.project_lm import load_checkpoint_generator
     from training.train import main
 
     cfg = tiny_config(tmp_path, max_validate_reports=4)

@@ -30,15 +30,18 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from core.generator import STRATEGIES, GenerationSettings
+from generation.base import STRATEGIES, GenerationSettings
 from core.metrics import ROUGE_KEYS, STEMMING_NOTE, Estimate, bootstrap_indices, bootstrap_mean, paired_bootstrap_pvalue
 from core.records import Report
 from core.splits import SPLITS, SplitSpec, findings_key, select
-from training import generators
-from training.data import FORMATS, detect_format, load_reports
-from training.dataset import load_split
+from generation import registry as generators
+from generation.base import FindingsError, GenerationError
+from generation.registry import UnknownSystem
+from generation.service import SystemService
+from reports import FORMATS, detect_format, load_reports
+from reports.dataset import load_split
 from training.metric_registry import Metric, active_metrics, columns, score_reports
-from training.paths import DataNotFound
+from core.paths import DataNotFound
 
 log = logging.getLogger("training.evaluate")
 
@@ -162,26 +165,26 @@ def unseen_indices(test: Sequence[Report], train: Sequence[Report]) -> list[int]
 
 # ----------------------------------------------------------------------------------- generation
 
-def generate_all(name: str, train: Sequence[Report], findings: Sequence[str], settings: GenerationSettings,
+def generate_all(name: str, systems: SystemService, findings: Sequence[str], settings: GenerationSettings,
                  batch_size: int, progress: bool) -> tuple[list[str], float, dict]:
     """Build system `name` and write one impression per findings text, with a progress bar."""
     try:
-        generator = generators.build(name, train)
-    except KeyError as exc:
-        raise EvaluationError(exc.args[0] if exc.args else f"unknown system {name!r}") from None
+        generator = systems.get(name)
+    except (UnknownSystem, GenerationError) as exc:
+        raise EvaluationError(str(exc)) from None
     start = time.perf_counter()
     predictions: list[str] = []
     with tqdm(total=len(findings), desc=f"generate {name}", unit="report", file=sys.stderr,
               disable=not progress, leave=False) as bar:
         for lo in range(0, len(findings), batch_size):
             batch = list(findings[lo: lo + batch_size])
-            out = generator.generate(batch, settings)
-            if len(out) != len(batch):
-                raise EvaluationError(f"system {name!r} returned {len(out)} impressions for {len(batch)} findings")
+            try:
+                out = systems.generate(name, batch, settings)
+            except (GenerationError, FindingsError) as exc:
+                raise EvaluationError(f"{name}: {exc}") from None
             predictions.extend(str(p) for p in out)
             bar.update(len(batch))
-    describe = generator.describe() if hasattr(generator, "describe") else {}
-    return predictions, time.perf_counter() - start, {"kind": getattr(generator, "kind", ""), **describe}
+    return predictions, time.perf_counter() - start, generator.describe()
 
 
 def score_all(name: str, metrics: Sequence[Metric], predictions: Sequence[str], references: Sequence[str],
@@ -359,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--systems", default=DEFAULT_SYSTEMS,
-                   help="comma-separated generator names (see training.generators; model:PATH for a checkpoint)")
+                   help="comma-separated generator names (see generation.registry; model:PATH for a checkpoint)")
     p.add_argument("--data", help="report data to split (default: $RADLLAMA_DATA or the shared OpenI CSV)")
     p.add_argument("--data-format", choices=FORMATS, help="format of --data (guessed when omitted)")
     p.add_argument("--test-file", type=Path, help="score on the reports of this file instead of --data's split")
@@ -400,10 +403,11 @@ def evaluate(args: argparse.Namespace) -> tuple[TestSet, list[SystemRun], list[S
         raise EvaluationError("--systems names no system")
     if len(set(names)) != len(names):
         raise EvaluationError(f"--systems lists a system twice: {args.systems}")
-    known = generators.available()
-    unknown = [n for n in names if n not in known and not n.startswith("model:")]
-    if unknown:
-        raise EvaluationError(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(known)} or model:PATH")
+    for name in names:
+        try:
+            generators.factory_path(name)
+        except UnknownSystem as exc:
+            raise EvaluationError(str(exc)) from None
 
     data = load_test_set(args)
     for note in data.notes:
@@ -414,8 +418,9 @@ def evaluate(args: argparse.Namespace) -> tuple[TestSet, list[SystemRun], list[S
     references = [r.impression for r in data.test]
     progress = not args.no_progress
     runs: list[SystemRun] = []
+    systems = SystemService(data.train)
     for name in names:
-        predictions, gen_s, description = generate_all(name, data.train, findings, settings, args.batch_size, progress)
+        predictions, gen_s, description = generate_all(name, systems, findings, settings, args.batch_size, progress)
         scores, score_s = score_all(name, metrics, predictions, references, args.remove_deid, progress)
         log.info("%s: generated %d in %.1fs, scored in %.1fs", name, len(predictions), gen_s, score_s)
         runs.append(SystemRun(name, predictions, scores, gen_s, score_s, description))

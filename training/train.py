@@ -24,9 +24,9 @@ from core.records import Report
 from training.checkpoints import (TrainingState, latest_checkpoint, load_checkpoint, prune_checkpoints,
                                   save_checkpoint, step_dir, write_model_side_files)
 from training.config import TrainConfig, load_recipe
-from training.dynamic_prompt import PromptBuilder
+from generation.prompting import PromptBuilder
 from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop, total_optimizer_steps
-from training.paths import PROJECT_ROOT
+from core.paths import PROJECT_ROOT
 
 FINAL_META = "radllama.json"
 
@@ -38,7 +38,7 @@ class RunData:
 
 
 def load_data(cfg: TrainConfig) -> RunData:
-    from training.dataset import load_split
+    from reports.dataset import load_split
 
     split = load_split(cfg.data)
     train = split.train[: cfg.max_train_reports] if cfg.max_train_reports else split.train

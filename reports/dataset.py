@@ -6,8 +6,8 @@ from pathlib import Path
 
 from core.records import LoadResult, Report
 from core.splits import SplitSpec, assign_splits, select
-from training.data import detect_format, load_reports
-from training.paths import default_data_path
+from reports import detect_format, load_reports
+from core.paths import default_data_path
 
 
 @dataclass

@@ -5,38 +5,38 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from core.cleaning import split_sentences
-from core.generator import GenerationSettings, StreamingMixin
+from generation.base import GenerationSettings, GeneratorBase
 from core.records import Report
 
 NORMAL_IMPRESSION = "No acute cardiopulmonary abnormality."
 
 
 @dataclass
-class ConstantGenerator(StreamingMixin):
+class ConstantGenerator(GeneratorBase):
     """Always the most common normal impression."""
 
     text: str = NORMAL_IMPRESSION
     name: str = "constant"
     kind: str = "baseline"
 
-    def generate(self, findings: Sequence[str], settings: GenerationSettings = GenerationSettings()) -> list[str]:
+    def _generate(self, findings: list[str], settings: GenerationSettings) -> list[str]:
         return [self.text for _ in findings]
 
-    def describe(self) -> dict:
+    def _describe(self) -> dict:
         return {"text": self.text}
 
 
 @dataclass
-class LeadGenerator(StreamingMixin):
+class LeadGenerator(GeneratorBase):
     """The first sentence of the findings."""
 
     name: str = "lead"
     kind: str = "baseline"
 
-    def generate(self, findings: Sequence[str], settings: GenerationSettings = GenerationSettings()) -> list[str]:
+    def _generate(self, findings: list[str], settings: GenerationSettings) -> list[str]:
         return [next(iter(split_sentences(f)), f.strip()) for f in findings]
 
-    def describe(self) -> dict:
+    def _describe(self) -> dict:
         return {"sentences": 1}
 
 
@@ -87,7 +87,7 @@ class RetrievalIndex:
 
 
 @dataclass
-class RetrievalGenerator(StreamingMixin):
+class RetrievalGenerator(GeneratorBase):
     """The impression of the most similar training findings."""
 
     train: list[Report]
@@ -101,8 +101,24 @@ class RetrievalGenerator(StreamingMixin):
             self._index = RetrievalIndex(self.train)
         return self._index
 
-    def generate(self, findings: Sequence[str], settings: GenerationSettings = GenerationSettings()) -> list[str]:
+    libraries = ("scikit-learn",)
+
+    def _generate(self, findings: list[str], settings: GenerationSettings) -> list[str]:
         return [self.train[n[0]].impression for n in self.index.nearest(findings, k=1)]
 
-    def describe(self) -> dict:
+    def _describe(self) -> dict:
         return {"train_reports": len(self.train), "features": "tfidf word 1-2gram, sublinear tf, cosine"}
+
+
+def constant(spec: str, train: Sequence[Report]) -> ConstantGenerator:
+    return ConstantGenerator()
+
+
+def lead(spec: str, train: Sequence[Report]) -> LeadGenerator:
+    return LeadGenerator()
+
+
+def retrieval(spec: str, train: Sequence[Report]) -> RetrievalGenerator:
+    if not train:
+        raise ValueError("the retrieval baseline needs training reports (no report data was loaded)")
+    return RetrievalGenerator(list(train))

@@ -1,12 +1,11 @@
 """Impression generator backed by a causal-LM checkpoint folder (merged, or base plus LoRA adapter).
 
 Batched generation with left padding and the KV cache; greedy or beam search; stops at EOS;
-deterministic (no sampling). Importing this module loads no model: it registers
+deterministic (no sampling). The registry's factories here:
 
-  default  the project's fine-tuned model (models/default/final, or $RADLLAMA_MODEL)
-  base     the same base model, prompted with the same template but never instruction-tuned
-
-in training.generators.REGISTRY; models load on first use.
+  default      the project's fine-tuned model (models/default/final, or $RADLLAMA_MODEL)
+  base         the same base model, prompted with the same template but never instruction-tuned
+  model:PATH   any checkpoint folder written by training.train
 """
 from __future__ import annotations
 
@@ -17,14 +16,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from core.generator import GenerationSettings
-from core.prompt import extract_impression
+from core.paths import default_model_dir
+from core.prompt import build_prompt, extract_impression
 from core.records import Report
-from training.dynamic_prompt import PromptBuilder
-from training.generators import register
-from training.greedy_decode import greedy_token_ids
-from training.paths import default_model_dir
-from training.rerank import RerankConfig, rerank
+from generation.base import GenerationSettings, GeneratorBase
+from generation.greedy_decode import greedy_token_ids
+from generation.prompting import PromptBuilder
+from generation.rerank import RerankConfig, rerank
 
 FINAL_META = "radllama.json"
 TRAIN_HINT = "Build it with `python -m training.train --recipe default` (about 10 minutes on 2 CPU cores)."
@@ -98,8 +96,12 @@ def load_model_and_tokenizer(path: Path):
     return model, tokenizer
 
 
+THREADS_ENV = "RADLLAMA_INFERENCE_THREADS"
+SMALL_MODEL_PARAMETERS = 100_000_000
+
+
 @dataclass
-class LMGenerator:
+class LMGenerator(GeneratorBase):
     """Writes impressions with a causal LM, many reports per forward pass."""
 
     model: object
@@ -111,6 +113,36 @@ class LMGenerator:
     max_prompt_tokens: int | None = None
     source: str = ""
     rerank_config: RerankConfig = field(default_factory=RerankConfig)
+    libraries = ("torch", "transformers", "peft")
+
+    def input_budget(self, settings: GenerationSettings) -> int:
+        """Findings tokens that fit beside the prompt scaffold and the new tokens."""
+        context = self.max_prompt_tokens or self._context_length() - settings.max_new_tokens
+        scaffold = len(self.tokenizer(build_prompt(""), add_special_tokens=True)["input_ids"])
+        return max(16, context - scaffold)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def cut_to_tokens(self, text: str, max_tokens: int) -> str:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.tokenizer.decode(ids[: max(1, max_tokens)], skip_special_tokens=True).strip()
+
+    def tune_inference_threads(self) -> None:
+        """One torch thread for small models answering single requests (unless $RADLLAMA_INFERENCE_THREADS).
+
+        A small model answering one request spends its time in per-token overhead, not in large
+        matrix products; with two or more OpenMP threads on a busy CPU the threads spin against
+        each other. Measured on 2 shared cores: 0.05 s per impression with one thread, about 1.9 s
+        with two. The setting is process-wide: large models keep torch's default.
+        """
+        import torch
+
+        threads = os.environ.get(THREADS_ENV)
+        if threads:
+            torch.set_num_threads(max(1, int(threads)))
+        elif sum(p.numel() for p in self.model.parameters()) < SMALL_MODEL_PARAMETERS:
+            torch.set_num_threads(1)
 
     def _prompts(self, findings: Sequence[str], max_new_tokens: int) -> list[str]:
         budget = self.max_prompt_tokens or self._context_length() - max_new_tokens
@@ -132,15 +164,12 @@ class LMGenerator:
                 "eos_token_id": self.tokenizer.eos_token_id, "pad_token_id": self.tokenizer.pad_token_id,
                 "use_cache": True}
 
-    def generate(self, findings: Sequence[str], settings: GenerationSettings = GenerationSettings()) -> list[str]:
+    def _generate(self, findings: list[str], settings: GenerationSettings) -> list[str]:
         """Impressions in input order; batches hold prompts of similar length to save padding.
 
         strategy "rerank" decodes greedily, then lets the model pick among its own answer and the
-        impressions of the nearest training reports (training.rerank).
+        impressions of the nearest training reports (generation.rerank).
         """
-        findings = list(findings)
-        if not findings:
-            return []
         texts = self._prompts(findings, settings.max_new_tokens)
         if settings.strategy != "rerank":
             return self._decode(texts, settings)
@@ -159,7 +188,7 @@ class LMGenerator:
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             enc = self._tokenize([texts[i] for i in idx])
-            if kwargs["num_beams"] == 1:  # greedy: finished rows leave the batch (training.greedy_decode)
+            if kwargs["num_beams"] == 1:  # greedy: finished rows leave the batch (generation.greedy_decode)
                 new_ids = greedy_token_ids(self.model, enc["input_ids"], enc["attention_mask"],
                                            settings.max_new_tokens, self.tokenizer.eos_token_id)
             else:
@@ -182,6 +211,8 @@ class LMGenerator:
             return
         from transformers import TextIteratorStreamer
 
+        findings = self.prepare(findings, settings).text
+
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         enc = self._encode([findings], settings.max_new_tokens)
         kwargs = {**self._generate_kwargs(settings), "streamer": streamer}
@@ -198,7 +229,7 @@ class LMGenerator:
             yield extract_impression(text)
         worker.join()
 
-    def describe(self) -> dict:
+    def _describe(self) -> dict:
         params = sum(p.numel() for p in self.model.parameters())
         dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
         return {"model": self.source, "parameters": params, "dtype": dtype, "decoding": "deterministic (no sampling)",
@@ -218,7 +249,7 @@ def load_checkpoint_generator(path: str | Path, train: Sequence[Report] | None =
     meta = _read_meta(path)
     k = int(meta.get("retrieved_examples", 0)) if use_examples else 0
     if k and not train:
-        from training.dataset import load_split
+        from reports.dataset import load_split
         train = load_split(meta.get("data")).train
         if meta.get("max_train_reports"):
             train = train[: meta["max_train_reports"]]
@@ -241,18 +272,16 @@ def base_model_dir(final_dir: Path) -> Path:
     return local
 
 
-def _default(train: Sequence[Report]) -> LMGenerator:
+def default_system(spec: str, train: Sequence[Report]) -> LMGenerator:
     # bf16 where the CPU has AMX/AVX512-BF16: ~2x faster; validation/test ROUGE of rerank unchanged (README)
-    return load_checkpoint_generator(default_model_dir(), train=train, name="default",
-                                     dtype=resolve_dtype(fallback="auto"))
+    return load_checkpoint_generator(default_model_dir(), train=train, name=spec, dtype=resolve_dtype(fallback="auto"))
 
 
-def _base(train: Sequence[Report]) -> LMGenerator:
-    gen = load_checkpoint_generator(base_model_dir(default_model_dir()), train=train, name="base",
-                                    use_examples=False, dtype=resolve_dtype(fallback="auto"))
-    gen.kind = "model"
-    return gen
+def base_system(spec: str, train: Sequence[Report]) -> LMGenerator:
+    return load_checkpoint_generator(base_model_dir(default_model_dir()), train=train, name=spec,
+                                     use_examples=False, dtype=resolve_dtype(fallback="auto"))
 
 
-register("default", _default)
-register("base", _base)
+def checkpoint_system(spec: str, train: Sequence[Report]) -> LMGenerator:
+    """`model:PATH`: a folder written by training.train (final/, base/ or a step checkpoint)."""
+    return load_checkpoint_generator(Path(spec.split(":", 1)[1]).expanduser(), train=train, name=spec)

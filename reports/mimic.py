@@ -28,7 +28,7 @@ from typing import Iterator
 
 from core.cleaning import clean_text
 from core.records import LoadResult, Report
-from training.data.openi_csv import MalformedFile
+from reports.openi_csv import MalformedFile
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ class PromptBuilder:
     def index(self):
         """The TF-IDF index over the training findings (built on first use)."""
         if self._index is None:
-            from training.baselines import RetrievalIndex
+            from generation.baselines import RetrievalIndex
             self._index = RetrievalIndex(list(self.train))
         return self._index
 

@@ -20,7 +20,7 @@ from defusedxml.common import DefusedXmlException
 
 from core.cleaning import clean_text
 from core.records import LoadResult, Report
-from training.data.openi_csv import MalformedFile
+from reports.openi_csv import MalformedFile
 
 _UID_NUMBER = re.compile(r"^CXR(\d+)$", re.IGNORECASE)
 META_LABELS = {"INDICATION": "indication", "COMPARISON": "comparison"}

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 from core.cleaning import clean_text
 from core.records import LoadResult, Report
 from core.splits import SPLITS
-from training.data.openi_csv import MalformedFile
+from reports.openi_csv import MalformedFile
 
 REQUIRED_FIELDS = ("findings", "impression")
 

@@ -29,7 +29,7 @@ def default_data_path(explicit: str | os.PathLike | None = None) -> Path:
     raise DataNotFound(
         "No report data found. Expected the OpenI CSV at "
         f"{SHARED_OPENI}, or a path in ${DATA_ENV} / --data. Get OpenI with "
-        "`python -m training.download_openi --out data/openi` (needs internet), or point --data at "
+        "`python -m reports.download_openi --out data/openi` (needs internet), or point --data at "
         "a MIMIC-CXR reports folder, an Open-i XML archive, or a JSONL/CSV with findings,impression."
     )
 

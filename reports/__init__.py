@@ -14,16 +14,16 @@ FORMATS = ("openi-csv", "openi-xml", "mimic", "jsonl", "csv")
 
 def _loader(fmt: str) -> Callable[..., LoadResult]:
     if fmt == "openi-csv":
-        from training.data.openi_csv import load_openi_csv
+        from reports.openi_csv import load_openi_csv
         return load_openi_csv
     if fmt == "openi-xml":
-        from training.data.openi_xml import load_openi_xml
+        from reports.openi_xml import load_openi_xml
         return load_openi_xml
     if fmt == "mimic":
-        from training.data.mimic import load_mimic
+        from reports.mimic import load_mimic
         return load_mimic
     if fmt in ("jsonl", "csv"):
-        from training.data.plain import load_plain
+        from reports.plain import load_plain
         return load_plain
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 

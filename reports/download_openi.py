@@ -1,6 +1,6 @@
 """Download the Open-i chest X-ray reports archive (NLMCXR_reports.tgz) for users with internet.
 
-    python -m training.download_openi --out data/openi [--url URL] [--force]
+    python -m reports.download_openi --out data/openi [--url URL] [--force]
 
 The archive is fetched to OUT/NLMCXR_reports.tgz.part with a progress bar on stderr, checked to
 be a readable tar of Open-i XML reports (at least one report with FINDINGS and IMPRESSION), and
@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.records import LoadResult
-from training.data.openi_xml import parse_report_xml
+from reports.openi_xml import parse_report_xml
 
 OPENI_REPORTS_URL = "https://openi.nlm.nih.gov/imgs/collections/NLMCXR_reports.tgz"
 ARCHIVE_NAME = "NLMCXR_reports.tgz"
@@ -79,7 +79,7 @@ def verify_archive(path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.download_openi", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m reports.download_openi", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="folder to write NLMCXR_reports.tgz into")
     parser.add_argument("--url", default=OPENI_REPORTS_URL, help=f"archive URL (default {OPENI_REPORTS_URL})")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server (default 60)")

@@ -7,7 +7,7 @@ used), plus `similarity_weight` x the TF-IDF cosine similarity of the training f
 carry it (0 for text only the model wrote). The best-scoring candidate is returned.
 
 All candidates of a batch of reports go through the model in left-padded forward passes,
-masked exactly like training targets (training.instruct_data), so nothing is sampled and the
+masked exactly like training targets (generation.sequences), so nothing is sampled and the
 result is deterministic. The weights were chosen on the validation split (README).
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ def mean_log_likelihoods(model, tokenizer, prompts: Sequence[str], targets: Sequ
     """Mean log-probability per token of each target (+ EOS) after its prompt."""
     import torch
 
-    from training.instruct_data import IGNORE_INDEX, collate, encode_example
+    from generation.sequences import IGNORE_INDEX, collate, encode_example
 
     encoded = [encode_example(tokenizer, p, t) for p, t in zip(prompts, targets)]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
@@ -67,7 +67,7 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
            config: RerankConfig = RerankConfig()) -> list[str]:
     """The best candidate per report: `own` (the model's output) or a retrieved impression.
 
-    retrieved[i] maps each retrieved impression to its similarity (training.dynamic_prompt).
+    retrieved[i] maps each retrieved impression to its similarity (generation.prompting).
     Reports with a single candidate skip the model.
     """
     candidates: list[dict[str, float]] = []
