@@ -1,0 +1,70 @@
+"""The layering the README promises, checked on the source: UI -> services -> db / generation / reports -> core."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at top level or inside functions."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+def files_in(*packages: str) -> list[Path]:
+    return [p for pkg in packages for p in sorted((ROOT / pkg).rglob("*.py"))]
+
+
+def importers_of(prefix: str, packages: tuple[str, ...]) -> list[str]:
+    return [f"{p.relative_to(ROOT)} imports {m}" for p in files_in(*packages) for m in sorted(imported_modules(p))
+            if m == prefix or m.startswith(prefix + ".")]
+
+
+def test_demo_and_rating_never_import_training():
+    assert importers_of("training", ("demo", "rating")) == []
+
+
+@pytest.mark.parametrize("lower, higher", [("generation", "demo"), ("generation", "rating"), ("generation", "training"),
+                                            ("reports", "demo"), ("reports", "rating"), ("reports", "training"),
+                                            ("reports", "generation"), ("db", "demo"), ("db", "generation"),
+                                            ("db", "training")])
+def test_lower_layers_never_import_higher_ones(lower, higher):
+    assert importers_of(higher, (lower,)) == []
+
+
+def test_core_is_pure():
+    heavy = ("torch", "gradio", "sqlalchemy", "transformers", "demo", "rating", "training", "generation", "db")
+    found = [line for h in heavy for line in importers_of(h, ("core",))]
+    assert found == []
+
+
+def test_registry_import_loads_no_backend_and_no_torch():
+    code = ("import sys, generation.registry as r; "
+            "print(sorted(m for m in sys.modules if m.startswith(('torch', 'generation.', 'transformers', 'openai'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['generation.base', 'generation.registry']"
+
+
+def test_every_registered_factory_exists():
+    """A registry entry that names a missing module or function fails here, not in front of a user."""
+    import importlib
+
+    from generation import registry
+
+    for target in list(registry.NAMED.values()) + list(registry.PREFIXED.values()):
+        module, function = target.split(":")
+        spec = importlib.util.find_spec(module)
+        assert spec is not None, f"{target}: no module {module}"
+        assert f"def {function}(" in Path(spec.origin).read_text(), f"{target}: no function {function}"
