@@ -174,8 +174,13 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     if cfg.only_tab and cfg.only_tab != "rate":
         page = build_single_tab(services, cfg.only_tab).queue(default_concurrency_limit=2)
         return gr.mount_gradio_app(server, page, path="", footer_links=["api"])
+    from rating.ui.rater_session import install_rater_session
+
+    # Sign-in routes first: the mount below would otherwise take every /rate/... path. No run
+    # history: Gradio would keep every call's inputs and outputs in the rater's localStorage.
+    install_rater_session(server, services.rating, RATER_PATH)
     rater_app = build_rater_app(services).queue(default_concurrency_limit=RATER_CONCURRENCY)
-    gr.mount_gradio_app(server, rater_app, path=RATER_PATH, footer_links=[])
+    gr.mount_gradio_app(server, rater_app, path=RATER_PATH, footer_links=[], run_history=False)
     if cfg.rating_only or cfg.only_tab == "rate":
         @server.get("/")
         def _to_rating():
