@@ -8,6 +8,7 @@ from pathlib import Path
 from core.records import Report
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA
+from rating.assignments import LABELS
 from rating.study_setup import CreatedStudy, RaterSpec, StudySpec, SystemOutputs, create_study, reference_outputs
 from tests.app_process import AppProcess, start_app
 
@@ -15,8 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET_SYSTEMS = ("zebra-model-9", "okapi-baseline-7")
 """Distinctive system names: if either string reaches a rater, blinding is broken."""
 SECRET_KINDS = ("quagga-kind",)
-MAX_CANDIDATES = 8
-SLOT_WIDTH = len(CRITERIA) + 2
 
 
 def toy_cases(n: int) -> list[Report]:
@@ -119,30 +118,18 @@ def client(url: str):
 
 
 def submit_args(token: str, position: int, n_candidates: int, score: int = 4, comment: str = "",
-                flag: bool = False, overrides: dict | None = None) -> list:
-    """Arguments of the rater app's /submit endpoint: token, position, then MAX_CANDIDATES slots."""
-    args: list = [token, position]
-    for i in range(MAX_CANDIDATES):
-        if i < n_candidates:
-            slot = [score] * len(CRITERIA) + [comment, flag]
-        else:
-            slot = [None] * len(CRITERIA) + ["", False]
-        args += slot
-    for index, value in (overrides or {}).items():
-        args[index] = value
-    return args
+                flag: bool = False) -> list:
+    """Arguments of the rater app's /submit endpoint: token, position, one rating per candidate."""
+    ratings = [{"label": LABELS[i], **{c: score for c in CRITERIA}, "comment": comment, "significant_error": flag}
+               for i in range(n_candidates)]
+    return [token, position, ratings]
 
 
 def view_position(result) -> int:
-    """The 0-based position in a view response (first output of the view endpoints)."""
-    return int(result[0])
+    """The 0-based position in a view response of the rater API."""
+    return int(result["position"])
 
 
-def visible_candidates(result, offset: int = 5) -> int:
-    """How many candidate slots a view response shows (slot groups start after the head outputs)."""
-    n = 0
-    for i in range(MAX_CANDIDATES):
-        update = result[offset + i * (SLOT_WIDTH + 2)]
-        if isinstance(update, dict) and update.get("visible"):
-            n += 1
-    return n
+def visible_candidates(result) -> int:
+    """How many candidates a view response of the rater API shows."""
+    return len(result["candidates"])
