@@ -230,7 +230,7 @@ class RatingService:
         study_expires = _utc(session.scalar(select(Study.expires_at).where(Study.id == rater.study_id)))
         if study_expires is not None and study_expires <= now:
             raise AccessDenied("This study has closed: its invitations have expired. "
-                               "Please contact the study coordinator.")
+                               "Please contact the study coordinator.", "closed")
 
     def _rater_for_session(self, session: Session, key: str) -> Rater:
         ended = AccessDenied("You are signed out. Please open your invitation link again or enter your access code.",

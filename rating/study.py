@@ -24,6 +24,20 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
+def _when(text: str):
+    """An expiry moment from the command line: ISO date/time (UTC when no zone is given) or 'never'."""
+    from datetime import datetime, timezone
+
+    from rating.study_setup import StudySetupError
+    if text.strip().lower() == "never":
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise StudySetupError(f"not a date/time: {text!r} (use e.g. 2026-12-31 or 2026-12-31T18:00)") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m rating.study", description="Set up blinded rating studies")
     sub = p.add_subparsers(dest="command", required=True)
@@ -54,6 +68,15 @@ def _parser() -> argparse.ArgumentParser:
         common(s)
         s.add_argument("--study", type=int, required=True)
         s.add_argument("--name", required=True)
+    ins = sub.add_parser("instructions", help="set the instructions raters see (Markdown file)")
+    common(ins)
+    ins.add_argument("--study", type=int, required=True)
+    ins.add_argument("--file", required=True, help="Markdown file ('-' for stdin)")
+    exp = sub.add_parser("expire", help="set when invitations stop working (a study's, or one rater's)")
+    common(exp)
+    exp.add_argument("--study", type=int, required=True)
+    exp.add_argument("--at", required=True, help="ISO date/time (UTC unless it names a zone), or 'never'")
+    exp.add_argument("--name", help="one rater only")
     lst = sub.add_parser("list", help="studies and raters")
     common(lst)
     return p
@@ -91,6 +114,18 @@ def main(argv: list[str] | None = None) -> int:
             with unit_of_work(factory) as session:
                 revoke_rater(session, args.study, args.name)
             print(f"Revoked {args.name} in study {args.study}.")
+        elif args.command == "instructions":
+            from rating.study_setup import set_instructions
+            text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+            with unit_of_work(factory) as session:
+                set_instructions(session, args.study, text)
+            print(f"Study {args.study}: instructions set ({len(text)} characters).")
+        elif args.command == "expire":
+            from rating.study_setup import set_expiry
+            when = _when(args.at)
+            with unit_of_work(factory) as session:
+                set_expiry(session, args.study, when, args.name)
+            print(f"{args.name or f'Study {args.study}'}: invitations expire {when.isoformat() if when else 'never'}.")
         else:
             _list(factory)
     except (StudySetupError, ImportFormatError, FileNotFoundError) as exc:

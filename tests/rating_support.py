@@ -48,6 +48,21 @@ def make_study(db_path: Path, n_raters: int = 3, n_cases: int = 6, k: int | None
     return created
 
 
+def make_wide_study(db_path: Path, n_systems: int, raters: list[str], n_cases: int = 2, name: str = "wide",
+                    instructions: str = "", texts: dict[int, str] | None = None) -> CreatedStudy:
+    """A study with `n_systems` candidates per case (every rater rates every case, no calibration or
+    repeats); texts overrides the text of system i in every case."""
+    cases = toy_cases(n_cases)
+    outputs = {f"wide-system-{i:02d}": SystemOutputs(kind="baseline", texts_by_case={
+        c.id: (texts or {}).get(i, f"Wide impression {i} for {c.id}.") for c in cases}) for i in range(n_systems)}
+    factory = make_session_factory(prepare_database(str(db_path)))
+    with unit_of_work(factory) as session:
+        created = create_study(session, StudySpec(name=name, seed=3, instructions=instructions), cases, outputs,
+                               [RaterSpec(r) for r in raters])
+    factory.kw["bind"].dispose()
+    return created
+
+
 def server_env() -> dict:
     """The caller's environment for CLI subprocesses, offline, without a shell's admin secret."""
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1",
