@@ -341,14 +341,13 @@ class RatingService:
         common = dict(rater_name=rater.name, total=total, n_completed=n_done, unrated=unrated,
                       instructions=instructions)
         if position >= total:
-            if not message:
-                message = "You have reached the end of the study. Thank you! "
-                if unrated:
-                    listed = ", ".join(str(p + 1) for p in unrated)
-                    message = (f"You have reached the end of your list, but {len(unrated)} of {total} cases are not "
-                               f"rated yet: case {listed}. ")
-                message += "You can still go back to review or edit your ratings."
-            return CaseView(position=total, message=message, **common)
+            end = "You have reached the end of the study. Thank you! "
+            if unrated:
+                listed = ", ".join(str(p + 1) for p in unrated)
+                end = (f"You have reached the end of your list, but {len(unrated)} of {total} cases are not "
+                       f"rated yet: case {listed}. ")
+            end += "You can still go back to review or edit your ratings."
+            return CaseView(position=total, message=f"{message} {end}".strip(), **common)
         assignment = self._assignment(session, rater, position)
         if assignment.first_opened_at is None:
             assignment.first_opened_at = self.clock()
