@@ -291,3 +291,44 @@ def test_after_sign_in_no_token_in_the_url_or_browser_storage_and_sign_out_ends_
         assert page.locator("#rate-login").is_visible()
     finally:
         ctx.close()
+
+
+CONTRAST = """
+(sel) => {
+  const rgb = (s) => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = (c) => { const [r, g, b] = c.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+                       return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const el = document.querySelector(sel);
+  let bg = el, colour = 'rgba(0, 0, 0, 0)';
+  while (bg && (colour === 'rgba(0, 0, 0, 0)' || colour === 'transparent')) { colour = getComputedStyle(bg).backgroundColor; bg = bg.parentElement; }
+  const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(rgb(colour))];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}
+"""
+
+
+def test_anchors_meet_aa_contrast_in_both_themes_and_nothing_loads_from_elsewhere(served, browser):
+    tokens, srv, _ = served
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    hosts: set[str] = set()
+    page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+    try:
+        page.goto(f"{srv.rater_url}?token={tokens['Dr 07']}")
+        _wait_case(page, 0)
+        page.evaluate("document.fonts.ready")
+        assert hosts == {srv.rater_url.split("/")[2]}  # fonts, scripts and styles come from the app itself
+        checks = ("#rate-grid .rw-anchor", "#rate-keys", "#rate-progress", "#cand-A-text", "#rate-findings",
+                  "#cell-A-coherence button")
+        light = {sel: page.evaluate(CONTRAST, sel) for sel in checks}
+        page.locator("#rate-theme").click()
+        assert page.evaluate("document.body.classList.contains('dark')")
+        dark = {sel: page.evaluate(CONTRAST, sel) for sel in checks}
+        for sel in checks:
+            assert light[sel] >= 4.5 and dark[sel] >= 4.5, (sel, light[sel], dark[sel])
+        page.reload()  # the theme choice is kept (in a plain cookie, not in browser storage)
+        _wait_case(page, 0)
+        assert page.evaluate("document.body.classList.contains('dark')")
+        assert page.evaluate("localStorage.length") == 0
+    finally:
+        ctx.close()
