@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--calibration", type=int, default=0)
     c.add_argument("--repeats", type=int, default=0)
     c.add_argument("--split", default="test", choices=("train", "validate", "test"))
+    c.add_argument("--instructions", help="Markdown file of instructions shown to raters")
+    c.add_argument("--expires", help="invitations stop working at this ISO date/time (UTC unless zoned)")
 
     for cmd, what in (("add-rater", "invite one more rater"), ("revoke", "withdraw a rater's access"),
                       ("reissue", "new token for a rater (old link stops working)")):
@@ -98,8 +100,15 @@ def main(argv: list[str] | None = None) -> int:
                                    systems=_names(args.systems), import_path=args.import_path,
                                    include_reference=args.include_reference, k=args.k,
                                    n_calibration=args.calibration, n_repeats=args.repeats, split=args.split)
+            instructions = open(args.instructions, encoding="utf-8").read() if args.instructions else ""
+            expires = _when(args.expires) if args.expires else None
             created = build_study(factory, request,
                                   progress=lambda f, msg: print(f"  [{f:4.0%}] {msg}", file=sys.stderr))
+            if instructions or expires:
+                from rating.study_setup import set_expiry, set_instructions
+                with unit_of_work(factory) as session:
+                    set_instructions(session, created.study_id, instructions)
+                    set_expiry(session, created.study_id, expires)
             print(f"Study {created.study_id} '{request.name}': {created.n_cases} cases, {created.n_systems} systems, "
                   f"{created.n_outputs} outputs, {created.n_assignments} assignments.")
             print("Invitation links (shown once; store them safely):")

@@ -140,3 +140,32 @@ def test_instructions_reach_the_view(study):
     with unit_of_work(factory) as s:
         set_instructions(s, created.study_id, "Rate **every** candidate.")
     assert svc.resume(created.rater_tokens["Dr 00"]).instructions == "Rate **every** candidate."
+
+
+def test_cli_sets_instructions_and_expiry(study, tmp_path):
+    import subprocess
+    import sys
+
+    from db.models import Rater, Study
+    from tests.rating_support import ROOT, server_env
+
+    created, factory, svc, clock = study
+    db = factory.kw["bind"].url.database
+    (tmp_path / "instructions.md").write_text("# How to rate\nScore **each** candidate.")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rating.study", *a, "--db", db], cwd=ROOT,  # noqa
+                                    env=server_env(), capture_output=True, text=True, timeout=120)
+    sid = str(created.study_id)
+    assert run("instructions", "--study", sid, "--file", str(tmp_path / "instructions.md")).returncode == 0
+    assert run("expire", "--study", sid, "--at", "2030-01-02T03:04").returncode == 0
+    assert run("expire", "--study", sid, "--name", "Dr 01", "--at", "2029-05-06").returncode == 0
+    bad = run("expire", "--study", sid, "--at", "next tuesday")
+    assert bad.returncode == 2 and "not a date" in bad.stderr
+    with unit_of_work(factory) as s:
+        study_row = s.get(Study, created.study_id)
+        assert study_row.instructions.startswith("# How to rate")
+        assert study_row.expires_at.replace(tzinfo=timezone.utc) == datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc)
+        rater = s.get(Rater, created.rater_ids["Dr 01"])
+        assert rater.expires_at.replace(tzinfo=timezone.utc) == datetime(2029, 5, 6, tzinfo=timezone.utc)
+    assert run("expire", "--study", sid, "--at", "never").returncode == 0
+    with unit_of_work(factory) as s:
+        assert s.get(Study, created.study_id).expires_at is None

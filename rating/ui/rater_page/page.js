@@ -369,6 +369,7 @@
       return;
     }
     clearTimeout(st.timer);
+    if (st.saving) { try { await st.saving; } catch (err) { /* the submit below carries every value */ } }
     const ratings = st.view.candidates.map((c) => ({ label: c.label, ...st.values[c.label] }));
     await call('rater_submit', { position: st.view.position, ratings, active_ms: takeActive() });
   }
