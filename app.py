@@ -197,13 +197,17 @@ def launch_shared(cfg: AppConfig, services: Services) -> None:
     The combined server cannot be tunnelled, so only one app is shared: the workbench, or with
     --rating-only the rater app. The other one is not served at all in this mode.
     """
+    extra: dict = {}
     if cfg.rating_only:
+        from rating.ui.rater_session import rater_session_app_kwargs
+
         app, other = build_rater_app(services).queue(default_concurrency_limit=RATER_CONCURRENCY), "workbench"
+        extra = {"app_kwargs": rater_session_app_kwargs(services.rating), "run_history": False}
     else:
         app, other = build_workbench(services).queue(default_concurrency_limit=2), f"rater app ({RATER_PATH}/)"
     print(f"--share: creating a public link through Gradio's share servers (needs internet). "
           f"The {other} is not served in this mode; run without --share for both.", flush=True)
-    app.launch(server_name=cfg.host, server_port=cfg.port, share=True, footer_links=[])
+    app.launch(server_name=cfg.host, server_port=cfg.port, share=True, footer_links=[], **extra)
 
 
 def main(argv: list[str] | None = None) -> None:

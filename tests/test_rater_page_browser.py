@@ -21,7 +21,7 @@ INSTRUCTIONS = "Read the **findings** first.\n\n<script>alert(1)</script>"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     db = tmp_path_factory.mktemp("rater_page") / "study.db"
-    created = make_study(db, n_raters=8, n_cases=N_CASES, n_calibration=0, n_repeats=0)
+    created = make_study(db, n_raters=9, n_cases=N_CASES, n_calibration=0, n_repeats=0)
     wide = make_wide_study(db, n_systems=12, raters=["Wide 00"], n_cases=1, name="twelve", instructions=INSTRUCTIONS,
                            texts={5: HTML_TEXT})
     srv = AppServer(db).start()
@@ -332,3 +332,29 @@ def test_anchors_meet_aa_contrast_in_both_themes_and_nothing_loads_from_elsewher
         assert page.evaluate("localStorage.length") == 0
     finally:
         ctx.close()
+
+
+def test_the_rater_app_launched_on_its_own_signs_in_the_same_way(served, browser):
+    """`app.py --rating-only --share` launches the rater app alone at / with the same sign-in routes."""
+    from app import AppConfig, build_rater_app, build_services
+    from rating.ui.rater_session import rater_session_app_kwargs
+    from tests.app_process import free_port
+
+    tokens, _, db = served
+    services = build_services(AppConfig(db_url=str(db), rating_only=True))
+    port = free_port()
+    app = build_rater_app(services).queue()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+               footer_links=[], run_history=False, app_kwargs=rater_session_app_kwargs(services.rating))
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{port}/?token={tokens['Dr 08']}")
+        _wait_case(page, 0)
+        assert page.url == f"http://127.0.0.1:{port}/"
+        assert "Dr 08" in page.locator("#rate-who").text_content()
+        page.locator("#rate-signout").click()
+        page.wait_for_selector("#rate-root[data-state=signed-out]", timeout=30_000)
+    finally:
+        ctx.close()
+        app.close()

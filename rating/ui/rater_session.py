@@ -13,6 +13,8 @@ from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
+from starlette.middleware import Middleware
 from starlette.concurrency import run_in_threadpool
 
 from rating.service import AccessDenied, SessionKey
@@ -35,10 +37,10 @@ def _sign_in_response(service, request: Request, path: str, token: str) -> Respo
         key, expires, _name = service.start_session(str(token or "").strip())
     except AccessDenied as exc:
         response = _redirect(path, exc.reason if exc.reason in SIGN_IN_NOTICES else "invalid")
-        response.delete_cookie(SESSION_COOKIE, path=path)
+        response.delete_cookie(SESSION_COOKIE, path=path or "/")
         return response
     response = _redirect(path)
-    response.set_cookie(SESSION_COOKIE, str(key), expires=expires, path=path, httponly=True, samesite="lax",
+    response.set_cookie(SESSION_COOKIE, str(key), expires=expires, path=path or "/", httponly=True, samesite="lax",
                         secure=request.url.scheme == "https")
     return response
 
@@ -51,7 +53,7 @@ class TokenLinkMiddleware:
 
     async def __call__(self, scope, receive, send):
         if (scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
-                and scope["path"] in (self.path, self.path + "/")):
+                and scope["path"] in {self.path or "/", self.path + "/"}):
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             if "token" in query:
                 request = Request(scope)
@@ -62,20 +64,29 @@ class TokenLinkMiddleware:
         await self.app(scope, receive, send)
 
 
-def install_rater_session(server: FastAPI, service, path: str) -> None:
-    """Add the sign-in/sign-out routes for the rater app mounted at `path` (call before mounting it)."""
-    server.add_middleware(TokenLinkMiddleware, service=service, path=path)
-
-    @server.post(f"{path}/sign-in")
+def _routes(service, path: str) -> list[APIRoute]:
     async def rater_sign_in(request: Request):
         form = await request.form()
         return await run_in_threadpool(_sign_in_response, service, request, path, str(form.get("code") or ""))
 
-    @server.post(f"{path}/sign-out")
     async def rater_sign_out(request: Request):
         key = request.cookies.get(SESSION_COOKIE)
         if key:
             await run_in_threadpool(service.end_session, SessionKey(key))
         response = _redirect(path, "signed_out")
-        response.delete_cookie(SESSION_COOKIE, path=path)
+        response.delete_cookie(SESSION_COOKIE, path=path or "/")
         return response
+
+    return [APIRoute(f"{path}/sign-in", rater_sign_in, methods=["POST"], include_in_schema=False),
+            APIRoute(f"{path}/sign-out", rater_sign_out, methods=["POST"], include_in_schema=False)]
+
+
+def install_rater_session(server: FastAPI, service, path: str) -> None:
+    """Add the sign-in/sign-out routes for the rater app mounted at `path` (call before mounting it)."""
+    server.add_middleware(TokenLinkMiddleware, service=service, path=path)
+    server.router.routes.extend(_routes(service, path))
+
+
+def rater_session_app_kwargs(service) -> dict:
+    """The same routes for a rater app launched on its own at / (`Blocks.launch(app_kwargs=...)`)."""
+    return {"middleware": [Middleware(TokenLinkMiddleware, service=service, path="")], "routes": _routes(service, "")}
