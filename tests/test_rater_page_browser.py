@@ -161,6 +161,12 @@ def test_reload_restores_a_draft(served, browser):
         assert page.locator("#cand-B-comment").input_value() == "draft comment"
         assert page.locator("#cand-C-error").is_checked()
         assert page.evaluate("document.activeElement.id") == "cell-A-clinical_utility"  # first empty cell
+        page.keyboard.press("5")
+        page.locator("#rate-next").click()  # leaving at once (before the autosave delay) saves the draft first
+        _wait_case(page, 1)
+        page.locator("#rate-prev").click()
+        _wait_case(page, 0)
+        assert [_checked(page, "A", c) for c in CRITERIA] == [4, 3, 2, 1, 5]
     finally:
         ctx.close()
 
