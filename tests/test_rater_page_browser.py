@@ -302,11 +302,14 @@ def test_after_sign_in_no_token_in_the_url_or_browser_storage_and_sign_out_ends_
 CONTRAST = """
 (sel) => {
   const rgb = (s) => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
-  const lum = (c) => { const [r, g, b] = c.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-                       return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = (c) => { const [r, g, b] = c.map(lin); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
   const el = document.querySelector(sel);
   let bg = el, colour = 'rgba(0, 0, 0, 0)';
-  while (bg && (colour === 'rgba(0, 0, 0, 0)' || colour === 'transparent')) { colour = getComputedStyle(bg).backgroundColor; bg = bg.parentElement; }
+  while (bg && (colour === 'rgba(0, 0, 0, 0)' || colour === 'transparent')) {
+    colour = getComputedStyle(bg).backgroundColor;
+    bg = bg.parentElement;
+  }
   const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(rgb(colour))];
   return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
 }
