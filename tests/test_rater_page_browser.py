@@ -24,8 +24,12 @@ def served(tmp_path_factory):
     created = make_study(db, n_raters=9, n_cases=N_CASES, n_calibration=0, n_repeats=0)
     wide = make_wide_study(db, n_systems=12, raters=["Wide 00"], n_cases=1, name="twelve", instructions=INSTRUCTIONS,
                            texts={5: HTML_TEXT})
+    long_impression = ("Moderate cardiomegaly with mild pulmonary vascular congestion. Small bilateral pleural "
+                       "effusions with adjacent atelectasis. No pneumothorax. Degenerative changes of the spine.")
+    four = make_wide_study(db, n_systems=4, raters=["Four 00"], n_cases=1, name="four",
+                           texts={i: long_impression[: 190 - 10 * i] for i in range(4)})
     srv = AppServer(db).start()
-    yield {**created.rater_tokens, **wide.rater_tokens}, srv, db
+    yield {**created.rater_tokens, **wide.rater_tokens, **four.rater_tokens}, srv, db
     srv.stop()
 
 
@@ -140,6 +144,20 @@ def test_keyboard_only_rating_of_a_three_candidate_case(served, browser):
         assert _checked(page, "A", "understandability") is None
         shortcuts = page.locator("#rate-keys").text_content()
         assert "1" in shortcuts and "Enter" in shortcuts and "arrows" in shortcuts
+    finally:
+        ctx.close()
+
+
+def test_four_long_candidates_fit_a_1440x900_screen_without_scrolling(served, browser):
+    tokens, srv, _ = served
+    ctx, page = _open(browser, srv, tokens["Four 00"], viewport={"width": 1440, "height": 900})
+    try:
+        _wait_case(page, 0)
+        bar_top = page.locator(".rw-actions").bounding_box()["y"]
+        for sel in ("#rate-findings", "#cand-D-head", "#cell-D-clinical_utility", "#cand-D-comment", "#cand-D-error"):
+            box = page.locator(sel).bounding_box()
+            assert box and 0 <= box["y"] and box["y"] + box["height"] <= bar_top, sel
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1440
     finally:
         ctx.close()
 
