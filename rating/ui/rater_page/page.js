@@ -44,6 +44,8 @@
     tick();
     if (document.visibilityState === 'hidden') saveDraft(true);
   });
+  // report active time at least once a minute, so a crash or a closed laptop loses little of it
+  setInterval(() => { tick(); if (st.activeMs >= 60000) saveDraft(true); }, 15000);
   window.addEventListener('beforeunload', (e) => {
     if (st.dirty || st.saving) { saveDraft(true); e.preventDefault(); e.returnValue = ''; }
   });
@@ -300,7 +302,7 @@
     return false;
   }
   async function saveDraft(onlyTime) {
-    if (!st.view || st.view.finished) return;
+    if (!st.view || st.view.finished || st.busy) return;  // a submit or move in flight reports the time itself
     clearTimeout(st.timer);
     const sendDraft = st.dirty;
     if (!sendDraft && !onlyTime) return;
