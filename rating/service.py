@@ -227,7 +227,7 @@ class RatingService:
         expires = _utc(rater.expires_at)
         if expires is not None and expires <= now:
             raise AccessDenied("This invitation has expired. Please contact the study coordinator.", "expired")
-        study_expires = _utc(session.scalar(select(Study.expires_at).where(Study.id == rater.study_id)))
+        study_expires = _utc(session.get(Study, rater.study_id).expires_at)  # one SELECT per transaction
         if study_expires is not None and study_expires <= now:
             raise AccessDenied("This study has closed: its invitations have expired. "
                                "Please contact the study coordinator.", "closed")
@@ -257,8 +257,7 @@ class RatingService:
         with unit_of_work(self.session_factory) as session:
             rater = self._rater(session, token)
             now = self.clock()
-            limits = [now + SESSION_TTL, _utc(rater.expires_at),
-                      _utc(session.scalar(select(Study.expires_at).where(Study.id == rater.study_id)))]
+            limits = [now + SESSION_TTL, _utc(rater.expires_at), _utc(session.get(Study, rater.study_id).expires_at)]
             expires = min(t for t in limits if t is not None)
             secret = new_token()
             session.add(RaterSession(rater_id=rater.id, secret_hash=hash_token(secret), created_at=now,
@@ -337,7 +336,7 @@ class RatingService:
         rater.last_position = position
         unrated = tuple(self._unrated(session, rater))
         n_done = total - len(unrated)
-        instructions = session.scalar(select(Study.instructions).where(Study.id == rater.study_id)) or ""
+        instructions = session.get(Study, rater.study_id).instructions or ""  # loaded by _check_active
         common = dict(rater_name=rater.name, total=total, n_completed=n_done, unrated=unrated,
                       instructions=instructions)
         if position >= total:
