@@ -169,3 +169,34 @@ def test_cli_sets_instructions_and_expiry(study, tmp_path):
     assert run("expire", "--study", sid, "--at", "never").returncode == 0
     with unit_of_work(factory) as s:
         assert s.get(Study, created.study_id).expires_at is None
+
+
+def test_migration_0003_goes_down_and_up_keeping_a_study(tmp_path):
+    import sqlite3
+
+    from alembic import command
+
+    from db.engine import alembic_config
+
+    db = tmp_path / "migrate.db"
+    created = make_study(db, n_raters=1, n_cases=2, n_calibration=0, n_repeats=0)
+    engine = prepare_database(str(db))
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    con = sqlite3.connect(db)
+    assert "instructions" not in {r[1] for r in con.execute("pragma table_info(study)")}
+    assert "rating_draft" not in {r[0] for r in con.execute("select name from sqlite_master")}
+    assert con.execute("select count(*) from rater").fetchone() == (1,)  # going down keeps the study
+    assert con.execute("select count(*) from assignment").fetchone() == (2,)
+    con.close()
+    engine.dispose()
+    factory = make_session_factory(prepare_database(str(db)))  # upgraded again on start
+    svc = RatingService(factory)
+    key, _, _ = svc.start_session(created.rater_tokens["Dr 00"])
+    view = svc.resume(key)
+    assert view.instructions == "" and len(view.candidates) == 3
+    svc.save_draft(key, 0, {"A": {"coherence": 2}}, active_ms=10)
+    assert svc.resume(key).draft["A"]["coherence"] == 2
+    factory.kw["bind"].dispose()

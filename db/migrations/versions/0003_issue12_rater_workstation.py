@@ -46,12 +46,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite >= 3.35, PostgreSQL): a batch "move and copy" would drop
+    # and recreate study, whose ON DELETE CASCADE children (raters, cases, ratings) would go with it.
     op.drop_table("rating_draft")
-    with op.batch_alter_table("rater_session", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_rater_session_rater_id"))
+    op.drop_index(op.f("ix_rater_session_rater_id"), table_name="rater_session")
     op.drop_table("rater_session")
-    with op.batch_alter_table("assignment", schema=None) as batch_op:
-        batch_op.drop_column("active_ms")
-    with op.batch_alter_table("study", schema=None) as batch_op:
-        batch_op.drop_column("expires_at")
-        batch_op.drop_column("instructions")
+    op.execute("ALTER TABLE assignment DROP COLUMN active_ms")
+    op.execute("ALTER TABLE study DROP COLUMN expires_at")
+    op.execute("ALTER TABLE study DROP COLUMN instructions")
