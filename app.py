@@ -180,8 +180,13 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     if cfg.only_tab and cfg.only_tab != "rate":
         page = build_single_tab(services, cfg.only_tab).queue(default_concurrency_limit=2)
         return gr.mount_gradio_app(server, page, path="", footer_links=["api"])
+    from rating.ui.rater_session import install_rater_session
+
+    # Sign-in routes first: the mount below would otherwise take every /rate/... path. No run
+    # history: Gradio would keep every call's inputs and outputs in the rater's localStorage.
+    install_rater_session(server, services.rating, RATER_PATH)
     rater_app = build_rater_app(services).queue(default_concurrency_limit=RATER_CONCURRENCY)
-    gr.mount_gradio_app(server, rater_app, path=RATER_PATH, footer_links=[])
+    gr.mount_gradio_app(server, rater_app, path=RATER_PATH, footer_links=[], run_history=False)
     if cfg.rating_only or cfg.only_tab == "rate":
         @server.get("/")
         def _to_rating():
@@ -198,13 +203,17 @@ def launch_shared(cfg: AppConfig, services: Services) -> None:
     The combined server cannot be tunnelled, so only one app is shared: the workbench, or with
     --rating-only the rater app. The other one is not served at all in this mode.
     """
+    extra: dict = {}
     if cfg.rating_only:
+        from rating.ui.rater_session import rater_session_app_kwargs
+
         app, other = build_rater_app(services).queue(default_concurrency_limit=RATER_CONCURRENCY), "workbench"
+        extra = {"app_kwargs": rater_session_app_kwargs(services.rating), "run_history": False}
     else:
         app, other = build_workbench(services).queue(default_concurrency_limit=2), f"rater app ({RATER_PATH}/)"
     print(f"--share: creating a public link through Gradio's share servers (needs internet). "
           f"The {other} is not served in this mode; run without --share for both.", flush=True)
-    app.launch(server_name=cfg.host, server_port=cfg.port, share=True, footer_links=[])
+    app.launch(server_name=cfg.host, server_port=cfg.port, share=True, footer_links=[], **extra)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,6 +34,10 @@ class Study(Base):
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     config: Mapped[dict] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    instructions: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """Markdown written by the admin at creation, shown to raters in a collapsible panel."""
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """After this moment no rater of the study can sign in (None: no study-wide expiry)."""
 
     cases: Mapped[list[Case]] = relationship(back_populates="study", cascade="all, delete-orphan")
     systems: Mapped[list[System]] = relationship(back_populates="study", cascade="all, delete-orphan")
@@ -129,6 +133,8 @@ class Assignment(Base):
     repeat_index: Mapped[int] = mapped_column(Integer, default=0)
     label_order: Mapped[list] = mapped_column(default=list)
     first_opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    active_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Milliseconds the rater page showed this case visible and focused, summed over visits."""
 
     rater: Mapped[Rater] = relationship(back_populates="assignments")
     case: Mapped[Case] = relationship()
@@ -185,3 +191,35 @@ class RatingEdit(Base):
     edited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     rating: Mapped[Rating] = relationship(back_populates="history")
+
+
+class RaterSession(Base):
+    """A signed-in browser: the HttpOnly cookie carries a random secret, stored here only as a hash.
+
+    Exchanging an invitation token for a session takes the token out of the address bar.
+    """
+
+    __tablename__ = "rater_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rater_id: Mapped[int] = mapped_column(ForeignKey("rater.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    rater: Mapped[Rater] = relationship()
+
+
+class RatingDraft(Base):
+    """Unsubmitted form values of one case in one rater's queue, saved as the rater works.
+
+    data: {"ratings": {label: {criterion: 1..5 or null, "comment": str, "significant_error": bool}}}.
+    Deleted when the case is submitted.
+    """
+
+    __tablename__ = "rating_draft"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.id", ondelete="CASCADE"), unique=True)
+    data: Mapped[dict] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

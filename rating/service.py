@@ -7,17 +7,19 @@ Every public method takes the rater's token and checks it first.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from db.engine import unit_of_work
-from db.models import CRITERIA, MAX_COMMENT_CHARS, Assignment, Output, Rater, Rating, RatingEdit
+from db.models import (CRITERIA, MAX_COMMENT_CHARS, Assignment, Output, Rater, RaterSession, Rating, RatingDraft,
+                       RatingEdit, Study)
 from rating.assignments import label_for
-from rating.tokens import hash_token
+from rating.tokens import hash_token, new_token
 
 CRITERION_TITLES = {
     "understandability": "Understandability",
@@ -36,6 +38,18 @@ ANCHORS = {
 """What a score of 1 and a score of 5 mean, per criterion (shown next to each input)."""
 
 MAX_TOKEN_CHARS = 200
+SESSION_TTL = timedelta(days=7)
+"""How long a browser stays signed in after exchanging its token (never past the rater's or study's expiry)."""
+MAX_ACTIVE_MS_PER_REPORT = 30 * 60 * 1000
+"""Active time one report from the page can add to a case (the page reports at least every few minutes)."""
+
+
+class SessionKey(str):
+    """A browser session secret (the HttpOnly cookie's value), as opposed to an invitation token.
+
+    Every public method that takes a `token` accepts either: a plain str is looked up as an
+    invitation token, a SessionKey as a signed-in browser session.
+    """
 
 
 class RatingError(ValueError):
@@ -43,7 +57,11 @@ class RatingError(ValueError):
 
 
 class AccessDenied(RatingError):
-    """Missing, wrong, expired or revoked token."""
+    """Missing, wrong, expired or revoked token; reason is one of invalid, expired, withdrawn, closed, signed_out."""
+
+    def __init__(self, message: str, reason: str = "invalid"):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,9 @@ class CaseView:
     candidates: tuple[CandidateView, ...] = ()
     rated: bool = False
     message: str = ""
+    unrated: tuple[int, ...] = ()  # 0-based positions of the cases not completely rated yet
+    draft: dict | None = None  # label -> unsubmitted values saved as the rater worked
+    instructions: str = ""  # the study's instructions (Markdown written by the admin)
 
     @property
     def finished(self) -> bool:
@@ -79,6 +100,11 @@ class CaseView:
         if self.finished:
             return f"Finished: {self.n_completed} of {self.total} cases rated"
         return f"Case {self.position + 1} of {self.total} ({self.n_completed} rated)"
+
+    def as_dict(self) -> dict:
+        """JSON-ready view (what the page and the API get): findings, labelled texts, own scores, no system."""
+        return {**asdict(self), "candidates": [asdict(c) for c in self.candidates], "unrated": list(self.unrated),
+                "finished": self.finished, "progress": self.progress}
 
 
 @dataclass(frozen=True)
@@ -131,6 +157,48 @@ def parse_candidate_rating(raw: Mapping) -> CandidateRating:
     return CandidateRating(label=label, scores=scores, comment=comment.strip(), significant_error=bool(flag))
 
 
+def _parse_draft_score(value: object, label: str, criterion: str) -> int | None:
+    if value is None or value == "":
+        return None
+    return _parse_score(value, label, criterion)
+
+
+def parse_draft(raw: object, labels: Sequence[str]) -> dict:
+    """Validate unsubmitted form values: {label: {criterion: 1..5 or None, comment, significant_error}}."""
+    if not isinstance(raw, Mapping):
+        raise RatingError("A draft must map candidate labels to their values.")
+    draft = {}
+    for label, values in raw.items():
+        label = str(label).strip().upper()
+        if label not in labels:
+            raise RatingError(f"Candidate {label[:5]} is not part of this case.")
+        if not isinstance(values, Mapping):
+            raise RatingError(f"The draft values of candidate {label} must be a mapping.")
+        comment = values.get("comment") or ""
+        if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
+            raise RatingError(f"The comment for candidate {label} must be text of at most {MAX_COMMENT_CHARS} "
+                              "characters.")
+        flag = values.get("significant_error", False)
+        if flag not in (True, False, None, 0, 1):
+            raise RatingError(f"The 'clinically significant error' flag for candidate {label} must be true or false.")
+        draft[label] = {**{c: _parse_draft_score(values.get(c), label, c) for c in CRITERIA},
+                        "comment": comment, "significant_error": bool(flag)}
+    return draft
+
+
+def parse_active_ms(value: object) -> int:
+    """Milliseconds of active time the page reports; capped at MAX_ACTIVE_MS_PER_REPORT."""
+    if value is None or value == "":
+        return 0
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise RatingError("The active time must be a number of milliseconds.") from None
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise RatingError("The active time must be a number of milliseconds.")
+    return int(min(number, MAX_ACTIVE_MS_PER_REPORT))
+
+
 class RatingService:
     """Rater-facing operations; each call is one short transaction."""
 
@@ -140,6 +208,8 @@ class RatingService:
 
     # --- access ---------------------------------------------------------------------------
     def _rater(self, session: Session, token: object) -> Rater:
+        if isinstance(token, SessionKey):
+            return self._rater_for_session(session, token)
         if not isinstance(token, str) or not token.strip():
             raise AccessDenied("Please sign in with the access code from your invitation link.")
         if len(token) > MAX_TOKEN_CHARS:
@@ -147,12 +217,59 @@ class RatingService:
         rater = session.scalar(select(Rater).where(Rater.token_hash == hash_token(token)))
         if rater is None:
             raise AccessDenied("This access code is not valid. Check the link in your invitation.")
-        if rater.revoked:
-            raise AccessDenied("This invitation has been withdrawn. Please contact the study coordinator.")
-        expires = _utc(rater.expires_at)
-        if expires is not None and expires <= self.clock():
-            raise AccessDenied("This invitation has expired. Please contact the study coordinator.")
+        self._check_active(session, rater)
         return rater
+
+    def _check_active(self, session: Session, rater: Rater) -> None:
+        if rater.revoked:
+            raise AccessDenied("This invitation has been withdrawn. Please contact the study coordinator.", "withdrawn")
+        now = self.clock()
+        expires = _utc(rater.expires_at)
+        if expires is not None and expires <= now:
+            raise AccessDenied("This invitation has expired. Please contact the study coordinator.", "expired")
+        study_expires = _utc(session.get(Study, rater.study_id).expires_at)  # one SELECT per transaction
+        if study_expires is not None and study_expires <= now:
+            raise AccessDenied("This study has closed: its invitations have expired. "
+                               "Please contact the study coordinator.", "closed")
+
+    def _rater_for_session(self, session: Session, key: str) -> Rater:
+        ended = AccessDenied("You are signed out. Please open your invitation link again or enter your access code.",
+                             "signed_out")
+        if not key or len(key) > MAX_TOKEN_CHARS:
+            raise ended
+        row = session.scalar(select(RaterSession).where(RaterSession.secret_hash == hash_token(key)))
+        if row is None:
+            raise ended
+        if _utc(row.expires_at) <= self.clock():
+            session.delete(row)
+            raise ended
+        rater = session.get(Rater, row.rater_id)
+        self._check_active(session, rater)
+        return rater
+
+    def start_session(self, token: str) -> tuple[SessionKey, datetime, str]:
+        """Exchange an invitation token for a browser session: (session secret, expiry, rater name).
+
+        The secret goes into an HttpOnly cookie; only its hash is stored. Raises AccessDenied.
+        """
+        if isinstance(token, SessionKey):
+            raise AccessDenied("Please sign in with the access code from your invitation link.")
+        with unit_of_work(self.session_factory) as session:
+            rater = self._rater(session, token)
+            now = self.clock()
+            limits = [now + SESSION_TTL, _utc(rater.expires_at), _utc(session.get(Study, rater.study_id).expires_at)]
+            expires = min(t for t in limits if t is not None)
+            secret = new_token()
+            session.add(RaterSession(rater_id=rater.id, secret_hash=hash_token(secret), created_at=now,
+                                     expires_at=expires))
+            return SessionKey(secret), expires, rater.name
+
+    def end_session(self, key: str) -> None:
+        """Sign out: the session secret stops working at once (unknown secrets are ignored)."""
+        if not key or len(key) > MAX_TOKEN_CHARS:
+            return
+        with unit_of_work(self.session_factory) as session:
+            session.execute(delete(RaterSession).where(RaterSession.secret_hash == hash_token(key)))
 
     # --- reading --------------------------------------------------------------------------
     def resume(self, token: str) -> CaseView:
@@ -162,15 +279,25 @@ class RatingService:
             total = self._total(session, rater)
             position = rater.last_position
             if position is None:
-                position = self._first_incomplete(session, rater, total)
+                unrated = self._unrated(session, rater)
+                position = unrated[0] if unrated else total
             return self._open(session, rater, min(max(position, 0), total), total)
 
-    def open_case(self, token: str, position: object) -> CaseView:
-        """Show the case at `position` (0-based) of the rater's own queue; `total` shows the end."""
+    def open_case(self, token: str, position: object, active_ms: object = 0, from_position: object = None) -> CaseView:
+        """Show the case at `position` (0-based) of the rater's own queue; `total` shows the end.
+
+        active_ms (with from_position, the case the page is leaving) adds the page's active time.
+        """
+        active = parse_active_ms(active_ms)
         with unit_of_work(self.session_factory) as session:
             rater = self._rater(session, token)
             total = self._total(session, rater)
-            return self._open(session, rater, self._position(position, total), total)
+            target = self._position(position, total)
+            if active and from_position is not None:
+                leaving = self._position(from_position, total)
+                if leaving < total:
+                    self._assignment(session, rater, leaving).active_ms += active
+            return self._open(session, rater, target, total)
 
     def _total(self, session: Session, rater: Rater) -> int:
         return session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == rater.id)) or 0
@@ -180,23 +307,17 @@ class RatingService:
             value = float(position)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise RatingError("Unknown case position.") from None
-        if value != int(value) or not 0 <= value <= total:
-            raise RatingError(f"There is no case {position} in your list.")
+        if not math.isfinite(value) or value != int(value) or not 0 <= value <= total:
+            raise RatingError(f"There is no case {str(position)[:20]} in your list.")
         return int(value)
 
-    def _first_incomplete(self, session: Session, rater: Rater, total: int) -> int:
-        for assignment in session.scalars(select(Assignment).where(Assignment.rater_id == rater.id)
-                                          .order_by(Assignment.position)):
-            if len(self._own_ratings(session, assignment)) < len(assignment.label_order):
-                return assignment.position
-        return total
-
-    def _n_completed(self, session: Session, rater: Rater) -> int:
-        per_assignment = (select(Rating.assignment_id, func.count(Rating.id).label("n"))
-                          .where(Rating.rater_id == rater.id).group_by(Rating.assignment_id).subquery())
-        rows = session.execute(select(Assignment.label_order, per_assignment.c.n)
-                               .join(per_assignment, per_assignment.c.assignment_id == Assignment.id)).all()
-        return sum(1 for order, n in rows if n >= len(order))
+    def _unrated(self, session: Session, rater: Rater) -> list[int]:
+        """Positions of this rater's cases without a complete rating, in queue order (one query)."""
+        own = and_(Rating.assignment_id == Assignment.id, Rating.rater_id == Assignment.rater_id)
+        rows = session.execute(select(Assignment.position, Assignment.label_order, func.count(Rating.id))
+                               .outerjoin(Rating, own).where(Assignment.rater_id == rater.id)
+                               .group_by(Assignment.id).order_by(Assignment.position)).all()
+        return [pos for pos, order, n in rows if n < len(order)]
 
     def _own_ratings(self, session: Session, assignment: Assignment) -> dict[int, Rating]:
         """This rater's ratings for this assignment, by output id (never anyone else's)."""
@@ -213,11 +334,19 @@ class RatingService:
 
     def _open(self, session: Session, rater: Rater, position: int, total: int, message: str = "") -> CaseView:
         rater.last_position = position
-        n_done = self._n_completed(session, rater)
+        unrated = tuple(self._unrated(session, rater))
+        n_done = total - len(unrated)
+        instructions = session.get(Study, rater.study_id).instructions or ""  # loaded by _check_active
+        common = dict(rater_name=rater.name, total=total, n_completed=n_done, unrated=unrated,
+                      instructions=instructions)
         if position >= total:
-            done_msg = message or ("You have reached the end of the study. Thank you! "
-                                   "You can still go back to review or edit your ratings.")
-            return CaseView(rater_name=rater.name, position=total, total=total, n_completed=n_done, message=done_msg)
+            end = "You have reached the end of the study. Thank you! "
+            if unrated:
+                listed = ", ".join(str(p + 1) for p in unrated)
+                end = (f"You have reached the end of your list, but {len(unrated)} of {total} cases are not "
+                       f"rated yet: case {listed}. ")
+            end += "You can still go back to review or edit your ratings."
+            return CaseView(position=total, message=f"{message} {end}".strip(), **common)
         assignment = self._assignment(session, rater, position)
         if assignment.first_opened_at is None:
             assignment.first_opened_at = self.clock()
@@ -230,19 +359,46 @@ class RatingService:
                 label=label_for(i), text=outputs[output_id].text,
                 scores={c: getattr(r, c) for c in CRITERIA} if r else {},
                 comment=r.comment if r else "", significant_error=bool(r.significant_error) if r else False))
-        return CaseView(rater_name=rater.name, position=position, total=total, n_completed=n_done,
-                        findings=assignment.case.findings, candidates=tuple(candidates),
-                        rated=len(mine) >= len(assignment.label_order), message=message)
+        draft = session.scalar(select(RatingDraft.data).where(RatingDraft.assignment_id == assignment.id))
+        return CaseView(position=position, findings=assignment.case.findings, candidates=tuple(candidates),
+                        rated=len(mine) >= len(assignment.label_order), message=message, draft=draft or None,
+                        **common)
 
     # --- writing --------------------------------------------------------------------------
-    def submit(self, token: str, position: object, ratings: Sequence[Mapping]) -> CaseView:
+    def save_draft(self, token: str, position: object, draft: object, active_ms: object = 0) -> datetime:
+        """Keep the unsubmitted values of the case at `position` (replacing the previous draft) and add
+        the page's active time. draft None only adds the time. Returns when it was saved."""
+        active = parse_active_ms(active_ms)
+        with unit_of_work(self.session_factory) as session:
+            rater = self._rater(session, token)
+            total = self._total(session, rater)
+            pos = self._position(position, total)
+            if pos >= total:
+                raise RatingError("There is no case to rate here: you have reached the end of the study.")
+            assignment = self._assignment(session, rater, pos)
+            assignment.active_ms += active
+            now = self.clock()
+            if draft is not None:
+                values = parse_draft(draft, [label_for(i) for i in range(len(assignment.label_order))])
+                row = session.scalar(select(RatingDraft).where(RatingDraft.assignment_id == assignment.id))
+                if row is None:
+                    session.add(RatingDraft(assignment_id=assignment.id, data=values, updated_at=now))
+                else:
+                    row.data, row.updated_at = values, now
+            return now
+
+    def submit(self, token: str, position: object, ratings: Sequence[Mapping], active_ms: object = 0) -> CaseView:
         """Save the ratings of every candidate of the case at `position`, then open the next case.
 
         All or nothing: one transaction, committed before this returns. Resubmitting a case
         updates the existing ratings (idempotent); a changed rating keeps its old values in
-        RatingEdit and its revision goes up. Raises RatingError (nothing stored) on bad input.
+        RatingEdit and its revision goes up. The case's draft is deleted. Raises RatingError
+        (nothing stored) on bad input.
         """
-        parsed = [parse_candidate_rating(r) for r in ratings]
+        if not isinstance(ratings, Sequence) or isinstance(ratings, (str, bytes)):
+            raise RatingError("Ratings must be a list with one entry per candidate.")
+        parsed = [parse_candidate_rating(r) if isinstance(r, Mapping) else _not_a_mapping() for r in ratings]
+        active = parse_active_ms(active_ms)
         with unit_of_work(self.session_factory) as session:
             rater = self._rater(session, token)
             total = self._total(session, rater)
@@ -261,27 +417,35 @@ class RatingService:
             if missing:
                 raise RatingError(f"Please rate every candidate before submitting (missing: {', '.join(missing)}).")
             now = self.clock()
+            assignment.active_ms += active
             started = _utc(assignment.first_opened_at) or now
+            # Time on task: the page's active time (visible and focused, summed over visits); a client
+            # without a page (the API) reports none, and then the time since the case was first opened counts.
+            time_on_task = assignment.active_ms / 1000 if assignment.active_ms else max(0.0, (now - started)
+                                                                                          .total_seconds())
             existing = self._own_ratings(session, assignment)
             for display_position, (label, output_id) in enumerate(by_label.items()):
                 new = next(p for p in parsed if p.label == label)
                 self._save(session, rater, assignment, output_id, label, display_position, new, existing, started,
-                           now)
+                           now, time_on_task)
+            session.execute(delete(RatingDraft).where(RatingDraft.assignment_id == assignment.id))
             session.flush()
             nxt = min(pos + 1, total)
             return self._open(session, rater, nxt, total, message=f"Saved your ratings of case {pos + 1}.")
 
     def _save(self, session: Session, rater: Rater, assignment: Assignment, output_id: int, label: str,
               display_position: int, new: CandidateRating, existing: dict[int, Rating], started: datetime,
-              now: datetime) -> None:
+              now: datetime, time_on_task: float) -> None:
         current = existing.get(output_id)
         values = {**new.scores, "comment": new.comment, "significant_error": new.significant_error}
         if current is None:
             session.add(Rating(assignment_id=assignment.id, rater_id=rater.id, output_id=output_id,
                                repeat_index=assignment.repeat_index, label=label, display_position=display_position,
                                started_at=started, submitted_at=now, updated_at=now,
-                               time_on_task_s=max(0.0, (now - started).total_seconds()), revision=1, **values))
+                               time_on_task_s=time_on_task, revision=1, **values))
             return
+        if assignment.active_ms:
+            current.time_on_task_s = time_on_task  # summed over visits, edits included
         before = {k: getattr(current, k) for k in values}
         if before == values:
             return  # the same submission again: nothing changes
@@ -291,3 +455,7 @@ class RatingService:
             setattr(current, k, v)
         current.revision += 1
         current.updated_at = now
+
+
+def _not_a_mapping() -> CandidateRating:
+    raise RatingError("Each rating must be a mapping of a candidate's label, scores, comment and flag.")

@@ -24,6 +24,20 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip())
 
 
+def _when(text: str):
+    """An expiry moment from the command line: ISO date/time (UTC when no zone is given) or 'never'."""
+    from datetime import datetime, timezone
+
+    from rating.study_setup import StudySetupError
+    if text.strip().lower() == "never":
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise StudySetupError(f"not a date/time: {text!r} (use e.g. 2026-12-31 or 2026-12-31T18:00)") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m rating.study", description="Set up blinded rating studies")
     sub = p.add_subparsers(dest="command", required=True)
@@ -47,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--calibration", type=int, default=0)
     c.add_argument("--repeats", type=int, default=0)
     c.add_argument("--split", default="test", choices=("train", "validate", "test"))
+    c.add_argument("--instructions", help="Markdown file of instructions shown to raters")
+    c.add_argument("--expires", help="invitations stop working at this ISO date/time (UTC unless zoned)")
 
     for cmd, what in (("add-rater", "invite one more rater"), ("revoke", "withdraw a rater's access"),
                       ("reissue", "new token for a rater (old link stops working)")):
@@ -54,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
         common(s)
         s.add_argument("--study", type=int, required=True)
         s.add_argument("--name", required=True)
+    ins = sub.add_parser("instructions", help="set the instructions raters see (Markdown file)")
+    common(ins)
+    ins.add_argument("--study", type=int, required=True)
+    ins.add_argument("--file", required=True, help="Markdown file ('-' for stdin)")
+    exp = sub.add_parser("expire", help="set when invitations stop working (a study's, or one rater's)")
+    common(exp)
+    exp.add_argument("--study", type=int, required=True)
+    exp.add_argument("--at", required=True, help="ISO date/time (UTC unless it names a zone), or 'never'")
+    exp.add_argument("--name", help="one rater only")
     lst = sub.add_parser("list", help="studies and raters")
     common(lst)
     return p
@@ -75,8 +100,15 @@ def main(argv: list[str] | None = None) -> int:
                                    systems=_names(args.systems), import_path=args.import_path,
                                    include_reference=args.include_reference, k=args.k,
                                    n_calibration=args.calibration, n_repeats=args.repeats, split=args.split)
+            instructions = open(args.instructions, encoding="utf-8").read() if args.instructions else ""
+            expires = _when(args.expires) if args.expires else None
             created = build_study(factory, request,
                                   progress=lambda f, msg: print(f"  [{f:4.0%}] {msg}", file=sys.stderr))
+            if instructions or expires:
+                from rating.study_setup import set_expiry, set_instructions
+                with unit_of_work(factory) as session:
+                    set_instructions(session, created.study_id, instructions)
+                    set_expiry(session, created.study_id, expires)
             print(f"Study {created.study_id} '{request.name}': {created.n_cases} cases, {created.n_systems} systems, "
                   f"{created.n_outputs} outputs, {created.n_assignments} assignments.")
             print("Invitation links (shown once; store them safely):")
@@ -91,6 +123,18 @@ def main(argv: list[str] | None = None) -> int:
             with unit_of_work(factory) as session:
                 revoke_rater(session, args.study, args.name)
             print(f"Revoked {args.name} in study {args.study}.")
+        elif args.command == "instructions":
+            from rating.study_setup import set_instructions
+            text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+            with unit_of_work(factory) as session:
+                set_instructions(session, args.study, text)
+            print(f"Study {args.study}: instructions set ({len(text)} characters).")
+        elif args.command == "expire":
+            from rating.study_setup import set_expiry
+            when = _when(args.at)
+            with unit_of_work(factory) as session:
+                set_expiry(session, args.study, when, args.name)
+            print(f"{args.name or f'Study {args.study}'}: invitations expire {when.isoformat() if when else 'never'}.")
         else:
             _list(factory)
     except (StudySetupError, ImportFormatError, FileNotFoundError) as exc:

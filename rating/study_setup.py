@@ -57,6 +57,10 @@ class StudySpec:
     """True for simulated studies (analysis tests); they are flagged in every export."""
     config: dict = field(default_factory=dict)
     """Anything else worth recording (data path, sampling options, generation settings)."""
+    instructions: str = ""
+    """Markdown shown to every rater in a collapsible panel (what to look for, how to use the scale)."""
+    expires_at: datetime | None = None
+    """After this moment no rater of the study can sign in (None: no study-wide expiry)."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -215,6 +219,7 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
     """
     _check_inputs(session, spec, cases, outputs, raters)
     study = Study(name=spec.name.strip(), description=spec.description, seed=spec.seed, simulated=spec.simulated,
+                  instructions=spec.instructions, expires_at=spec.expires_at,
                   config={**spec.config, "k": spec.k, "n_calibration": spec.n_calibration,
                           "n_repeats": spec.n_repeats, "n_cases": len(cases)})
     session.add(study)
@@ -361,6 +366,25 @@ def add_rater(session: Session, study_id: int, spec: RaterSpec) -> str:
 def revoke_rater(session: Session, study_id: int, rater_name: str) -> None:
     """The rater's token stops working at once; their ratings stay."""
     find_rater(session, study_id, rater_name).revoked = True
+
+
+def set_instructions(session: Session, study_id: int, markdown: str) -> None:
+    """Replace the study's rater instructions (Markdown; raw HTML in it is shown as text)."""
+    study = session.get(Study, study_id)
+    if study is None:
+        raise StudySetupError(f"there is no study {study_id}")
+    study.instructions = markdown
+
+
+def set_expiry(session: Session, study_id: int, when: datetime | None, rater_name: str | None = None) -> None:
+    """Invitations stop working at `when` (None: never): the whole study's, or one rater's."""
+    if rater_name:
+        find_rater(session, study_id, rater_name).expires_at = when
+        return
+    study = session.get(Study, study_id)
+    if study is None:
+        raise StudySetupError(f"there is no study {study_id}")
+    study.expires_at = when
 
 
 def reissue_token(session: Session, study_id: int, rater_name: str) -> str:

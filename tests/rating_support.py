@@ -8,6 +8,7 @@ from pathlib import Path
 from core.records import Report
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA
+from rating.assignments import LABELS
 from rating.study_setup import CreatedStudy, RaterSpec, StudySpec, SystemOutputs, create_study, reference_outputs
 from tests.app_process import AppProcess, start_app
 
@@ -15,8 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET_SYSTEMS = ("zebra-model-9", "okapi-baseline-7")
 """Distinctive system names: if either string reaches a rater, blinding is broken."""
 SECRET_KINDS = ("quagga-kind",)
-MAX_CANDIDATES = 8
-SLOT_WIDTH = len(CRITERIA) + 2
 
 
 def toy_cases(n: int) -> list[Report]:
@@ -45,6 +44,21 @@ def make_study(db_path: Path, n_raters: int = 3, n_cases: int = 6, k: int | None
         created = create_study(session, StudySpec(name=name, seed=7, k=k, n_calibration=n_calibration,
                                                   n_repeats=n_repeats),
                                cases, outputs, [RaterSpec(f"Dr {i:02d}") for i in range(n_raters)])
+    factory.kw["bind"].dispose()
+    return created
+
+
+def make_wide_study(db_path: Path, n_systems: int, raters: list[str], n_cases: int = 2, name: str = "wide",
+                    instructions: str = "", texts: dict[int, str] | None = None) -> CreatedStudy:
+    """A study with `n_systems` candidates per case (every rater rates every case, no calibration or
+    repeats); texts overrides the text of system i in every case."""
+    cases = toy_cases(n_cases)
+    outputs = {f"wide-system-{i:02d}": SystemOutputs(kind="baseline", texts_by_case={
+        c.id: (texts or {}).get(i, f"Wide impression {i} for {c.id}.") for c in cases}) for i in range(n_systems)}
+    factory = make_session_factory(prepare_database(str(db_path)))
+    with unit_of_work(factory) as session:
+        created = create_study(session, StudySpec(name=name, seed=3, instructions=instructions), cases, outputs,
+                               [RaterSpec(r) for r in raters])
     factory.kw["bind"].dispose()
     return created
 
@@ -119,30 +133,18 @@ def client(url: str):
 
 
 def submit_args(token: str, position: int, n_candidates: int, score: int = 4, comment: str = "",
-                flag: bool = False, overrides: dict | None = None) -> list:
-    """Arguments of the rater app's /submit endpoint: token, position, then MAX_CANDIDATES slots."""
-    args: list = [token, position]
-    for i in range(MAX_CANDIDATES):
-        if i < n_candidates:
-            slot = [score] * len(CRITERIA) + [comment, flag]
-        else:
-            slot = [None] * len(CRITERIA) + ["", False]
-        args += slot
-    for index, value in (overrides or {}).items():
-        args[index] = value
-    return args
+                flag: bool = False) -> list:
+    """Arguments of the rater app's /submit endpoint: token, position, one rating per candidate."""
+    ratings = [{"label": LABELS[i], **{c: score for c in CRITERIA}, "comment": comment, "significant_error": flag}
+               for i in range(n_candidates)]
+    return [token, position, ratings]
 
 
 def view_position(result) -> int:
-    """The 0-based position in a view response (first output of the view endpoints)."""
-    return int(result[0])
+    """The 0-based position in a view response of the rater API."""
+    return int(result["position"])
 
 
-def visible_candidates(result, offset: int = 5) -> int:
-    """How many candidate slots a view response shows (slot groups start after the head outputs)."""
-    n = 0
-    for i in range(MAX_CANDIDATES):
-        update = result[offset + i * (SLOT_WIDTH + 2)]
-        if isinstance(update, dict) and update.get("visible"):
-            n += 1
-    return n
+def visible_candidates(result) -> int:
+    """How many candidates a view response of the rater API shows."""
+    return len(result["candidates"])

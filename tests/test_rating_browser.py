@@ -31,11 +31,11 @@ def test_rater_logs_in_with_link_rates_a_case_and_progress_advances(server):
             page.goto(f"{srv.rater_url}?token={token}")
             progress = page.locator("#rate-progress")
             expect(progress).to_contain_text("Case 1 of 3", timeout=30_000)
-            expect(page.locator("#cand-A-text")).to_contain_text("Candidate A")
+            expect(page.locator("#cand-A-head")).to_contain_text("Candidate A")
             for label in "ABC":
                 for criterion in ("understandability", "coherence", "relevance", "conciseness", "clinical_utility"):
-                    page.locator(f"#cand-{label}-{criterion}").get_by_label("4", exact=True).check()
-            page.locator("#cand-B-error input").check()
+                    page.locator(f"#cell-{label}-{criterion} button[data-v='4']").click()
+            page.locator("#cand-B-error").check()
             page.locator("#rate-submit").click()
             expect(progress).to_contain_text("Case 2 of 3", timeout=30_000)
             expect(page.locator("#rate-status")).to_contain_text("Saved your ratings of case 1")

@@ -38,7 +38,7 @@ def test_schema_is_versioned_and_upgrade_is_idempotent(tmp_path):
     prepare_database(str(db)).dispose()
     prepare_database(str(db)).dispose()  # a second start changes nothing
     con = sqlite3.connect(db)
-    assert con.execute("select version_num from alembic_version").fetchall() == [("0002",)]
+    assert con.execute("select version_num from alembic_version").fetchall() == [("0003_issue12",)]
     assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
     assert "last_position" in {r[1] for r in con.execute("pragma table_info(rater)")}
 

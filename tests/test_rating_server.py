@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Assignment, Rater, Rating
-from tests.rating_support import (MAX_CANDIDATES, SECRET_KINDS, SECRET_SYSTEMS, AppServer, client, make_study,
-                                  submit_args)
+from tests.rating_support import (SECRET_KINDS, SECRET_SYSTEMS, AppServer, client, make_study, submit_args,
+                                  view_position, visible_candidates)
 
 pytestmark = pytest.mark.slow
 N_RATERS = 20
@@ -31,9 +31,8 @@ def served_study(tmp_path_factory):
 
 
 def _n_candidates(view) -> int:
-    """Candidates shown in a sign-in response (token, position, progress, findings, status, slots...)."""
-    texts = [view[5 + i * 8] for i in range(MAX_CANDIDATES)]
-    return sum(1 for t in texts if t)
+    """Candidates shown in a sign-in response."""
+    return visible_candidates(view)
 
 
 def _ratings(db):
@@ -148,7 +147,7 @@ def test_kill_sigkill_during_submissions_loses_no_acknowledged_rating_and_raters
         server.start()
         c = client(server.rater_url)
         for name, token in created.rater_tokens.items():
-            resumed = int(c.predict(token, api_name="/sign_in")[1])
+            resumed = view_position(c.predict(token, api_name="/sign_in"))
             done = sum(1 for (n, _), k in stored.items() if n == name and k == 3)
             assert resumed == last[name] == done >= len(acked[name])
     finally:

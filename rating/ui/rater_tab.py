@@ -1,148 +1,139 @@
 """The blinded rater page: layout and event wiring only (all logic lives in RatingService).
 
-API (what gradio_client sees): sign_in(token), previous_case(token, position), next_case(token, position), submit(token, position, *slots).
-Every one takes the rater's token and the service checks it. The page-load handler (which reads
-?token=... from the link) is private. Nothing here holds a session or a system name; the only
-per-user values in the page are the token the rater typed and a 0-based queue position.
+The page is one gr.HTML "workstation" (rater_page/page.html, page.css, page.js): the findings in
+view beside a score grid with the candidates as columns and the five criteria as rows, keyboard
+first, drafts saved on the server as the rater works. Its script talks to the server through the
+component's server functions below (`rater_resume`, `rater_open`, `rater_draft`, `rater_submit`),
+which identify the rater by the HttpOnly session cookie set by rating/ui/rater_session.py: the
+page never holds a token, and nothing is kept in the browser's storage.
 
-The rater events skip Gradio's per-component pre- and postprocessing (`preprocess=False,
-postprocess=False`): for these components it changes no value (RatingService validates every
-input itself; the one transformation, Markdown's dedent, is done here), but Gradio runs each one
-as a separate hop to a worker thread, 135 hops per submit, which was half of the server's CPU
-per submit (27 -> 16 ms).
+API (what gradio_client sees): sign_in(token), previous_case(token, position),
+next_case(token, position), submit(token, position, ratings). Every one takes the rater's token
+and the service checks it; each returns the case view as a dict (CaseView.as_dict()).
 """
 from __future__ import annotations
 
-import inspect
+import json
+from pathlib import Path
 
 import gradio as gr
+from markdown_it import MarkdownIt
 
 from db.models import CRITERIA, MAX_COMMENT_CHARS
-from rating.assignments import LABELS
-from rating.service import ANCHORS, CRITERION_TITLES, CaseView, RatingError
+from rating.service import ANCHORS, CRITERION_TITLES, AccessDenied, CaseView, RatingError, SessionKey
 
-MAX_CANDIDATES = 8
-"""Candidate slots laid out on the page (a study with more systems needs a larger number here)."""
-SLOT_INPUTS = (*CRITERIA, "comment", "significant_error")
-"""The order of one slot's inputs in the submit endpoint: five scores, comment, flag."""
+PAGE_DIR = Path(__file__).resolve().parent / "rater_page"
+SESSION_COOKIE = "radllama_rater"
+"""Name of the HttpOnly cookie that carries a rater's browser session."""
+SIGN_IN_NOTICES = {
+    "invalid": ("This access code or link is not valid. Check the link in your invitation, or enter your access "
+                "code below.", True),
+    "expired": ("This invitation has expired. Please contact the study coordinator.", True),
+    "withdrawn": ("This invitation has been withdrawn. Please contact the study coordinator.", True),
+    "closed": ("This study has closed: its invitations have expired. Please contact the study coordinator.", True),
+    "signed_out": ("You are signed out. Open your invitation link or enter your access code to continue.", False),
+}
+"""Messages the page shows after a sign-in redirect (?signin=CODE): fixed texts, nothing reflected."""
 
-INTRO = ("## Radiology impression rating\n"
-         "Read the findings, then rate each candidate impression on five criteria from 1 (worst) to 5 (best). "
-         "Candidates are labelled A, B, C... in an order chosen for you; their authors are not shown.")
-
-
-RAW_VALUES = {"preprocess": False, "postprocess": False}
-"""Event options of the rater endpoints: handlers get the raw values and return final ones."""
-
-
-def _markdown(text: str) -> str:
-    """What gr.Markdown's postprocess would make of `text` (the events skip it)."""
-    return inspect.cleandoc(text)
+_markdown = MarkdownIt("commonmark", {"html": False})
 
 
-def _view_updates(view: CaseView, token: str | None = None) -> list:
-    """Component values for a case view, in the order of `outputs` built below."""
-    head = [view.position, _markdown(f"### {view.progress}"), _markdown(view.findings) if not view.finished else "",
-            _markdown(view.message), gr.update(visible=not view.finished)]
-    if token is not None:
-        head = [token, gr.update(visible=False), *head]
-    slots = []
-    for i in range(MAX_CANDIDATES):
-        c = view.candidates[i] if i < len(view.candidates) else None
-        slots += [gr.update(visible=c is not None),
-                  _markdown(f"**Candidate {LABELS[i]}**\n\n{c.text}") if c else "",
-                  *[(c.scores.get(k) if c else None) for k in CRITERIA],
-                  c.comment if c else "", bool(c.significant_error) if c else False]
-    return head + slots
+def instructions_html(markdown: str) -> str:
+    """The study's Markdown instructions as HTML; raw HTML in them is escaped, not rendered."""
+    return _markdown.render(markdown or "")
+
+
+def _page_script(meta: dict) -> str:
+    css = (PAGE_DIR / "page.css").read_text()
+    js = (PAGE_DIR / "page.js").read_text()
+    return f"const META = {json.dumps(meta)};\nconst CSS = {json.dumps(css)};\n{js}"
+
+
+def _session_key(request: gr.Request | None) -> SessionKey | None:
+    value = request.cookies.get(SESSION_COOKIE) if request is not None else None
+    return SessionKey(value) if value else None
+
+
+def _view(view: CaseView) -> dict:
+    data = view.as_dict()
+    data["instructions_html"] = instructions_html(data.pop("instructions", ""))
+    return data
 
 
 def build_rater_tab(service) -> None:
     """Lay out the rater page inside the current gr.Blocks and wire it to `service` (a RatingService)."""
-    gr.Markdown(INTRO)
-    with gr.Group(visible=True) as login_box:
-        token = gr.Textbox(label="Access code", type="password", elem_id="rate-token", max_lines=1,
-                           placeholder="Paste the code from your invitation (or open your personal link)")
-        sign_in = gr.Button("Sign in", variant="primary", elem_id="rate-login")
-    status = gr.Markdown("", elem_id="rate-status")
-    progress = gr.Markdown("", elem_id="rate-progress")
-    position = gr.Number(value=None, visible=False, precision=0, elem_id="rate-position")
-    with gr.Column(visible=False) as case_box:
-        gr.Markdown("### Findings")
-        findings = gr.Markdown("", elem_id="rate-findings")
-        slot_components = []
-        slot_inputs = []
-        for i in range(MAX_CANDIDATES):
-            label = LABELS[i]
-            with gr.Group(visible=False) as group:
-                text = gr.Markdown("", elem_id=f"cand-{label}-text")
-                radios = [gr.Radio(choices=[1, 2, 3, 4, 5], value=None, label=CRITERION_TITLES[c],
-                                   info=f"1 = {ANCHORS[c][0]}; 5 = {ANCHORS[c][1]}", elem_id=f"cand-{label}-{c}")
-                          for c in CRITERIA]
-                comment = gr.Textbox(label="Comment (optional)", lines=1, max_length=MAX_COMMENT_CHARS,
-                                     elem_id=f"cand-{label}-comment")
-                flag = gr.Checkbox(label="Clinically significant error", value=False, elem_id=f"cand-{label}-error")
-            slot_components += [group, text, *radios, comment, flag]
-            slot_inputs += [*radios, comment, flag]
-        with gr.Row():
-            prev_btn = gr.Button("Previous", elem_id="rate-prev")
-            submit_btn = gr.Button("Submit and next", variant="primary", elem_id="rate-submit")
-            next_btn = gr.Button("Next", elem_id="rate-next")
-    with gr.Row():
-        back_btn = gr.Button("Back to my last case", visible=True, elem_id="rate-back", size="sm")
 
-    view_outputs = [position, progress, findings, status, case_box, *slot_components]
-    login_outputs = [token, login_box, *view_outputs]
-
-    def _call(fn, *args):
+    def _page_call(request: gr.Request | None, fn, *args) -> dict:
+        """Run a service call for the signed-in browser; never raises (the page shows `error` in place)."""
+        key = _session_key(request)
+        if key is None:
+            return {"ok": False, "signed_out": True, "had_session": False,
+                    "error": "Please sign in with the access code from your invitation."}
         try:
-            return fn(*args)
+            return {"ok": True, **fn(key, *args)}
+        except AccessDenied as exc:
+            return {"ok": False, "signed_out": True, "had_session": True, "error": str(exc)}
+        except RatingError as exc:
+            return {"ok": False, "error": str(exc)}
+
+    def _field(data, name, default=None):
+        return data.get(name, default) if isinstance(data, dict) else default
+
+    def rater_resume(data, request: gr.Request):
+        return _page_call(request, lambda key: {"view": _view(service.resume(key))})
+
+    def rater_open(data, request: gr.Request):
+        return _page_call(request, lambda key: {"view": _view(service.open_case(
+            key, _field(data, "position"), _field(data, "active_ms", 0), _field(data, "from")))})
+
+    def rater_draft(data, request: gr.Request):
+        return _page_call(request, lambda key: {"saved_at": service.save_draft(
+            key, _field(data, "position"), _field(data, "draft"), _field(data, "active_ms", 0)).strftime("%H:%M:%S")})
+
+    def rater_submit(data, request: gr.Request):
+        ratings = _field(data, "ratings", [])
+        return _page_call(request, lambda key: {"view": _view(service.submit(
+            key, _field(data, "position"), ratings, _field(data, "active_ms", 0)))})
+
+    meta = {"criteria": list(CRITERIA), "titles": CRITERION_TITLES, "anchors": ANCHORS,
+            "max_comment": MAX_COMMENT_CHARS,
+            "notices": {code: {"text": text, "bad": bad} for code, (text, bad) in SIGN_IN_NOTICES.items()}}
+
+    gr.HTML("", html_template=(PAGE_DIR / "page.html").read_text(), js_on_load=_page_script(meta),
+            apply_default_css=False, elem_id="rate-workstation",
+            server_functions=[rater_resume, rater_open, rater_draft, rater_submit])
+
+    # --- the programmatic API (token first, as before) -------------------------------------
+    def _api(fn, *args) -> dict:
+        try:
+            return _view(fn(*args))
         except RatingError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
-    def on_sign_in(access_code: str):
-        return _view_updates(_call(service.resume, access_code), token=access_code)
-
-    def on_back(access_code: str):
-        """Where the rater left off; from the end-of-study page, their last case (to review or edit)."""
-        view = _call(service.resume, access_code)
-        if view.finished and view.total:
-            view = _call(service.open_case, access_code, view.total - 1)
-        return _view_updates(view, token=access_code)
-
-    def on_page_load(request: gr.Request):
-        code = (request.query_params.get("token") or "").strip() if request else ""
-        if not code:
-            return [gr.update() for _ in login_outputs]
-        return on_sign_in(code)
-
-    def _step(pos, delta: int) -> int:
+    def _step(position, delta: int) -> int:
         try:
-            return max(0, int(float(pos or 0)) + delta)
-        except (TypeError, ValueError):
+            return max(0, int(float(position)) + delta)
+        except (TypeError, ValueError, OverflowError):
             raise gr.Error("Unknown case position.", print_exception=False) from None
 
-    def on_previous(access_code: str, pos):
-        return _view_updates(_call(service.open_case, access_code, _step(pos, -1)))
+    def sign_in(token: str) -> dict:
+        """Sign in with an access code: the case where the rater left off."""
+        return _api(service.resume, token)
 
-    def on_next(access_code: str, pos):
-        return _view_updates(_call(service.open_case, access_code, _step(pos, +1)))
+    def previous_case(token: str, position: int) -> dict:
+        """Open the case before `position` (0-based)."""
+        return _api(service.open_case, token, _step(position, -1))
 
-    def on_submit(access_code: str, pos, *values):
-        width = len(SLOT_INPUTS)
-        if len(values) != width * MAX_CANDIDATES:
-            raise gr.Error("Malformed submission.")
-        forms = []
-        for i in range(MAX_CANDIDATES):
-            chunk = dict(zip(SLOT_INPUTS, values[i * width:(i + 1) * width]))
-            if any(chunk[c] not in (None, "") for c in CRITERIA) or chunk["comment"] or chunk["significant_error"]:
-                forms.append({"label": LABELS[i], **chunk})
-        return _view_updates(_call(service.submit, access_code, pos, forms))
+    def next_case(token: str, position: int) -> dict:
+        """Open the case after `position` (0-based), without rating it."""
+        return _api(service.open_case, token, _step(position, +1))
 
-    sign_in.click(on_sign_in, [token], login_outputs, api_name="sign_in", **RAW_VALUES)
-    token.submit(on_sign_in, [token], login_outputs, api_visibility="private", **RAW_VALUES)
-    submit_btn.click(on_submit, [token, position, *slot_inputs], view_outputs, api_name="submit", **RAW_VALUES)
-    prev_btn.click(on_previous, [token, position], view_outputs, api_name="previous_case", **RAW_VALUES)
-    next_btn.click(on_next, [token, position], view_outputs, api_name="next_case", **RAW_VALUES)
-    back_btn.click(on_back, [token], login_outputs, api_visibility="private", **RAW_VALUES)
-    demo = gr.context.Context.root_block
-    demo.load(on_page_load, None, login_outputs, api_visibility="private", **RAW_VALUES)
+    def submit(token: str, position: int, ratings: list) -> dict:
+        """Save every candidate's rating of the case at `position` and open the next case.
+
+        ratings: [{"label": "A", "understandability": 1-5, ..., "comment": "", "significant_error": false}, ...]
+        """
+        return _api(service.submit, token, position, ratings)
+
+    for fn in (sign_in, previous_case, next_case, submit):
+        gr.api(fn, api_name=fn.__name__)
