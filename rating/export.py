@@ -139,7 +139,7 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     out.mkdir(parents=True, exist_ok=True)
     info = analysis.info
     started = time.perf_counter()
-    summaries = readable_sheets(analysis.summary_sheets(), analysis.display_names)
+    summaries = readable_sheets(analysis.summary_sheets(), analysis.display_names, digits=4)
     sheets = {"ratings": analysis.ratings, "about": about_table(analysis), **summaries}
     metadata = {"study_id": str(info["study_id"]), "study_name": info["name"],
                 "simulated": str(bool(info["simulated"])).lower(), "layout": LAYOUT_NOTE}

@@ -134,7 +134,7 @@ def figure4(table: pd.DataFrame, systems: Sequence[str] | None = None, title: st
         fig.legend(loc="outside lower center", ncols=min(layout.legend_columns, len(systems)),
                    fontsize=layout.tick_pt, frameon=False, handletextpad=0.3, columnspacing=1.2)
     if simulated:
-        fig.text(0.5, 0.55, SIMULATED_MARK, fontsize=8 * layout.width_in, color="red", alpha=0.15, ha="center",
+        fig.text(0.5, 0.55, SIMULATED_MARK, fontsize=4 * layout.width_in + 14, color="red", alpha=0.15, ha="center",
                  va="center", rotation=20, fontweight="bold")
     return fig
 

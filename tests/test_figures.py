@@ -139,3 +139,25 @@ def test_exports_png_at_300_dpi_svg_and_pdf_in_both_sizes_with_display_names(ana
         for name in [*DISPLAY_NAMES.values(), *CRITERION_LABELS.values(), SIMULATED_MARK]:
             assert name in joined
         assert "radiology-llama" not in texts  # the internal name is not a legend entry
+
+
+def _min_distance_for(colours: list[str], cvd_type: str) -> float:
+    """Smallest CAM02-UCS distance between the colours as seen with full-severity colour-vision deficiency."""
+    from colorspacious import cspace_convert
+    from matplotlib.colors import to_rgb
+
+    rgb = np.array([to_rgb(c) for c in colours])
+    seen = np.clip(cspace_convert(rgb, {"name": "sRGB1+CVD", "cvd_type": cvd_type, "severity": 100}, "sRGB1"), 0, 1)
+    ucs = cspace_convert(seen, "sRGB1", "CAM02-UCS")
+    return min(float(np.linalg.norm(a - b)) for a, b in itertools.combinations(ucs, 2))
+
+
+@pytest.mark.parametrize("cvd_type", ["deuteranomaly", "protanomaly"])
+def test_system_colours_stay_apart_under_simulated_colour_blindness(cvd_type):
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    ours = [s.colour for s in system_styles([f"s{i}" for i in range(8)]).values()]
+    assert _min_distance_for(ours, cvd_type) > 10
+    # The check can fail: the previous default (matplotlib's tab10) merges two of its first four.
+    assert _min_distance_for([to_hex(c) for c in colormaps["tab10"].colors[:4]], cvd_type) < 10
