@@ -110,6 +110,9 @@ class OneTimeDownloads:
             fh.write(data)
         with self._lock:
             self._entries[key] = _Entry(path, filename, time.monotonic() + self.ttl_s)
+        timer = threading.Timer(self.ttl_s + 0.05, self.purge_expired)  # the file goes when the key expires
+        timer.daemon = True
+        timer.start()
         return key
 
     def take(self, key: str) -> tuple[str, bytes] | None:
