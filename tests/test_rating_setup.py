@@ -195,7 +195,8 @@ def test_cli_create_import_add_revoke_list(tmp_path):
         assert sorted(s.scalars(select(System.name))) == ["constant", "outside-model", "reference"]
         assert s.scalar(select(func.count(Output.id))) == 12
         shown = s.execute(select(System.name, System.display_name, System.position).order_by(System.position)).all()
-        assert shown == [("constant", "Constant", 0), ("outside-model", None, 1), ("reference", "Radiologist (original)", 2)]
+        assert shown == [("constant", "Constant", 0), ("outside-model", None, 1),
+                         ("reference", "Radiologist (original)", 2)]
         queues = dict(s.execute(select(Rater.name, func.count(Assignment.id)).join(Assignment)
                                 .group_by(Rater.name)).all())
     assert "Estimated workload per rater (about 30 s per candidate):" in out.stdout
