@@ -96,15 +96,29 @@ def test_create_study_refuses_inconsistent_input_and_stores_nothing(tmp_path):
     cases = toy_cases(4)
     partial = {"sys": SystemOutputs("baseline", {c.id: "x" for c in cases[:3]})}
     full = {"sys": SystemOutputs("baseline", {c.id: "x" for c in cases})}
+    same_shown = {"a": SystemOutputs("baseline", {c.id: "x" for c in cases}, display_name="Ours"),
+                  "b": SystemOutputs("baseline", {c.id: "y" for c in cases}, display_name="ours ")}
     for outputs, raters, spec in [(partial, [RaterSpec("A")], StudySpec("s")),
                                   (full, [RaterSpec("A"), RaterSpec("A")], StudySpec("s")),
                                   (full, [RaterSpec("A")], StudySpec("s", k=2)),
-                                  (full, [RaterSpec("A")], StudySpec("s", n_repeats=9))]:
+                                  (full, [RaterSpec("A")], StudySpec("s", n_repeats=9)),
+                                  (same_shown, [RaterSpec("A")], StudySpec("s"))]:
         with pytest.raises(StudySetupError):
             with unit_of_work(factory) as s:
                 create_study(s, spec, cases, outputs, raters)
     with unit_of_work(factory) as s:
         assert s.scalar(select(func.count(Study.id))) == 0
+
+
+@pytest.mark.parametrize("text, message", [("default", "cannot read 'default'"), ("=Ours", "cannot read '=Ours'"),
+                                           ("a=X, a=Y", "two display names for system 'a'")])
+def test_display_names_that_cannot_be_read_are_refused_with_a_reason(text, message):
+    from rating.study_request import parse_display_names
+
+    with pytest.raises(StudySetupError, match=message):
+        parse_display_names(text)
+    assert parse_display_names(" default=Radiology-Llama (ours) , retrieval=k=5 retrieval,") == \
+        {"default": "Radiology-Llama (ours)", "retrieval": "k=5 retrieval"}
 
 
 def test_add_rater_gets_calibration_and_the_least_covered_cases(tmp_path):
