@@ -59,10 +59,24 @@ class AppConfig:
     """Build the default model in the background when it is missing (baselines serve meanwhile)."""
     only_tab: str | None = None
     """Serve one tab on its own at / (generate, admin, analysis or rate) instead of the whole app."""
+    public_url: str | None = None
+    """Base of the raters' invitation links (RADLLAMA_PUBLIC_URL), e.g. https://ratings.example.org;
+    default the server's own address http://HOST:PORT, never the host the admin's browser used."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"port must lie in 1..65535, not {self.port}")
+        if self.public_url is not None:
+            from rating.invitations import normalise_public_url
+
+            object.__setattr__(self, "public_url", normalise_public_url(self.public_url))
+
+    @property
+    def links_base_url(self) -> str:
+        """Where invitation links point: --public-url, else this server's own address."""
+        from rating.invitations import default_public_url
+
+        return self.public_url or default_public_url(self.host, self.port)
         if self.only_tab is not None and self.only_tab not in TABS:
             raise ValueError(f"--only must be one of {', '.join(TABS)}, not {self.only_tab!r}")
 
@@ -85,10 +99,16 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
     p.add_argument("--no-build-model", dest="build_model", action="store_false",
                    default=env.get("RADLLAMA_BUILD_MODEL", "1") != "0")
     p.add_argument("--only", dest="only_tab", choices=TABS, default=None, help="serve one tab on its own")
+    p.add_argument("--public-url", default=env.get("RADLLAMA_PUBLIC_URL") or None,
+                   help="base URL of rater links, e.g. https://ratings.example.org (default http://HOST:PORT)")
     a = p.parse_args(argv)
-    return AppConfig(host=a.host, port=a.port, model_path=a.model_path, systems=tuple(a.systems),
-                     db_url=a.db_url, data_path=a.data_path, admin_secret=a.admin_secret, share=a.share,
-                     rating_only=a.rating_only, build_model=a.build_model, only_tab=a.only_tab)
+    try:
+        return AppConfig(host=a.host, port=a.port, model_path=a.model_path, systems=tuple(a.systems),
+                         db_url=a.db_url, data_path=a.data_path, admin_secret=a.admin_secret, share=a.share,
+                         rating_only=a.rating_only, build_model=a.build_model, only_tab=a.only_tab,
+                         public_url=a.public_url)
+    except ValueError as exc:
+        p.error(str(exc))
 
 
 @dataclass
@@ -105,13 +125,15 @@ def build_services(cfg: AppConfig) -> Services:
     from generation.service import SystemService
     from rating.admin import AdminService
     from rating.analysis_service import AnalysisService
+    from rating.invitations import OneTimeDownloads
     from rating.service import RatingService
 
     factory = make_session_factory(prepare_database(cfg.db_url))
     if cfg.rating_only or cfg.only_tab == "rate":
         # Only the rater page is served: no generator is reachable, so none is loaded (loading and
         # warming one up would take CPU from the raters' requests).
-        admin = AdminService(factory, admin_secret=cfg.admin_secret, data_path=cfg.data_path)
+        admin = AdminService(factory, admin_secret=cfg.admin_secret, data_path=cfg.data_path,
+                             public_url=cfg.links_base_url)
         return Services(generation=None, rating=RatingService(factory), admin=admin,
                         analysis=AnalysisService(factory, admin=admin))
     generation = GenerationService.from_config(model_path=cfg.model_path, extra_systems=cfg.systems,
@@ -119,7 +141,8 @@ def build_services(cfg: AppConfig) -> Services:
                                                build_if_missing=cfg.build_model and not cfg.rating_only)
     # Study creation shares the demo's cache: a model the Generate tab loaded is not loaded twice.
     admin = AdminService(factory, admin_secret=cfg.admin_secret, systems=generation.systems,
-                         data_path=cfg.data_path, extra_systems=cfg.systems)
+                         data_path=cfg.data_path, extra_systems=cfg.systems, public_url=cfg.links_base_url,
+                         downloads=None if cfg.share else OneTimeDownloads())
     return Services(generation=generation, rating=RatingService(factory), admin=admin,
                     analysis=AnalysisService(factory, admin=admin))
 
@@ -177,6 +200,10 @@ def create_server(cfg: AppConfig, services: Services | None = None):
 
     services = services or build_services(cfg)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    if services.admin is not None and services.admin.downloads is not None:
+        from rating.ui.links_route import add_links_route
+
+        add_links_route(server, services.admin.downloads)  # before the workbench claims "/"
     if cfg.only_tab and cfg.only_tab != "rate":
         page = build_single_tab(services, cfg.only_tab).queue(default_concurrency_limit=2)
         return gr.mount_gradio_app(server, page, path="", footer_links=["api"])

@@ -5,7 +5,7 @@
 Builds a synthetic SQLite study with bulk inserts (500 cases x 4 systems = 2,000 outputs,
 50 raters rating every output: 100,000 ratings), then measures, in one run:
   1. the export CLI end to end in a fresh process (`python -m rating.export`, imports, load,
-     ROUGE once per distinct output, every summary, all five files), --runs times (median and
+     ROUGE once per distinct output, every summary, every export file), --runs times (median and
      fastest; the machine is shared), next to the CLI's start-up alone (`--help`);
   2. the same export in this process, step by step (cold ROUGE cache, modules already imported);
   3. side by side, the XLSX of the ratings sheet with this project's writer, with openpyxl

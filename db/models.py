@@ -73,6 +73,8 @@ class System(Base):
     kind: Mapped[str] = mapped_column(String(50))  # baseline, model, imported, reference, simulated
     config: Mapped[dict] = mapped_column(default=dict)
     version: Mapped[str] = mapped_column(String(100), default="")
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)  # figures/tables; None: name
+    position: Mapped[int | None] = mapped_column(Integer, nullable=True)  # order in the study: legend, colour
 
     study: Mapped[Study] = relationship(back_populates="systems")
     outputs: Mapped[list[Output]] = relationship(back_populates="system")

@@ -17,6 +17,8 @@ from demo.service import GenerationService
 from generation.base import FindingsError, GenerationError, GenerationSettings
 
 STATUS_POLL_S = 5.0
+CLINICAL_USE_NOTE = ("**Research demo - not for clinical use.** Generated impressions can miss or invent findings; "
+                     "never use them for diagnosis or patient care.")
 
 
 def make_generate_handler(service: GenerationService):
@@ -47,6 +49,7 @@ def make_status_handler(service: GenerationService):
 
 def build_generate_tab(service: GenerationService) -> None:
     choices = service.choices()
+    gr.Markdown(CLINICAL_USE_NOTE, elem_id="clinical-use-note")
     with gr.Row():
         with gr.Column(scale=3):
             findings = gr.Textbox(label="Findings", lines=8, max_lines=20, elem_id="findings",

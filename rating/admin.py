@@ -20,11 +20,14 @@ from db.engine import unit_of_work
 from db.models import Assignment, Case, Rater, Rating, Study, System
 from generation import registry
 from generation.service import SystemService
+from rating.invitations import Invitation, OneTimeDownloads, links_csv
 from rating.study_request import StudyRequest, build_study
 from rating.study_setup import CreatedStudy, RaterSpec, add_rater, reissue_token, revoke_rater
 from rating.tokens import new_token
+from rating.workload import RaterWorkload, rater_workloads
 
 RATER_PATH = "/rate/"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:7860"
 
 
 class AdminDenied(PermissionError):
@@ -77,15 +80,22 @@ def invitation_link(base_url: str, token: str) -> str:
 
 
 class AdminService:
-    """Admin operations for the CLI-less path (the admin tab); each checks the secret."""
+    """Admin operations for the CLI-less path (the admin tab); each checks the secret.
+
+    public_url is the base of every invitation link (the server's public address, never the
+    host the admin's browser used). downloads holds the one-time links CSVs (None: no CSV).
+    """
 
     def __init__(self, session_factory, admin_secret: str | None = None, systems: SystemService | None = None,
-                 data_path=None, extra_systems: Sequence[str] = ()):
+                 data_path=None, extra_systems: Sequence[str] = (), public_url: str = DEFAULT_PUBLIC_URL,
+                 downloads: OneTimeDownloads | None = None):
         self.session_factory = session_factory
         self.systems = systems
         """The app's shared system cache (None: each study creation builds its own)."""
         self.data_path = data_path
         self.extra_systems = list(extra_systems)
+        self.public_url = public_url.rstrip("/")
+        self.downloads = downloads
         url = session_factory.kw["bind"].url.render_as_string(hide_password=False)
         self._secret = resolve_admin_secret(admin_secret, url)
 
@@ -152,3 +162,20 @@ class AdminService:
         self.require(secret)
         with unit_of_work(self.session_factory) as session:
             return reissue_token(session, int(study_id), name)
+
+    def invitations(self, tokens: dict[str, str]) -> list[Invitation]:
+        """rater name -> token, as links on the public URL (with the token as access code)."""
+        return [Invitation(name, invitation_link(self.public_url, token), token) for name, token in tokens.items()]
+
+    def links_download(self, secret: str, rows: list[Invitation], filename: str) -> str | None:
+        """Store the links as a CSV for ONE download; returns its key (None: downloads are off)."""
+        self.require(secret)
+        if self.downloads is None or not rows:
+            return None
+        return self.downloads.put(links_csv(rows), filename)
+
+    def workloads(self, secret: str, study_id: int) -> list[RaterWorkload]:
+        """Cases, candidates and estimated time per rater of a study."""
+        self.require(secret)
+        with unit_of_work(self.session_factory) as session:
+            return rater_workloads(session, int(study_id))

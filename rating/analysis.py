@@ -135,8 +135,18 @@ def load_outputs(session: Session, study_id: int) -> pd.DataFrame:
 
 
 def system_order(session: Session, study_id: int) -> list[str]:
-    """System names in the order they were added to the study (the legend order)."""
-    return list(session.scalars(select(System.name).where(System.study_id == study_id).order_by(System.id)))
+    """System names in the order the admin listed them (System.position; older studies: System.id).
+
+    This is the legend order, and a system's place in it picks its colour in every figure.
+    """
+    return list(session.scalars(select(System.name).where(System.study_id == study_id)
+                                .order_by(System.position.is_(None), System.position, System.id)))
+
+
+def system_display_names(session: Session, study_id: int) -> dict[str, str]:
+    """System name -> the name figures and tables show (the system's name when none was set)."""
+    rows = session.execute(select(System.name, System.display_name).where(System.study_id == study_id)).all()
+    return {name: (shown or name) for name, shown in rows}
 
 
 def _raw_rows(session: Session, stmt) -> list[tuple]:
@@ -581,6 +591,8 @@ class StudyAnalysis:
     progress_raters: pd.DataFrame
     progress_cases: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    display_names: dict[str, str] = field(default_factory=dict)
+    """System name -> name shown in figures and tables (missing: the name itself)."""
 
     def summary_sheets(self) -> dict[str, pd.DataFrame]:
         """The summary tables by sheet name (for XLSX export and the UI)."""
@@ -591,7 +603,8 @@ class StudyAnalysis:
 
 
 def analyze_frames(info: dict, systems: list[str], ratings: pd.DataFrame, outputs: pd.DataFrame,
-                   expected: pd.DataFrame, config: AnalysisConfig = AnalysisConfig()) -> StudyAnalysis:
+                   expected: pd.DataFrame, config: AnalysisConfig = AnalysisConfig(),
+                   display_names: dict[str, str] | None = None) -> StudyAnalysis:
     """Every summary from the loaded frames (no database needed)."""
     notes = []
     if info.get("simulated"):
@@ -606,7 +619,8 @@ def analyze_frames(info: dict, systems: list[str], ratings: pd.DataFrame, output
                          self_consistency=self_consistency_table(ratings),
                          rouge_vs_experts=rouge_vs_experts(ratings, config),
                          comparisons=compare_systems(ratings, systems, config),
-                         progress_raters=prog_r, progress_cases=prog_c, notes=notes)
+                         progress_raters=prog_r, progress_cases=prog_c, notes=notes,
+                         display_names={s: s for s in systems} | dict(display_names or {}))
 
 
 def analyze_study(session: Session, study_id: int, config: AnalysisConfig = AnalysisConfig()) -> StudyAnalysis:
@@ -615,4 +629,4 @@ def analyze_study(session: Session, study_id: int, config: AnalysisConfig = Anal
     outputs = load_outputs(session, study_id)
     ratings = load_ratings(session, study_id, outputs)
     return analyze_frames(info, system_order(session, study_id), ratings, outputs,
-                          load_expected(session, study_id), config)
+                          load_expected(session, study_id), config, system_display_names(session, study_id))

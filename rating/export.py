@@ -9,7 +9,13 @@ writes into DIR:
                      comparisons, progress_raters, progress_cases
     ratings.parquet  the tidy table with typed columns (study name and simulated flag in the
                      file's key-value metadata)
-    figure4.png, figure4.svg
+    summary/<sheet>.csv  each summary sheet of the XLSX as a CSV
+    figure4.png, figure4.svg, figure4.pdf        Figure 4, double column (7.2 in), PNG at 300 dpi
+    figure4_single_column.png, .svg, .pdf        Figure 4, single column (3.5 in)
+
+The summary sheets and CSVs are for readers (rating.tables): readable headers ("ROUGE-1",
+"95% CI low"), systems under their display names, p-values as text ("< 0.001"). The tidy
+table keeps machine names and exact numbers.
 
 Layout: ONE ROW PER RATING, i.e. one rater's scores of one system's output for one case,
 with the five criteria (understandability, coherence, relevance, conciseness,
@@ -37,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Study
 from rating.analysis import AnalysisConfig, StudyAnalysis, analyze_study
+from rating.tables import readable_sheets, spreadsheet_safe
 
 # Start-up matters here (`python -m rating.export` is timed end to end in bench/bench_export.py):
 # modules needed by one step only (matplotlib for the figure, the XLSX writer, pyarrow's CSV and
@@ -45,7 +52,9 @@ from rating.analysis import AnalysisConfig, StudyAnalysis, analyze_study
 
 LAYOUT_NOTE = ("One row per rating (one rater x one output of one system for one case); the five criteria "
                "are five score columns (1-5). repeat_index 1 marks a hidden repeat.")
-EXPORT_FILES = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg")
+EXPORT_FILES = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg", "figure4.pdf",
+                "figure4_single_column.png", "figure4_single_column.svg", "figure4_single_column.pdf")
+SUMMARY_DIR = "summary"
 
 
 @dataclass
@@ -73,7 +82,9 @@ def about_table(analysis: StudyAnalysis) -> pd.DataFrame:
     info = analysis.info
     rows = [("study_id", info["study_id"]), ("study_name", info["name"]),
             ("simulated", "SIMULATED DATA" if info["simulated"] else "no"),
-            ("n_ratings", len(analysis.ratings)), ("systems", ", ".join(analysis.systems)),
+            ("n_ratings", len(analysis.ratings)),
+            ("systems", ", ".join(f"{s} ({analysis.display_names[s]})" if analysis.display_names.get(s, s) != s
+                                  else s for s in analysis.systems)),
             ("layout", LAYOUT_NOTE), ("rouge", _stemming_note()),
             ("exported_at_utc", datetime.now(timezone.utc).isoformat(timespec="seconds"))]
     rows += [("note", n) for n in analysis.notes]
@@ -97,18 +108,26 @@ def _write_csv_and_parquet(table: pa.Table, out_dir: Path, seconds: dict[str, fl
     return files
 
 
-def _write_figure(analysis: StudyAnalysis, out_dir: Path) -> tuple[Path, Path]:
-    from rating.figures import figure4, save_figure
+def _write_figures(analysis: StudyAnalysis, out_dir: Path) -> dict[str, Path]:
+    from rating.figures import export_figures
 
-    info = analysis.info
-    fig = figure4(analysis.figure4, analysis.systems, title=f"Figure 4: {info['name']}",
-                  simulated=bool(info["simulated"]))
-    return save_figure(fig, out_dir)
+    return export_figures(analysis.figure4, analysis.systems, out_dir, analysis.display_names,
+                          simulated=bool(analysis.info["simulated"]))
+
+
+def _write_summary_csvs(sheets: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
+    folder = out_dir / SUMMARY_DIR
+    folder.mkdir(exist_ok=True)
+    files = {}
+    for name, frame in sheets.items():
+        files[f"summary_{name}"] = folder / f"{name}.csv"
+        spreadsheet_safe(frame).to_csv(files[f"summary_{name}"], index=False)
+    return files
 
 
 def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[str, float] | None = None
                     ) -> ExportResult:
-    """Write the five export files of an analysed study into out_dir (created if needed).
+    """Write the export files of an analysed study into out_dir (created if needed).
 
     CSV and Parquet (pyarrow), the XLSX and the figure are written concurrently: the heavy
     parts (Arrow kernels, zlib, Agg rendering) release the GIL.
@@ -120,7 +139,8 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     out.mkdir(parents=True, exist_ok=True)
     info = analysis.info
     started = time.perf_counter()
-    sheets = {"ratings": analysis.ratings, "about": about_table(analysis), **analysis.summary_sheets()}
+    summaries = readable_sheets(analysis.summary_sheets(), analysis.display_names, digits=4)
+    sheets = {"ratings": analysis.ratings, "about": about_table(analysis), **summaries}
     metadata = {"study_id": str(info["study_id"]), "study_name": info["name"],
                 "simulated": str(bool(info["simulated"])).lower(), "layout": LAYOUT_NOTE}
     table = pa.Table.from_pandas(analysis.ratings, preserve_index=False)
@@ -128,10 +148,10 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
                                            **{k.encode(): v.encode() for k, v in metadata.items()}})
     with ThreadPoolExecutor(max_workers=2) as pool:
         tables = pool.submit(_write_csv_and_parquet, table, out, seconds)
-        figure = pool.submit(_timed, seconds, "figure", _write_figure, analysis, out)
+        figure = pool.submit(_timed, seconds, "figure", _write_figures, analysis, out)
         xlsx = _timed(seconds, "xlsx", write_xlsx, out / "ratings.xlsx", sheets)
-        files = {**tables.result(), "xlsx": xlsx}
-        files["png"], files["svg"] = figure.result()
+        files = {**tables.result(), "xlsx": xlsx, **_timed(seconds, "summary_csv", _write_summary_csvs, summaries, out)}
+        files.update(figure.result())
     seconds["files_wall"] = time.perf_counter() - started
     return ExportResult(study_id=info["study_id"], n_ratings=len(analysis.ratings), files=files, seconds=seconds)
 
@@ -150,7 +170,7 @@ def newest_study_id(session: Session) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Export a rating study (CSV, XLSX, Parquet, Figure 4 PNG/SVG).")
+    p = argparse.ArgumentParser(description="Export a rating study (CSV, XLSX, Parquet, Figure 4 PNG/SVG/PDF).")
     p.add_argument("--db", required=True, help="SQLite file path or SQLAlchemy URL")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--study", type=int, default=None, help="study id (default: the newest study)")

@@ -46,7 +46,10 @@ DIFFICULTY_SD = 0.3
 OPINION_SD = 0.5
 OCCASION_SD = 0.35
 # Share of each reference impression's words a system drops (so ROUGE differs by system).
-SYSTEM_WORD_DROP = {"lead": 0.55, "radiology-llama": 0.15, "retrieval": 0.4}
+SYSTEM_WORD_DROP = {"radiology-llama": 0.15, "retrieval": 0.4, "lead": 0.55}
+DISPLAY_NAMES = {"radiology-llama": "Radiology-Llama (ours)", "retrieval": "Retrieval (TF-IDF)",
+                 "lead": "Lead sentence", "reference": "Reference (radiologist)"}
+"""What the figures and tables call each simulated system (stored as System.display_name)."""
 
 _FINDINGS = [
     ("The heart is normal in size. The lungs are clear.", "No acute cardiopulmonary abnormality."),
@@ -119,11 +122,14 @@ def _degrade(text: str, drop: float, rng: np.random.Generator) -> str:
 
 
 def simulated_outputs(cases: list[Report], rng: np.random.Generator) -> dict[str, SystemOutputs]:
-    outputs = {name: SystemOutputs(kind="simulated", texts_by_case={c.id: _degrade(c.impression, drop, rng)
-                                                                    for c in cases},
-                                   config={"simulated_word_drop": drop})
+    # Texts are drawn in name order (the random stream of earlier versions), then listed in study order.
+    texts = {name: {c.id: _degrade(c.impression, SYSTEM_WORD_DROP[name], rng) for c in cases}
+             for name in sorted(SYSTEM_WORD_DROP)}
+    outputs = {name: SystemOutputs(kind="simulated", texts_by_case=texts[name], config={"simulated_word_drop": drop},
+                                   display_name=DISPLAY_NAMES[name])
                for name, drop in SYSTEM_WORD_DROP.items()}
-    outputs["reference"] = SystemOutputs(kind="reference", texts_by_case={c.id: c.impression for c in cases})
+    outputs["reference"] = SystemOutputs(kind="reference", texts_by_case={c.id: c.impression for c in cases},
+                                         display_name=DISPLAY_NAMES["reference"])
     return outputs
 
 
@@ -132,6 +138,7 @@ class SimulationResult:
     study_id: int
     study_name: str
     systems: list[str]
+    """System names in the study's order (System.position): the legend order."""
     boosted_system: str
     raters: list[dict]
     n_cases: int
@@ -199,7 +206,7 @@ def simulate_study(session: Session, cfg: SimulationConfig) -> SimulationResult:
                "opinion_sd": OPINION_SD, "occasion_sd": OCCASION_SD, "word_drop": SYSTEM_WORD_DROP}
     study.config = {**study.config, "simulation_effects": effects}
     pseudonyms = dict(session.execute(select(Rater.name, Rater.pseudonym).where(Rater.study_id == study.id)).all())
-    return SimulationResult(study_id=created.study_id, study_name=study.name, systems=sorted(outputs),
+    return SimulationResult(study_id=created.study_id, study_name=study.name, systems=list(outputs),
                             boosted_system=BOOSTED_SYSTEM,
                             raters=[{"name": n, "pseudonym": pseudonyms[n], "token": t}
                                     for n, t in created.rater_tokens.items()],

@@ -1,14 +1,17 @@
 """Command line for setting up rating studies (whoever can write the database file is admin).
 
   python -m rating.study create --db radllama.db --name pilot --n 20 --seed 0 --stratify \
-      --systems constant,retrieval --import outside.jsonl --include-reference \
-      --raters "Dr A,Dr B" --k 2 --calibration 2 --repeats 2
+      --systems default,retrieval --import outside.jsonl --include-reference \
+      --display-names "default=Radiology-Llama (ours),retrieval=Retrieval" \
+      --raters "Dr A,Dr B" --k 2 --calibration 2 --repeats 2 --public-url https://ratings.example.org
   python -m rating.study add-rater --db radllama.db --study 1 --name "Dr C"
   python -m rating.study revoke --db radllama.db --study 1 --name "Dr B"
   python -m rating.study reissue --db radllama.db --study 1 --name "Dr B"
   python -m rating.study list --db radllama.db
 
-Invitation links and tokens are printed once; only their hashes are stored.
+Invitation links and tokens are printed once; only their hashes are stored. Links start with
+--public-url (or $RADLLAMA_PUBLIC_URL; default http://127.0.0.1:7860), the address raters reach
+the server at. `create` also prints each rater's estimated workload (cases x candidates x 30 s).
 """
 from __future__ import annotations
 
@@ -44,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp):
         sp.add_argument("--db", default=os.environ.get("RADLLAMA_DB"), help="SQLite file or SQLAlchemy URL")
-        sp.add_argument("--base-url", default="http://127.0.0.1:7860", help="server address used in links")
+        sp.add_argument("--public-url", "--base-url", dest="public_url",
+                        default=os.environ.get("RADLLAMA_PUBLIC_URL") or "http://127.0.0.1:7860",
+                        help="server address raters use, the base of their links (env RADLLAMA_PUBLIC_URL)")
 
     c = sub.add_parser("create", help="sample cases, generate/import outputs, invite raters")
     common(c)
@@ -63,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--split", default="test", choices=("train", "validate", "test"))
     c.add_argument("--instructions", help="Markdown file of instructions shown to raters")
     c.add_argument("--expires", help="invitations stop working at this ISO date/time (UTC unless zoned)")
+    c.add_argument("--display-names", default="",
+                   help='names in figures and tables, e.g. "default=Radiology-Llama (ours),retrieval=Retrieval"')
 
     for cmd, what in (("add-rater", "invite one more rater"), ("revoke", "withdraw a rater's access"),
                       ("reissue", "new token for a rater (old link stops working)")):
@@ -88,18 +95,26 @@ def main(argv: list[str] | None = None) -> int:
     from db.engine import make_session_factory, prepare_database, unit_of_work
     from rating.admin import invitation_link
     from rating.importer import ImportFormatError
+    from rating.invitations import normalise_public_url
     from rating.study_setup import RaterSpec, StudySetupError, add_rater, reissue_token, revoke_rater
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        args.public_url = normalise_public_url(args.public_url)
+    except ValueError as exc:
+        parser.error(str(exc))
     factory = make_session_factory(prepare_database(args.db))
     try:
         if args.command == "create":
-            from rating.study_request import StudyRequest, build_study
+            from rating.study_request import StudyRequest, build_study, parse_display_names
+            from rating.workload import rater_workloads, workload_lines
             request = StudyRequest(name=args.name or f"study-{args.seed}-{args.n}", raters=_names(args.raters),
                                    data_path=args.data, n=args.n, seed=args.seed, stratify=args.stratify,
                                    systems=_names(args.systems), import_path=args.import_path,
                                    include_reference=args.include_reference, k=args.k,
-                                   n_calibration=args.calibration, n_repeats=args.repeats, split=args.split)
+                                   n_calibration=args.calibration, n_repeats=args.repeats, split=args.split,
+                                   display_names=parse_display_names(args.display_names))
             instructions = open(args.instructions, encoding="utf-8").read() if args.instructions else ""
             expires = _when(args.expires) if args.expires else None
             created = build_study(factory, request,
@@ -111,14 +126,20 @@ def main(argv: list[str] | None = None) -> int:
                     set_expiry(session, created.study_id, expires)
             print(f"Study {created.study_id} '{request.name}': {created.n_cases} cases, {created.n_systems} systems, "
                   f"{created.n_outputs} outputs, {created.n_assignments} assignments.")
+            with unit_of_work(factory) as session:
+                workloads = rater_workloads(session, created.study_id)
+            head, *lines = workload_lines(workloads)
+            print(head)
+            for line in lines:
+                print(f"  {line}")
             print("Invitation links (shown once; store them safely):")
             for name, token in created.rater_tokens.items():
-                print(f"  {name}: {invitation_link(args.base_url, token)}   (access code: {token})")
+                print(f"  {name}: {invitation_link(args.public_url, token)}   (access code: {token})")
         elif args.command in ("add-rater", "reissue"):
             with unit_of_work(factory) as session:
                 token = (add_rater(session, args.study, RaterSpec(name=args.name)) if args.command == "add-rater"
                          else reissue_token(session, args.study, args.name))
-            print(f"{args.name}: {invitation_link(args.base_url, token)}   (access code: {token})")
+            print(f"{args.name}: {invitation_link(args.public_url, token)}   (access code: {token})")
         elif args.command == "revoke":
             with unit_of_work(factory) as session:
                 revoke_rater(session, args.study, args.name)

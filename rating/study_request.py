@@ -5,8 +5,8 @@ after their own access check.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
 
 from db.engine import unit_of_work
 from generation.service import SystemService
@@ -47,6 +47,8 @@ class StudyRequest:
     """Free text for the admin."""
     split: str = "test"
     """Split to sample cases from (test keeps training cases out of the study)."""
+    display_names: Mapping[str, str] = field(default_factory=dict)
+    """System name -> name shown in figures and tables, e.g. {"default": "Radiology-Llama (ours)"}."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -59,6 +61,32 @@ class StudyRequest:
             raise StudySetupError("choose at least one system, an import file or the reference impression")
         if self.split not in ("train", "validate", "test"):
             raise StudySetupError("split must be train, validate or test")
+
+
+def parse_display_names(text: str | None) -> dict[str, str]:
+    """'default=Radiology-Llama (ours), retrieval=Retrieval' -> {system: display name}.
+
+    Pairs are comma-separated, system and display name split at the first '='; so a display
+    name may contain '=' but not ','. Raises StudySetupError naming the bad part.
+    """
+    names: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        system, sep, shown = part.partition("=")
+        if not sep or not system.strip() or not shown.strip():
+            raise StudySetupError(f"display names are system=Name pairs, comma-separated; cannot read {part.strip()!r}")
+        if system.strip() in names:
+            raise StudySetupError(f"two display names for system {system.strip()!r}")
+        names[system.strip()] = shown.strip()
+    return names
+
+
+def _check_display_names(display_names: Mapping[str, str], systems: list[str]) -> None:
+    unknown = sorted(set(display_names) - set(systems))
+    if unknown:
+        raise StudySetupError(f"display name given for a system not in the study: {', '.join(unknown)} "
+                              f"(systems: {', '.join(systems)})")
 
 
 def build_study(session_factory, request: StudyRequest,
@@ -74,6 +102,8 @@ def build_study(session_factory, request: StudyRequest,
     clash = set(imported) & (set(request.systems) | ({REFERENCE_SYSTEM} if request.include_reference else set()))
     if clash:
         raise StudySetupError(f"imported system name(s) clash with chosen systems: {', '.join(sorted(clash))}")
+    _check_display_names(request.display_names, [*request.systems, *imported,
+                                                 *([REFERENCE_SYSTEM] if request.include_reference else [])])
     if progress:
         progress(0.0, "loading reports")
     splits = load_split(request.data_path)
@@ -92,11 +122,14 @@ def build_study(session_factory, request: StudyRequest,
                                       config={"imported_from": str(request.import_path)})
     if request.include_reference:
         outputs[REFERENCE_SYSTEM] = reference_outputs(cases)
+    outputs = {name: replace(so, display_name=request.display_names.get(name, so.display_name))
+               for name, so in outputs.items()}
     spec = StudySpec(name=request.name, description=request.description, seed=request.seed, k=request.k,
                      n_calibration=request.n_calibration, n_repeats=request.n_repeats,
                      config={"data_path": str(splits.path), "split": request.split, "n": request.n,
                              "stratify": request.stratify, "systems": list(request.systems),
-                             "import_path": request.import_path, "include_reference": request.include_reference})
+                             "import_path": request.import_path, "include_reference": request.include_reference,
+                             "display_names": dict(request.display_names)})
     with unit_of_work(session_factory) as session:
         created = create_study(session, spec, cases, outputs, [RaterSpec(name=r.strip()) for r in request.raters])
     if progress:

@@ -29,6 +29,7 @@ from generation.service import SystemService
 from rating.assignments import allocate_cases, build_queue
 from rating.tokens import hash_token, new_token
 
+MAX_DISPLAY_NAME_CHARS = 200
 REFERENCE_SYSTEM = "reference"
 """System name under which the radiologist's original impression is rated (blinded like any other)."""
 
@@ -85,6 +86,9 @@ class SystemOutputs:
     """Version string (checkpoint hash, package version, ...)."""
     settings: dict = field(default_factory=dict)
     """Generation settings the outputs were made with."""
+    display_name: str = ""
+    """Name shown in figures and tables (e.g. "Radiology-Llama (ours)"); empty: the system's name.
+    Admin and analysis only: like the name, it never reaches a rater."""
 
 
 @dataclass(frozen=True)
@@ -234,9 +238,11 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
         session.add(row)
         case_rows[c.id] = row
     n_outputs = 0
+    positions = {name: i for i, name in enumerate(outputs)}  # the order the systems were given in
     for name in sorted(outputs):
         so = outputs[name]
-        system = System(study_id=study.id, name=name, kind=so.kind, config=dict(so.config), version=so.version)
+        system = System(study_id=study.id, name=name, kind=so.kind, config=dict(so.config), version=so.version,
+                        display_name=so.display_name.strip() or None, position=positions[name])
         session.add(system)
         session.flush()
         for cid, row in case_rows.items():
@@ -281,9 +287,14 @@ def _check_inputs(session: Session, spec: StudySpec, cases: Sequence[Report],
     for name, so in outputs.items():
         if not name.strip():
             raise StudySetupError("system names cannot be empty")
+        if len(so.display_name.strip()) > MAX_DISPLAY_NAME_CHARS:
+            raise StudySetupError(f"display name of {name!r} is longer than {MAX_DISPLAY_NAME_CHARS} characters")
         missing = [i for i in ids if not str(so.texts_by_case.get(i, "")).strip()]
         if missing:
             raise StudySetupError(f"system {name!r} has no output for {len(missing)} case(s), e.g. {missing[:3]}")
+    shown = [so.display_name.strip() or name for name, so in outputs.items()]
+    if len({d.casefold() for d in shown}) != len(shown):
+        raise StudySetupError(f"two systems would be shown under the same name: {', '.join(shown)}")
     names = [r.name.strip() for r in raters]
     if not names:
         raise StudySetupError("a study needs at least one rater")

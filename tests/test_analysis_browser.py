@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from rating.simulate import DISPLAY_NAMES
 from tests.app_process import ROOT, start_app
 from tests.browser import launch_chromium
 
@@ -40,11 +41,15 @@ def test_analysis_tab_in_browser_refuses_a_wrong_secret_then_shows_figure_and_do
                                                                      timeout=30_000)
                 page.click("#analysis-run")
                 expect(page.locator("#analysis-figure img")).to_be_visible(timeout=90_000)
-                for key in ("csv", "xlsx", "parquet", "png", "svg"):
+                for key in ("csv", "xlsx", "parquet", "png", "svg", "pdf", "png_single", "svg_single", "pdf_single"):
                     expect(page.locator(f"#analysis-download-{key}")).to_be_visible()
+                with page.expect_download() as info:
+                    page.click("#analysis-download-pdf_single")
+                assert info.value.suggested_filename == "figure4_single_column.pdf"
+                assert open(info.value.path(), "rb").read(5) == b"%PDF-"
                 figure4 = page.locator("#analysis-table-figure4").inner_text()
                 for system in summary["systems"]:
-                    assert system in figure4
+                    assert DISPLAY_NAMES[system] in figure4
             finally:
                 browser.close()
         assert app.outbound() == []

@@ -1,6 +1,9 @@
 """`python app.py --only generate` serves the Generate tab on its own, with the same /generate API."""
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 
 from tests.app_process import start_app
@@ -17,6 +20,11 @@ def test_generate_tab_runs_on_its_own(tmp_path):
         impression, details = Client(app.url + "/", verbose=False).predict(
             "Heart size normal. Lungs clear. No pneumothorax.", "lead", api_name="/generate")
         assert impression == "Heart size normal." and "**lead**" in details
+        with urllib.request.urlopen(app.url + "/config", timeout=10) as resp:
+            components = json.load(resp)["components"]
+        notes = [c for c in components if c.get("props", {}).get("elem_id") == "clinical-use-note"]
+        assert len(notes) == 1 and notes[0]["props"].get("visible", True) is True
+        assert "not for clinical use" in notes[0]["props"]["value"]
         assert app.outbound() == []
     finally:
         app.stop()

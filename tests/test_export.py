@@ -17,10 +17,15 @@ from openpyxl import load_workbook
 
 from db.models import CRITERIA
 from rating.analysis import RATING_COLUMNS
+from rating.simulate import DISPLAY_NAMES
+from rating.tables import format_p, readable_table
 from rating.xlsx_writer import write_xlsx
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPORTED = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg")
+EXPORTED = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg", "figure4.pdf",
+            "figure4_single_column.png", "figure4_single_column.svg", "figure4_single_column.pdf")
+SUMMARIES = ("figure4", "table1_rouge", "agreement", "self_consistency", "rouge_vs_experts", "comparisons",
+             "progress_raters", "progress_cases")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -50,6 +55,18 @@ def test_simulate_summary(simulated_db):
         from rating.tokens import hash_token
         stored = {row[0] for row in con.execute("select token_hash from rater")}
     assert {hash_token(r["token"]) for r in summary["raters"]} == stored  # tokens log in as these raters
+
+
+def _raw_analysis(db, study_id):
+    from db.engine import make_engine, make_session_factory
+    from rating.analysis import AnalysisConfig, analyze_study
+
+    engine = make_engine(str(db))
+    try:
+        with make_session_factory(engine)() as session:
+            return analyze_study(session, study_id, AnalysisConfig(n_bootstrap=10, n_bootstrap_alpha=10))
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.slow
@@ -86,6 +103,24 @@ def test_export_cli_end_to_end(simulated_db, tmp_path):
     assert sum(1 for _ in wb["ratings"].iter_rows()) == n_ratings + 1
     fig4 = pd.read_excel(out / "ratings.xlsx", sheet_name="figure4")
     assert len(fig4) == len(summary["systems"]) * len(CRITERIA)
+    assert list(fig4.columns[:5]) == ["System", "Criterion", "Mean", "95% CI low", "95% CI high"]
+    assert set(fig4["System"]) == set(DISPLAY_NAMES.values()) and "Clinical utility" in set(fig4["Criterion"])
+    table1 = pd.read_excel(out / "ratings.xlsx", sheet_name="table1_rouge")
+    assert {"ROUGE-1", "ROUGE-1 95% CI low", "ROUGE-2", "ROUGE-L"} <= set(table1.columns)
+    cmp = pd.read_excel(out / "ratings.xlsx", sheet_name="comparisons", dtype=str, keep_default_na=False)
+    assert {"System A", "System B", "p", "p (Holm)"} <= set(cmp.columns)
+    rve = pd.read_excel(out / "ratings.xlsx", sheet_name="rouge_vs_experts", dtype=str, keep_default_na=False)
+    raw = _raw_analysis(db, summary["study_id"])
+    # p-values as text: "< 0.001" (never "0") or three decimals, from the exact values
+    assert cmp["p (Holm)"].tolist() == [format_p(p) for p in raw.comparisons["p_holm"]]
+    assert rve["p"].tolist() == [format_p(p) for p in raw.rouge_vs_experts["p_value"]]
+    for frame in (cmp["p"], cmp["p (Holm)"], rve["p"]):
+        assert frame.str.fullmatch(r"< 0\.001|[01]\.\d{3}|").all()
+    for name in SUMMARIES:  # the same reader tables as CSV
+        frame = pd.read_csv(out / "summary" / f"{name}.csv", dtype=str, keep_default_na=False)
+        assert "rouge1" not in frame.columns and "p_holm" not in frame.columns
+    assert pd.read_csv(out / "summary" / "comparisons.csv", dtype=str, keep_default_na=False)["p (Holm)"].tolist() \
+        == cmp["p (Holm)"].tolist()
 
     # Privacy: no rater name and no token anywhere in the exported files.
     secrets = names + [r["token"] for r in summary["raters"]]
@@ -158,10 +193,14 @@ def test_analysis_service_and_tab_handlers_require_the_secret(simulated_db, tmp_
     files = [o["value"] for o in outputs[3:3 + len(analysis_tab.DOWNLOADS)]]
     assert sorted(Path(f).name for f in files) == sorted(EXPORTED)
     tables = dict(zip([k for k, _ in analysis_tab.TABLES], outputs[3 + len(analysis_tab.DOWNLOADS):]))
-    assert list(tables["figure4"]["system"]) == summary["systems"]
-    assert len(tables["agreement"]) == len(CRITERIA)
+    assert list(tables["figure4"]["System"]) == [DISPLAY_NAMES[s] for s in summary["systems"]]
+    assert len(tables["agreement"]) == len(CRITERIA) and "Krippendorff's alpha" in tables["agreement"].columns
+    assert "ROUGE-1" in tables["table1_rouge"].columns and "rouge1" not in tables["table1_rouge"].columns
+    raw = service.analyze("correct horse", summary["study_id"])
+    assert tables["comparisons"]["p (Holm)"].tolist() == [format_p(p) for p in raw.comparisons["p_holm"]]
+    assert tables["rouge_vs_experts"]["p"].tolist() == [format_p(p) for p in raw.rouge_vs_experts["p_value"]]
     status, by_rater, by_case = analysis_tab.show_progress(service, "correct horse", summary["study_id"])
-    assert by_rater["ratings_done"].sum() == summary["n_ratings"]
+    assert by_rater["Ratings done"].sum() == summary["n_ratings"]
     assert analysis_tab.analyse(service, "correct horse", None)[0] == "**Not done:** Choose a study first."
     assert analysis_tab.analyse(service, "correct horse", 999)[0] == "**Not done:** no study with id 999"
 
@@ -177,3 +216,14 @@ def test_analysis_tab_builds_in_blocks(simulated_db):
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"analysis-secret", "analysis-study", "analysis-figure", "analysis-download-csv",
             "analysis-download-svg", "analysis-table-agreement"} <= ids
+
+
+def test_p_values_and_headers_for_readers():
+    assert [format_p(p) for p in (0.0, 4e-12, 0.000999, 0.001, 0.0312, 1.0, float("nan"), None)] == \
+        ["< 0.001", "< 0.001", "< 0.001", "0.001", "0.031", "1.000", "", ""]
+    frame = pd.DataFrame({"criterion": ["clinical_utility"], "system_a": ["default"], "system_b": ["retrieval"],
+                          "metric": ["rouge1"], "rouge2_ci_low": [0.123456], "p_value": [0.0], "p_holm": [0.04321]})
+    out = readable_table(frame, {"default": "Radiology-Llama (ours)"}, digits=3)
+    assert list(out.columns) == ["Criterion", "System A", "System B", "Metric", "ROUGE-2 95% CI low", "p", "p (Holm)"]
+    assert out.iloc[0].tolist() == ["Clinical utility", "Radiology-Llama (ours)", "retrieval", "ROUGE-1", 0.123,
+                                    "< 0.001", "0.043"]

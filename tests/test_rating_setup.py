@@ -96,15 +96,29 @@ def test_create_study_refuses_inconsistent_input_and_stores_nothing(tmp_path):
     cases = toy_cases(4)
     partial = {"sys": SystemOutputs("baseline", {c.id: "x" for c in cases[:3]})}
     full = {"sys": SystemOutputs("baseline", {c.id: "x" for c in cases})}
+    same_shown = {"a": SystemOutputs("baseline", {c.id: "x" for c in cases}, display_name="Ours"),
+                  "b": SystemOutputs("baseline", {c.id: "y" for c in cases}, display_name="ours ")}
     for outputs, raters, spec in [(partial, [RaterSpec("A")], StudySpec("s")),
                                   (full, [RaterSpec("A"), RaterSpec("A")], StudySpec("s")),
                                   (full, [RaterSpec("A")], StudySpec("s", k=2)),
-                                  (full, [RaterSpec("A")], StudySpec("s", n_repeats=9))]:
+                                  (full, [RaterSpec("A")], StudySpec("s", n_repeats=9)),
+                                  (same_shown, [RaterSpec("A")], StudySpec("s"))]:
         with pytest.raises(StudySetupError):
             with unit_of_work(factory) as s:
                 create_study(s, spec, cases, outputs, raters)
     with unit_of_work(factory) as s:
         assert s.scalar(select(func.count(Study.id))) == 0
+
+
+@pytest.mark.parametrize("text, message", [("default", "cannot read 'default'"), ("=Ours", "cannot read '=Ours'"),
+                                           ("a=X, a=Y", "two display names for system 'a'")])
+def test_display_names_that_cannot_be_read_are_refused_with_a_reason(text, message):
+    from rating.study_request import parse_display_names
+
+    with pytest.raises(StudySetupError, match=message):
+        parse_display_names(text)
+    assert parse_display_names(" default=Radiology-Llama (ours) , retrieval=k=5 retrieval,") == \
+        {"default": "Radiology-Llama (ours)", "retrieval": "k=5 retrieval"}
 
 
 def test_add_rater_gets_calibration_and_the_least_covered_cases(tmp_path):
@@ -180,15 +194,29 @@ def test_cli_create_import_add_revoke_list(tmp_path):
         for i in test_ids))
     run = lambda *a: subprocess.run([sys.executable, "-m", "rating.study", *a, "--db", str(db)], cwd=ROOT,  # noqa
                                     env=server_env(), capture_output=True, text=True, timeout=120)
-    out = run("create", "--data", str(data), "--name", "cli", "--n", "4", "--seed", "1", "--systems", "constant",
+    create = ("create", "--data", str(data), "--n", "4", "--seed", "1", "--systems", "constant",
               "--import", str(tmp_path / "outside.jsonl"), "--include-reference", "--raters", "Dr A,Dr B",
               "--k", "1", "--calibration", "1", "--repeats", "1", "--stratify")
+    unknown = run(*create, "--name", "typo", "--display-names", "constnat=Constant")
+    assert unknown.returncode == 2 and "display name given for a system not in the study: constnat" in unknown.stderr
+    out = run(*create, "--name", "cli", "--display-names", "reference=Radiologist (original), constant=Constant",
+              "--public-url", "https://ratings.example.org/pilot/")
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("?token=") == 2
+    assert out.stdout.count("https://ratings.example.org/pilot/rate/?token=") == 2
     factory = make_session_factory(prepare_database(str(db)))
     with unit_of_work(factory) as s:
         assert sorted(s.scalars(select(System.name))) == ["constant", "outside-model", "reference"]
         assert s.scalar(select(func.count(Output.id))) == 12
+        shown = s.execute(select(System.name, System.display_name, System.position).order_by(System.position)).all()
+        assert shown == [("constant", "Constant", 0), ("outside-model", None, 1),
+                         ("reference", "Radiologist (original)", 2)]
+        queues = dict(s.execute(select(Rater.name, func.count(Assignment.id)).join(Assignment)
+                                .group_by(Rater.name)).all())
+    assert "Estimated workload per rater (about 30 s per candidate):" in out.stdout
+    for name, n_cases in queues.items():  # 3 candidates per case, 30 s each
+        minutes = max(1, round(n_cases * 3 * 30 / 60))
+        assert f"{name}: {n_cases} cases x 3 candidates = {n_cases * 3} ratings, about {minutes} min" in out.stdout
     bad = run("create", "--data", str(data), "--name", "bad", "--n", "4", "--import", str(data), "--raters", "A")
     assert bad.returncode == 2 and "missing column" in bad.stderr
     assert run("add-rater", "--study", "1", "--name", "Dr C").stdout.count("?token=") == 1

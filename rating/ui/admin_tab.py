@@ -1,16 +1,22 @@
 """Study admin tab: layout and wiring only; AdminService checks the secret on every call.
 
 Handlers here are private (api_visibility="private"): the admin tab is for the browser only.
+Invitation links are built on the service's public URL (never the host this browser used);
+each link is a code block with its own copy button, and the links of one creation or reissue
+can be downloaded once as CSV (rating/ui/links_route.py).
 """
 from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
 
-from rating.admin import AdminDenied, invitation_link
+from rating.admin import AdminDenied
 from rating.importer import ImportFormatError
-from rating.study_request import StudyRequest
+from rating.invitations import Invitation
+from rating.study_request import StudyRequest, parse_display_names
 from rating.study_setup import StudySetupError
+from rating.ui.links_route import links_href
+from rating.workload import RaterWorkload, workload_lines
 
 USER_ERRORS = (AdminDenied, StudySetupError, ImportFormatError, FileNotFoundError, ValueError)
 
@@ -19,15 +25,25 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
-def _base_url(request: gr.Request | None) -> str:
-    host = request.headers.get("host") if request is not None else None
-    return f"http://{host}" if host else "http://127.0.0.1:7860"
-
-
-def _links_markdown(tokens: dict[str, str], base: str) -> str:
-    lines = ["**Invitation links (shown once; copy them now):**", ""]
-    lines += [f"- {name}: `{invitation_link(base, token)}`" for name, token in tokens.items()]
+def _links_markdown(rows: list[Invitation], download_key: str | None) -> str:
+    """Each rater's link in its own code block (Gradio gives each a copy button), then the CSV link."""
+    lines = ["**Invitation links** (shown once: copy them now"
+             + (", or download them once as CSV" if download_key else "") + "):", ""]
+    if download_key:
+        lines += [f"[Download the links as CSV (works once)]({links_href(download_key)})", ""]
+    for row in rows:
+        lines += [f"**{_markdown_text(row.rater)}** (access code `{row.access_code}`)", "", "```text", row.link, "```",
+                  ""]
     return "\n".join(lines)
+
+
+def _markdown_text(text: str) -> str:
+    return "".join(f"\\{ch}" if ch in "\\`*_{}[]()#+-.!<>|~" else ch for ch in text)
+
+
+def _workload_markdown(workloads: list[RaterWorkload]) -> str:
+    head, *rest = workload_lines(workloads)
+    return "\n".join([f"**{head}**", "", *(f"- {_markdown_text(line)}" for line in rest)])
 
 
 def build_admin_tab(service) -> None:
@@ -48,6 +64,9 @@ def build_admin_tab(service) -> None:
                              file_types=[".csv", ".jsonl", ".json"], type="filepath")
             reference = gr.Checkbox(label="Include the original impression as a blinded system", value=True)
         raters = gr.Textbox(label="Rater names (comma-separated)", placeholder="Dr A, Dr B", elem_id="admin-raters")
+        display_names = gr.Textbox(label="Names in figures and tables (optional): system=Name, comma-separated",
+                                   placeholder="default=Radiology-Llama (ours), retrieval=Retrieval",
+                                   elem_id="admin-display-names")
         with gr.Row():
             k = gr.Number(label="Raters per case (0 = all)", value=0, precision=0, minimum=0)
             calibration = gr.Number(label="Calibration cases", value=2, precision=0, minimum=0,
@@ -70,21 +89,25 @@ def build_admin_tab(service) -> None:
         raters_table = gr.Dataframe(label="Raters", interactive=False)
         rater_md = gr.Markdown("")
 
-    def on_create(secret_v, name_v, data_v, n_v, seed_v, strat_v, systems_v, upload_v, ref_v, raters_v, k_v,
-                  cal_v, rep_v, request: gr.Request, progress=gr.Progress()):
+    def on_create(secret_v, name_v, data_v, n_v, seed_v, strat_v, systems_v, upload_v, ref_v, raters_v, names_v,
+                  k_v, cal_v, rep_v, progress=gr.Progress()):
         try:
             service.require(secret_v)
             req = StudyRequest(name=name_v or "", raters=_names(raters_v), data_path=(data_v or "").strip() or None,
                                n=int(n_v or 0), seed=int(seed_v or 0), stratify=bool(strat_v),
                                systems=tuple(systems_v or ()), import_path=upload_v or None,
                                include_reference=bool(ref_v), k=int(k_v) if k_v else None,
-                               n_calibration=int(cal_v or 0), n_repeats=int(rep_v or 0))
+                               n_calibration=int(cal_v or 0), n_repeats=int(rep_v or 0),
+                               display_names=parse_display_names(names_v))
             created = service.create_study(secret_v, req, progress=lambda f, msg: progress(f, desc=msg))
+            rows = service.invitations(created.rater_tokens)
+            key = service.links_download(secret_v, rows, f"study-{created.study_id}-links.csv")
+            workloads = service.workloads(secret_v, created.study_id)
         except USER_ERRORS as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         summary = (f"Created study {created.study_id}: {created.n_cases} cases, {created.n_systems} systems, "
                    f"{created.n_assignments} assignments.\n\n")
-        return summary + _links_markdown(created.rater_tokens, _base_url(request))
+        return summary + _workload_markdown(workloads) + "\n\n" + _links_markdown(rows, key)
 
     def on_list_studies(secret_v):
         try:
@@ -101,21 +124,23 @@ def build_admin_tab(service) -> None:
         return pd.DataFrame([r.__dict__ for r in rows])
 
     def _rater_action(action):
-        def handler(secret_v, study_v, name_v, request: gr.Request):
+        def handler(secret_v, study_v, name_v):
             try:
                 if action == "revoke":
                     service.revoke_rater(secret_v, int(study_v or 0), name_v or "")
                     return f"Revoked {name_v}."
                 fn = service.add_rater if action == "add" else service.reissue_token
                 token = fn(secret_v, int(study_v or 0), name_v or "")
+                rows = service.invitations({(name_v or "").strip(): token})
+                key = service.links_download(secret_v, rows, f"study-{int(study_v)}-{action}-link.csv")
             except USER_ERRORS as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
-            return _links_markdown({name_v: token}, _base_url(request))
+            return _links_markdown(rows, key)
         return handler
 
     private = {"api_visibility": "private"}
-    create.click(on_create, [secret, name, data_path, n, seed, stratify, chosen, upload, reference, raters, k,
-                             calibration, repeats], created_md, **private)
+    create.click(on_create, [secret, name, data_path, n, seed, stratify, chosen, upload, reference, raters,
+                             display_names, k, calibration, repeats], created_md, **private)
     refresh.click(on_list_studies, [secret], studies, **private)
     list_raters.click(on_list_raters, [secret, study_id], raters_table, **private)
     add_btn.click(_rater_action("add"), [secret, study_id, rater_name], rater_md, **private)

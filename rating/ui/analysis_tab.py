@@ -13,7 +13,9 @@ from rating.analysis_service import AnalysisDenied
 
 USER_ERRORS = (AnalysisDenied, KeyError, ValueError)
 DOWNLOADS = (("csv", "Ratings CSV"), ("xlsx", "Ratings XLSX (+ summary sheets)"), ("parquet", "Ratings Parquet"),
-             ("png", "Figure 4 PNG"), ("svg", "Figure 4 SVG"))
+             ("png", "Figure 4 PNG (double column, 7.2 in, 300 dpi)"), ("svg", "Figure 4 SVG (double column)"),
+             ("pdf", "Figure 4 PDF (double column)"), ("png_single", "Figure 4 PNG (single column, 3.5 in, 300 dpi)"),
+             ("svg_single", "Figure 4 SVG (single column)"), ("pdf_single", "Figure 4 PDF (single column)"))
 TABLES = (("figure4", "Figure 4: mean [95% CI] per system and criterion"),
           ("table1_rouge", "Table 1: ROUGE per system on the rated cases"),
           ("agreement", "Agreement: Krippendorff's alpha (ordinal) per criterion"),

@@ -1,6 +1,6 @@
 """Rater workstation: study instructions and expiry, active time per case, browser sessions, drafts.
 
-Revision ID: 0003_issue12
+Revision ID: 0003
 Revises: 0002
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_issue12"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
