@@ -139,12 +139,16 @@ class RatingService:
         self.clock = clock
 
     # --- access ---------------------------------------------------------------------------
-    def _rater(self, session: Session, token: object) -> Rater:
+    def _rater(self, session: Session, token: object, lock: bool = False) -> Rater:
+        """The rater for `token`; lock=True also takes their row lock until the transaction ends
+        (PostgreSQL: a rater's concurrent submits, on any app process, run one after the other;
+        SQLite transactions are serialised anyway and ignore it)."""
         if not isinstance(token, str) or not token.strip():
             raise AccessDenied("Please sign in with the access code from your invitation link.")
         if len(token) > MAX_TOKEN_CHARS:
             raise AccessDenied("This access code is not valid.")
-        rater = session.scalar(select(Rater).where(Rater.token_hash == hash_token(token)))
+        query = select(Rater).where(Rater.token_hash == hash_token(token))
+        rater = session.scalar(query.with_for_update() if lock else query)
         if rater is None:
             raise AccessDenied("This access code is not valid. Check the link in your invitation.")
         if rater.revoked:
@@ -244,7 +248,7 @@ class RatingService:
         """
         parsed = [parse_candidate_rating(r) for r in ratings]
         with unit_of_work(self.session_factory) as session:
-            rater = self._rater(session, token)
+            rater = self._rater(session, token, lock=True)
             total = self._total(session, rater)
             pos = self._position(position, total)
             if pos >= total:
