@@ -7,8 +7,11 @@
   python -m rating.study revoke --db radllama.db --study 1 --name "Dr B"
   python -m rating.study reissue --db radllama.db --study 1 --name "Dr B"
   python -m rating.study list --db radllama.db
+  python -m rating.study copy --from sqlite:///pilot.db --to postgresql+psycopg://user@host:5432/radllama
 
-Invitation links and tokens are printed once; only their hashes are stored.
+Invitation links and tokens are printed once; only their hashes are stored. `copy` moves a whole
+study database into an empty one (SQLite <-> PostgreSQL), verified by row counts and a checksum
+of the ratings (rating/study_copy.py).
 """
 from __future__ import annotations
 
@@ -56,7 +59,25 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--name", required=True)
     lst = sub.add_parser("list", help="studies and raters")
     common(lst)
+    cp = sub.add_parser("copy", help="copy a whole study database into an empty one (SQLite <-> PostgreSQL)")
+    cp.add_argument("--from", dest="source", required=True, help="source: SQLite file or SQLAlchemy URL")
+    cp.add_argument("--to", dest="target", required=True, help="target (empty): SQLite file or SQLAlchemy URL")
     return p
+
+
+def _copy(args) -> int:
+    import json
+
+    from db.engine import database_url
+    from rating.study_copy import StudyCopyError, copy_study_database
+
+    try:
+        report = copy_study_database(database_url(args.source), database_url(args.target))
+    except StudyCopyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.as_json()))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     from rating.study_setup import RaterSpec, StudySetupError, add_rater, reissue_token, revoke_rater
 
     args = _parser().parse_args(argv)
+    if args.command == "copy":
+        return _copy(args)
     factory = make_session_factory(prepare_database(args.db))
     try:
         if args.command == "create":
