@@ -2,6 +2,10 @@
 
     python -m training.train --recipe default          # builds models/default/final on a CPU
     accelerate launch -m training.train --recipe llama2-7b
+    accelerate launch --config_file training/accelerate/ddp.yaml -m training.train --recipe llama2-7b
+
+Several processes (data-parallel; see training/loop.py): the main process builds the tokenizer
+first and the others load it; only the main process writes metrics, checkpoints and final/.
 
 Stages: load data -> tokenizer -> base model (scratch: build + pretrain on training text;
 else load hub/local weights) -> instruction tuning (prompt masked, best validation loss kept,
@@ -74,7 +78,9 @@ def build_base_model(cfg: TrainConfig, run_dir: Path, tokenizer, train: list[Rep
     if not cfg.from_scratch:
         return load_pretrained_model(cfg.model_name_or_path, cfg.mixed_precision)
     base_dir = run_dir / "base"
-    if (base_dir / "config.json").exists():
+    built = (base_dir / "config.json").exists()
+    accelerator.wait_for_everyone()  # every process has looked before the main process writes base/
+    if built:
         return load_pretrained_model(str(base_dir))
     model = build_scratch_model(cfg, tokenizer)
     log.write(stage="pretrain", event="model built", parameters=count_parameters(model)[1])
@@ -82,7 +88,7 @@ def build_base_model(cfg: TrainConfig, run_dir: Path, tokenizer, train: list[Rep
         blocks = pack_texts(tokenizer, report_texts(train), cfg.pretrain_seq_len)
         spec = LoopSpec("pretrain", cfg.pretrain_epochs, cfg.pretrain_batch_size, 1, cfg.pretrain_learning_rate,
                         cfg.weight_decay, 0.05, cfg.seed)
-        opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(blocks), spec))
+        opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(blocks), spec, accelerator.num_processes))
         model, opt = accelerator.prepare(model, opt)
         run_loop(accelerator, model, opt, sched, blocks, spec, tokenizer.pad_token_id, log)
         model = accelerator.unwrap_model(model)
@@ -106,7 +112,7 @@ def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: Ru
     spec = LoopSpec("finetune", cfg.epochs, cfg.per_device_batch_size,
                     cfg.gradient_accumulation_steps(accelerator.num_processes), cfg.learning_rate,
                     cfg.weight_decay, cfg.warmup_ratio, cfg.seed, cfg.eval_every_steps,
-                    cfg.early_stopping_patience, cfg.max_minutes)
+                    cfg.early_stopping_patience, cfg.max_minutes, cfg.log_every_steps)
     opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(train_ex), spec, accelerator.num_processes))
     state = TrainingState()
     last = latest_checkpoint(run_dir)
@@ -118,9 +124,12 @@ def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: Ru
               train_examples=len(train_ex), validate_examples=len(val_ex),
               mean_tokens=round(sum(len(e.input_ids) for e in train_ex) / len(train_ex), 1))
 
-    def checkpoint(st: TrainingState) -> None:
-        save_checkpoint(run_dir, accelerator.unwrap_model(model), opt, sched, st, cfg, tokenizer)
+    def checkpoint(st: TrainingState) -> None:  # called on the main process only
+        folder = save_checkpoint(run_dir, accelerator.unwrap_model(model), opt, sched, st, cfg, tokenizer)
         prune_checkpoints(run_dir, cfg.keep_checkpoints, st.best_step)
+        log.write(stage="finetune", event="checkpoint saved", step=st.step, process=accelerator.process_index)
+        print(f"checkpoint {folder.name} saved by process {accelerator.process_index} "
+              f"of {accelerator.num_processes}", flush=True)
 
     state = run_loop(accelerator, model, opt, sched, train_ex, spec, tokenizer.pad_token_id, log,
                      state=state, validate=val_ex, on_checkpoint=checkpoint)
@@ -158,19 +167,22 @@ def main(cfg: TrainConfig) -> Path:
         int(os.environ.get("WORLD_SIZE", "1"))), mixed_precision=cfg.mixed_precision)
     run_dir = cfg.run_dir(PROJECT_ROOT)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = MetricsLog(run_dir / "metrics.jsonl")
-    log.write(stage="start", recipe=cfg.name, config=cfg.to_dict())
+    log = MetricsLog(run_dir / "metrics.jsonl", enabled=accelerator.is_main_process)
+    log.write(stage="start", recipe=cfg.name, config=cfg.to_dict(), num_processes=accelerator.num_processes)
 
     data = load_data(cfg)
-    tokenizer = build_tokenizer(cfg, run_dir, data.train)
+    with accelerator.main_process_first():  # the main process trains and saves it, the others load it
+        tokenizer = build_tokenizer(cfg, run_dir, data.train)
     model = build_base_model(cfg, run_dir, tokenizer, data.train, accelerator, log)
     model, state = instruction_tune(cfg, run_dir, model, tokenizer, data, accelerator, log)
     final = write_final(cfg, run_dir, model, tokenizer, state, data) if accelerator.is_main_process else run_dir
+    accelerator.wait_for_everyone()
     minutes = (time.time() - started) / 60
     log.write(stage="done", final=str(final), best_step=state.best_step, best_val_loss=state.best_val_loss,
               minutes=round(minutes, 2))
-    print(f"final model: {final} (best step {state.best_step}, val loss {state.best_val_loss:.4f}, "
-          f"{minutes:.1f} min)")
+    if accelerator.is_main_process:
+        print(f"final model: {final} (best step {state.best_step}, val loss {state.best_val_loss:.4f}, "
+              f"{minutes:.1f} min)")
     return final
 
 
