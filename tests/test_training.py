@@ -284,3 +284,22 @@ def test_accelerate_two_cpu_processes_match_one_process_and_write_checkpoints_on
     assert two.stdout.count("final model:") == 1
     assert (tmp_path / "two" / "final" / "model.safetensors").is_file()
     assert [p.name for p in list_checkpoints(tmp_path / "two")] == [p.name for p in list_checkpoints(tmp_path / "one")]
+
+
+def test_shipped_accelerate_configs_fit_the_llama2_7b_recipe():
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils import DistributedType
+    from transformers.models.llama import modeling_llama
+
+    recipe = load_recipe("llama2-7b")
+    root = Path(__file__).resolve().parent.parent / "training" / "accelerate"
+    ddp, fsdp = (load_config_from_file(str(root / name)) for name in ("ddp.yaml", "fsdp.yaml"))
+    assert ddp.distributed_type == DistributedType.MULTI_GPU and fsdp.distributed_type == DistributedType.FSDP
+    for cfg in (ddp, fsdp):
+        assert cfg.mixed_precision == recipe.mixed_precision == "bf16" and not cfg.use_cpu
+        steps = recipe.gradient_accumulation_steps(cfg.num_processes)  # raises when 128 does not divide
+        assert steps * cfg.num_processes * recipe.per_device_batch_size == recipe.effective_batch_size
+    layer = fsdp.fsdp_config["fsdp_transformer_layer_cls_to_wrap"]
+    assert hasattr(modeling_llama, layer)
+    assert fsdp.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    assert recipe.finetune_method == "lora" and recipe.final_format == "adapter"  # what an FSDP run writes

@@ -193,5 +193,5 @@ def _evaluate_and_checkpoint(accelerator, model, validate, spec, pad_id, log, st
               best_step=state.best_step, early_stop=state.stopped)
     tqdm.write(f"[{spec.stage}] step {state.step}: val_loss {val:.4f} (best {state.best_val_loss:.4f} "
                f"@ {state.best_step}){' - early stop' if state.stopped else ''}")
-    if on_checkpoint is not None and accelerator.is_main_process:
-        on_checkpoint(state)
+    if on_checkpoint is not None:
+        on_checkpoint(state)  # on every process (FSDP gathers the weights); only the main process writes
