@@ -42,23 +42,27 @@ DB_ENV = "RADLLAMA_DB"
 DEFAULT_DB_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'radllama.db'}"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 20
+"""Connections a SQLite file engine keeps open, and as many more on demand. SQLAlchemy's default
+(5 + 10 overflow) made the 16th-20th of 20 concurrent threads wait in the pool while the others
+kept taking connections back (1 s outliers in bench/bench_rating_submit.py's in-process run)."""
 POSTGRES_POOL_SIZE = 20
 """Connections a PostgreSQL engine keeps open (plus as many on demand): one per concurrent rater request."""
 MIGRATION_LOCK_KEY = 724_511_015
 """pg_advisory_xact_lock key held while a PostgreSQL schema is upgraded (any constant shared by all processes)."""
-"""Connections a SQLite file engine keeps open, and as many more on demand. SQLAlchemy's default
-(5 + 10 overflow) made the 16th-20th of 20 concurrent threads wait in the pool while the others
-kept taking connections back (1 s outliers in bench/bench_rating_submit.py's in-process run)."""
 
 
 def database_url(explicit: str | None = None) -> str:
     """The URL to use: argument, else $RADLLAMA_DB, else radllama.db in the project root.
 
-    A bare file path is accepted and turned into a sqlite URL.
+    A bare file path is accepted and turned into a sqlite URL; postgresql:// and postgres:// URLs
+    get the psycopg (3) driver.
     """
     url = explicit or os.environ.get(DB_ENV) or DEFAULT_DB_URL
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
+    for bare in ("postgresql://", "postgres://"):  # libpq-style URLs: the installed driver is psycopg 3
+        if url.startswith(bare):
+            url = "postgresql+psycopg://" + url[len(bare):]
     return url
 
 

@@ -7,6 +7,7 @@ in a folder that user owns. stop() is `pg_ctl stop -m immediate` and removes the
 """
 from __future__ import annotations
 
+import atexit
 import getpass
 import os
 import shutil
@@ -70,6 +71,8 @@ class PostgresServer:
         return self.url_for(name)
 
     def stop(self) -> None:
+        if not self.data_dir.exists():
+            return  # stopped already
         pg_ctl = str(self.bin_dir / "pg_ctl")
         _run_as(self.run_as, [pg_ctl, "stop", "-D", str(self.data_dir), "-m", "immediate", "-w"], timeout=60)
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -103,6 +106,7 @@ def start_postgres(timeout: float = 60.0) -> PostgresServer:
         text = log.read_text(errors="replace") if log.exists() else ""
         server.stop()
         raise RuntimeError(f"pg_ctl start failed:\n{start.stdout}\n{start.stderr}\n{text}")
+    atexit.register(server.stop)  # also when the caller forgets or dies of an exception
     deadline = time.time() + timeout
     while True:
         try:

@@ -48,6 +48,15 @@ def test_schema_is_versioned_and_upgrade_is_idempotent(db_url):
         engine.dispose()
 
 
+def test_database_urls_file_paths_and_libpq_style_postgresql_urls(tmp_path):
+    from db.engine import database_url
+
+    assert database_url(str(tmp_path / "a.db")) == f"sqlite:///{tmp_path / 'a.db'}"
+    for given in ("postgresql://u@h:5432/d", "postgres://u@h:5432/d", "postgresql+psycopg://u@h:5432/d"):
+        assert database_url(given) == "postgresql+psycopg://u@h:5432/d"
+        assert dialect_of(given) == "postgresql"
+
+
 def test_two_processes_migrating_one_postgresql_database_at_once_both_succeed(postgres):
     import subprocess
     import sys
