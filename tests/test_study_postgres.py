@@ -50,6 +50,8 @@ def test_simulate_then_export_on_postgresql_gives_the_same_ratings_as_on_sqlite(
     csv = _export(url, tmp_path / "pg")
     assert len(csv) == len(sqlite_csv) == summary["n_ratings"]
     pd.testing.assert_frame_equal(csv[RATING_KEYS], sqlite_csv[RATING_KEYS], check_dtype=False)
+    assert list(csv.columns) == list(sqlite_csv.columns)
+    pd.testing.assert_frame_equal(csv, sqlite_csv)  # every exported column, timestamps and ROUGE included
     fig_pg = pd.read_excel(tmp_path / "pg" / "ratings.xlsx", sheet_name="figure4")
     assert fig_pg.groupby("system")["mean"].mean().idxmax() == summary["boosted_system"]
 
