@@ -15,6 +15,12 @@ anyway; without the lock, the threads that lose the race sleep in SQLite's busy 
 backs off up to 100 ms per retry, so a burst of concurrent submits gets a long tail (p95 483 ms
 for 20 threads). With it, waiting threads wake the moment the writer finishes. The busy timeout
 still guards against other processes.
+
+PostgreSQL (`postgresql+psycopg://user@host:port/dbname`) is the database for studies served by
+several app processes or sites. There the server arbitrates: transactions run at READ COMMITTED,
+writers that must not interleave take row locks (SELECT ... FOR UPDATE, e.g. the rater's row in
+RatingService.submit), sessions run in UTC, and schema upgrades hold an advisory lock so that two
+processes starting together do not both migrate. The in-process SQLite lock is not used.
 """
 from __future__ import annotations
 
@@ -39,21 +45,34 @@ SQLITE_POOL_SIZE = 20
 """Connections a SQLite file engine keeps open, and as many more on demand. SQLAlchemy's default
 (5 + 10 overflow) made the 16th-20th of 20 concurrent threads wait in the pool while the others
 kept taking connections back (1 s outliers in bench/bench_rating_submit.py's in-process run)."""
+POSTGRES_POOL_SIZE = 20
+"""Connections a PostgreSQL engine keeps open (plus as many on demand): one per concurrent rater request."""
+MIGRATION_LOCK_KEY = 724_511_015
+"""pg_advisory_xact_lock key held while a PostgreSQL schema is upgraded (any constant shared by all processes)."""
 
 
 def database_url(explicit: str | None = None) -> str:
     """The URL to use: argument, else $RADLLAMA_DB, else radllama.db in the project root.
 
-    A bare file path is accepted and turned into a sqlite URL.
+    A bare file path is accepted and turned into a sqlite URL; postgresql:// and postgres:// URLs
+    get the psycopg (3) driver.
     """
     url = explicit or os.environ.get(DB_ENV) or DEFAULT_DB_URL
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
+    for bare in ("postgresql://", "postgres://"):  # libpq-style URLs: the installed driver is psycopg 3
+        if url.startswith(bare):
+            url = "postgresql+psycopg://" + url[len(bare):]
     return url
 
 
 _WRITE_LOCKS: dict[str, threading.Lock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def dialect_of(url: str) -> str:
+    """'sqlite' or 'postgresql' (the backend name of a SQLAlchemy URL)."""
+    return make_url(database_url(url)).get_backend_name()
 
 
 def _write_lock_for(url: str) -> threading.Lock:
@@ -138,6 +157,10 @@ def make_engine(url: str | None = None, serialise_writes: bool = True) -> Engine
         event.listen(engine, "connect", _attach_write_lock)
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_immediate)
+    elif make_url(url).get_backend_name() == "postgresql":
+        # UTC sessions: naive timestamps (as SQLite stores them) mean UTC, aware ones come back in UTC.
+        engine = create_engine(url, pool_pre_ping=True, pool_size=POSTGRES_POOL_SIZE,
+                               max_overflow=POSTGRES_POOL_SIZE, connect_args={"options": "-c timezone=UTC"})
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
@@ -170,6 +193,9 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        if conn.dialect.name == "postgresql":
+            # Several app processes may start at once on one database: one migrates, the others wait.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         insp = inspect(conn)
         tables = set(insp.get_table_names())
         if "study" in tables and "alembic_version" not in tables:

@@ -207,14 +207,18 @@ class RatingService:
         self.clock = clock
 
     # --- access ---------------------------------------------------------------------------
-    def _rater(self, session: Session, token: object) -> Rater:
+    def _rater(self, session: Session, token: object, lock: bool = False) -> Rater:
+        """The rater for `token` (or a session key); lock=True also takes their row lock until the
+        transaction ends (PostgreSQL: a rater's concurrent submits, on any app process, run one after the
+        other; SQLite transactions are serialised anyway and ignore it)."""
         if isinstance(token, SessionKey):
-            return self._rater_for_session(session, token)
+            return self._rater_for_session(session, token, lock=lock)
         if not isinstance(token, str) or not token.strip():
             raise AccessDenied("Please sign in with the access code from your invitation link.")
         if len(token) > MAX_TOKEN_CHARS:
             raise AccessDenied("This access code is not valid.")
-        rater = session.scalar(select(Rater).where(Rater.token_hash == hash_token(token)))
+        query = select(Rater).where(Rater.token_hash == hash_token(token))
+        rater = session.scalar(query.with_for_update() if lock else query)
         if rater is None:
             raise AccessDenied("This access code is not valid. Check the link in your invitation.")
         self._check_active(session, rater)
@@ -232,7 +236,7 @@ class RatingService:
             raise AccessDenied("This study has closed: its invitations have expired. "
                                "Please contact the study coordinator.", "closed")
 
-    def _rater_for_session(self, session: Session, key: str) -> Rater:
+    def _rater_for_session(self, session: Session, key: str, lock: bool = False) -> Rater:
         ended = AccessDenied("You are signed out. Please open your invitation link again or enter your access code.",
                              "signed_out")
         if not key or len(key) > MAX_TOKEN_CHARS:
@@ -243,7 +247,7 @@ class RatingService:
         if _utc(row.expires_at) <= self.clock():
             session.delete(row)
             raise ended
-        rater = session.get(Rater, row.rater_id)
+        rater = session.get(Rater, row.rater_id, with_for_update=lock)
         self._check_active(session, rater)
         return rater
 
@@ -400,7 +404,7 @@ class RatingService:
         parsed = [parse_candidate_rating(r) if isinstance(r, Mapping) else _not_a_mapping() for r in ratings]
         active = parse_active_ms(active_ms)
         with unit_of_work(self.session_factory) as session:
-            rater = self._rater(session, token)
+            rater = self._rater(session, token, lock=True)
             total = self._total(session, rater)
             pos = self._position(position, total)
             if pos >= total:

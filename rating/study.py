@@ -8,10 +8,13 @@
   python -m rating.study revoke --db radllama.db --study 1 --name "Dr B"
   python -m rating.study reissue --db radllama.db --study 1 --name "Dr B"
   python -m rating.study list --db radllama.db
+  python -m rating.study copy --from sqlite:///pilot.db --to postgresql+psycopg://user@host:5432/radllama
 
 Invitation links and tokens are printed once; only their hashes are stored. Links start with
 --public-url (or $RADLLAMA_PUBLIC_URL; default http://127.0.0.1:7860), the address raters reach
 the server at. `create` also prints each rater's estimated workload (cases x candidates x 30 s).
+`copy` moves a whole study database into an empty one (SQLite <-> PostgreSQL), verified by row
+counts and a checksum of the ratings (rating/study_copy.py).
 """
 from __future__ import annotations
 
@@ -88,7 +91,25 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--name", help="one rater only")
     lst = sub.add_parser("list", help="studies and raters")
     common(lst)
+    cp = sub.add_parser("copy", help="copy a whole study database into an empty one (SQLite <-> PostgreSQL)")
+    cp.add_argument("--from", dest="source", required=True, help="source: SQLite file or SQLAlchemy URL")
+    cp.add_argument("--to", dest="target", required=True, help="target (empty): SQLite file or SQLAlchemy URL")
     return p
+
+
+def _copy(args) -> int:
+    import json
+
+    from db.engine import database_url
+    from rating.study_copy import StudyCopyError, copy_study_database
+
+    try:
+        report = copy_study_database(database_url(args.source), database_url(args.target))
+    except StudyCopyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.as_json()))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "copy":
+        return _copy(args)
     try:
         args.public_url = normalise_public_url(args.public_url)
     except ValueError as exc:

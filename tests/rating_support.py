@@ -77,9 +77,13 @@ class AppServer:
     It can be killed and started again on the same database (a new port each time).
     """
 
-    def __init__(self, db_path: Path, rating_only: bool = True, admin_secret: str | None = "test-admin-secret",
+    def __init__(self, db_path: Path | str, rating_only: bool = True, admin_secret: str | None = "test-admin-secret",
                  log_path: Path | None = None):
-        self.db_path = Path(db_path)
+        """db_path: a SQLite file, or a database URL (then log_path names where the logs go)."""
+        self.db = str(db_path)
+        if "://" in self.db and log_path is None:
+            raise ValueError("AppServer on a database URL needs log_path")
+        self.db_path = Path(db_path) if "://" not in self.db else None
         self.rating_only = rating_only
         self.admin_secret = admin_secret
         self.log_dir = (log_path or self.db_path.with_suffix(".server.log")).with_suffix(".logs")
@@ -94,7 +98,7 @@ class AppServer:
         self.starts += 1
         run_dir = self.log_dir / f"start-{self.starts}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        args = ["--db", str(self.db_path), "--no-build-model"]
+        args = ["--db", self.db, "--no-build-model"]
         args += ["--rating-only"] if self.rating_only else []
         args += ["--admin-secret", self.admin_secret] if self.admin_secret else []
         self.app = start_app(run_dir, args, ready_path="/rate/config", timeout=timeout, netguard=False)

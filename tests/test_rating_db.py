@@ -1,14 +1,14 @@
-"""Rating database and rater service on a real SQLite file: constraints, edits, resume, bad input."""
+"""Rating database and rater service on a real SQLite file and on a real PostgreSQL server:
+constraints, edits, resume, bad input, concurrency."""
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from db.engine import make_session_factory, prepare_database, unit_of_work
+from db.engine import dialect_of, make_engine, make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Assignment, Rater, Rating, RatingEdit
 from rating.service import AccessDenied, RatingError, RatingService
 from rating.study_setup import revoke_rater
@@ -16,11 +16,10 @@ from tests.rating_support import SECRET_SYSTEMS, make_study
 
 
 @pytest.fixture
-def study(tmp_path):
-    db = tmp_path / "study.db"
-    created = make_study(db, n_raters=2, n_cases=5, n_calibration=1, n_repeats=1)
-    factory = make_session_factory(prepare_database(str(db)))
-    yield created, factory, db
+def study(db_url):
+    created = make_study(db_url, n_raters=2, n_cases=5, n_calibration=1, n_repeats=1)
+    factory = make_session_factory(prepare_database(db_url))
+    yield created, factory, db_url
     factory.kw["bind"].dispose()
 
 
@@ -33,19 +32,55 @@ def _count(factory, model=Rating) -> int:
         return s.scalar(select(func.count(model.id)))
 
 
-def test_schema_is_versioned_and_upgrade_is_idempotent(tmp_path):
-    db = tmp_path / "fresh.db"
-    prepare_database(str(db)).dispose()
-    prepare_database(str(db)).dispose()  # a second start changes nothing
-    con = sqlite3.connect(db)
+def schema_head() -> str:
     from alembic.script import ScriptDirectory
 
     from db.engine import alembic_config
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert con.execute("select version_num from alembic_version").fetchall() == [(head,)]
-    assert {"display_name", "position"} <= {r[1] for r in con.execute("pragma table_info(system)")}
-    assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
-    assert "last_position" in {r[1] for r in con.execute("pragma table_info(rater)")}
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_schema_is_versioned_and_upgrade_is_idempotent(db_url):
+    prepare_database(db_url).dispose()
+    engine = prepare_database(db_url)  # a second start changes nothing
+    try:
+        with engine.connect() as con:
+            assert con.execute(text("select version_num from alembic_version")).all() == [(schema_head(),)]
+            assert "last_position" in {c["name"] for c in inspect(con).get_columns("rater")}
+            assert {"display_name", "position"} <= {c["name"] for c in inspect(con).get_columns("system")}
+            if dialect_of(db_url) == "sqlite":
+                assert con.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+            else:
+                checks = {c["name"] for c in inspect(con).get_check_constraints("rating")}
+                assert {f"ck_rating_{c}_1_5" for c in CRITERIA} | {"ck_rating_comment_length"} <= checks
+    finally:
+        engine.dispose()
+
+
+def test_database_urls_file_paths_and_libpq_style_postgresql_urls(tmp_path):
+    from db.engine import database_url
+
+    assert database_url(str(tmp_path / "a.db")) == f"sqlite:///{tmp_path / 'a.db'}"
+    for given in ("postgresql://u@h:5432/d", "postgres://u@h:5432/d", "postgresql+psycopg://u@h:5432/d"):
+        assert database_url(given) == "postgresql+psycopg://u@h:5432/d"
+        assert dialect_of(given) == "postgresql"
+
+
+def test_two_processes_migrating_one_postgresql_database_at_once_both_succeed(postgres):
+    import subprocess
+    import sys
+
+    from tests.rating_support import ROOT
+
+    url = postgres.new_database()
+    code = "import sys; from db.engine import prepare_database; prepare_database(sys.argv[1]).dispose()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, url], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    engine = make_engine(url)
+    with engine.connect() as con:
+        assert con.execute(text("select version_num from alembic_version")).all() == [(schema_head(),)]
+    engine.dispose()
 
 
 @pytest.mark.parametrize("bad_score", [0, 6])
@@ -55,19 +90,20 @@ def test_database_itself_rejects_scores_outside_1_to_5(study, bad_score):
         a = s.scalars(select(Assignment)).first()
         row = dict(assignment_id=a.id, rater_id=a.rater_id, output_id=a.label_order[0], repeat_index=0, label="A",
                    display_position=0, **{k: 3 for k in CRITERIA})
-    con = sqlite3.connect(db, isolation_level=None)  # autocommit: no transaction left open
-    con.execute("PRAGMA foreign_keys=ON")
-    cols = {**row, "coherence": bad_score, "comment": "", "significant_error": 0, "submitted_at": "2020-01-01",
-            "updated_at": "2020-01-01", "revision": 1}
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
-        con.execute(f"insert into rating ({','.join(cols)}) values ({','.join('?' * len(cols))})", list(cols.values()))
-    con.close()
+    cols = {**row, "coherence": bad_score, "comment": "", "significant_error": False,
+            "submitted_at": "2020-01-01", "updated_at": "2020-01-01", "revision": 1}
+    raw = make_engine(db)  # plain SQL, around the ORM and the service
+    with pytest.raises(IntegrityError, match="CHECK constraint failed|violates check constraint"):
+        with raw.begin() as con:
+            con.execute(text(f"insert into rating ({','.join(cols)}) values ({','.join(':' + c for c in cols)})"),
+                        cols)
+    raw.dispose()
     assert _count(factory) == 0
 
 
 def test_database_itself_rejects_a_duplicate_rating(study):
     _, factory, _ = study
-    with pytest.raises(IntegrityError, match="UNIQUE"):
+    with pytest.raises(IntegrityError, match="UNIQUE|unique constraint"):
         with unit_of_work(factory) as s:
             a = s.scalars(select(Assignment)).first()
             for _ in range(2):
@@ -166,10 +202,12 @@ def test_views_never_carry_a_system_name_or_another_raters_ratings(study):
     assert not any(name in repr(v) for v in (view_a, view_b) for name in SECRET_SYSTEMS)
 
 
-def test_concurrency_sqlite_transactions_hold_the_process_write_lock_until_commit_or_rollback(study):
+def test_concurrency_sqlite_transactions_hold_the_process_write_lock_until_commit_or_rollback(tmp_path):
     from db.engine import _write_lock_for, database_url
 
-    _, factory, db = study
+    db = str(tmp_path / "lock.db")
+    make_study(db, n_raters=1, n_cases=2)
+    factory = make_session_factory(prepare_database(db))
     lock = _write_lock_for(database_url(str(db)))
     with unit_of_work(factory) as s:
         s.scalar(select(func.count(Rater.id)))
@@ -182,12 +220,61 @@ def test_concurrency_sqlite_transactions_hold_the_process_write_lock_until_commi
     assert not lock.locked(), "the lock outlived a rollback"
 
 
-def test_concurrency_twenty_threads_submit_in_process_each_rating_stored_once(tmp_path):
+def test_concurrency_postgresql_runs_without_the_sqlite_process_lock(postgres):
+    from db.engine import _WRITE_LOCKS
+
+    url = postgres.new_database()
+    before = dict(_WRITE_LOCKS)
+    engine = prepare_database(url)
+    with engine.connect() as con:
+        assert con.exec_driver_sql("show timezone").scalar() == "UTC"
+        assert getattr(con.connection.dbapi_connection, "write_lock", None) is None
+    engine.dispose()
+    assert _WRITE_LOCKS == before
+
+
+def test_concurrency_one_raters_simultaneous_submits_of_one_case_are_stored_once(db_url):
+    """Double clicks, two tabs, two app processes: the same submit at once must neither fail nor duplicate
+    (on PostgreSQL the rater's row lock orders them; without it they race to insert the same rating)."""
     import threading
 
-    db = tmp_path / "threads.db"
-    created = make_study(db, n_raters=20, n_cases=3, n_calibration=0, n_repeats=0)
-    factory = make_session_factory(prepare_database(str(db)))
+    created = make_study(db_url, n_raters=1, n_cases=2, n_calibration=0, n_repeats=0)
+    factory = make_session_factory(prepare_database(db_url))
+    token = created.rater_tokens["Dr 00"]
+    form = _form(RatingService(factory).open_case(token, 0))
+    n_threads = 8
+    barrier = threading.Barrier(n_threads)
+    errors: list[str] = []
+
+    def submit(score):
+        service = RatingService(factory)
+        barrier.wait()
+        try:
+            service.submit(token, 0, [{**f, "coherence": score} for f in form])
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(repr(exc))
+
+    try:
+        for _ in range(3):
+            threads = [threading.Thread(target=submit, args=(1 + i % 5,)) for i in range(n_threads)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+        assert not errors
+        assert _count(factory) == len(form)
+        with unit_of_work(factory) as s:
+            for r in s.scalars(select(Rating)):
+                assert r.revision == 1 + len([e for e in r.history])
+    finally:
+        factory.kw["bind"].dispose()
+
+
+def test_concurrency_twenty_threads_submit_in_process_each_rating_stored_once(db_url):
+    import threading
+
+    created = make_study(db_url, n_raters=20, n_cases=3, n_calibration=0, n_repeats=0)
+    factory = make_session_factory(prepare_database(db_url))
     service = RatingService(factory)
     barrier = threading.Barrier(20)
     errors: list[str] = []

@@ -1,5 +1,6 @@
 """The real app as a subprocess on 127.0.0.1, driven by gradio_client at /rate/: concurrency,
-SIGKILL durability and blinding. One server per module (plus a separate one for the kill)."""
+SIGKILL durability (on SQLite and on PostgreSQL) and blinding. One server per module (plus a
+separate one for each kill)."""
 from __future__ import annotations
 
 import threading
@@ -108,10 +109,10 @@ def test_blinding_no_endpoint_page_or_config_reveals_a_system(served_study):
     assert all("Impression" in r or "Right lower" in r or "No acute" in r for r in responses)
 
 
-def test_kill_sigkill_during_submissions_loses_no_acknowledged_rating_and_raters_resume(tmp_path):
-    db = tmp_path / "kill.db"
+def test_kill_sigkill_during_submissions_loses_no_acknowledged_rating_and_raters_resume(db_url, tmp_path):
+    db = db_url  # a SQLite file or a PostgreSQL database
     created = make_study(db, n_raters=6, n_cases=12, n_calibration=0, n_repeats=0, name="kill")
-    server = AppServer(db).start()
+    server = AppServer(db, log_path=tmp_path / "kill.log").start()
     acked: dict[str, list[int]] = {name: [] for name in created.rater_tokens}
     stop = threading.Event()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -211,3 +212,94 @@ def test_llama2_7b_recipe_wraps_a_local_llama_with_lora(tmp_path):
     loss = model(input_ids=torch.tensor([[1, 5, 7, 9]]), labels=torch.tensor([[1, 5, 7, 9]])).loss
     loss.backward()
     assert all(p.grad is not None for n, p in model.named_parameters() if p.requires_grad)
+
+
+def _tiny_recipe(folder, name: str) -> str:
+    """A tiny full fine-tuning recipe (no pretraining, no dropout) as a YAML file; returns its path."""
+    import yaml
+
+    from tests.tiny_lm import write_jsonl
+
+    cfg = tiny_config(folder, name=name, output_dir=str(folder / name),
+                      data=str(write_jsonl(folder / "reports.jsonl", tiny_reports(48))),
+                      pretrain_epochs=0, finetune_method="full", epochs=3, per_device_batch_size=4,
+                      effective_batch_size=8, max_train_reports=32, max_validate_reports=4, eval_every_steps=4,
+                      log_every_steps=1, keep_checkpoints=1, learning_rate=3e-3)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return str(path)
+
+
+def _finetune_curve(run_dir):
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = {r["step"]: r["loss"] for r in records if r.get("stage") == "finetune" and "loss" in r}
+    vals = {r["step"]: r["val_loss"] for r in records if r.get("stage") == "finetune" and "val_loss" in r}
+    return records, losses, vals
+
+
+@pytest.mark.slow
+def test_accelerate_two_cpu_processes_match_one_process_and_write_checkpoints_once(tmp_path):
+    """`accelerate launch --num_processes 2 --cpu` (DDP over gloo): same loss curve as one process with the
+    same effective batch, and only the main process writes metrics, checkpoints and final/."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.app_process import free_port
+    from training.checkpoints import list_checkpoints
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1",
+           "ACCELERATE_DISABLE_RICH": "1"}
+    one = subprocess.run([sys.executable, "-m", "training.train", "--recipe", _tiny_recipe(tmp_path, "one")],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    # accelerate 1.15's `--cpu` launcher starts ONE process unless MPI is set up (--mpirun_hostfile); the
+    # torchrun-based launcher (--multi_gpu) with ACCELERATE_USE_CPU=1 runs N CPU processes over gloo.
+    two = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                          "--main_process_port", str(free_port()),
+                          "-m", "training.train", "--recipe", _tiny_recipe(tmp_path, "two")],
+                         cwd=root, env={**env, "ACCELERATE_USE_CPU": "1"}, capture_output=True, text=True,
+                         timeout=600)
+    assert two.returncode == 0, two.stderr[-3000:]
+
+    records_one, loss_one, val_one = _finetune_curve(tmp_path / "one")
+    records_two, loss_two, val_two = _finetune_curve(tmp_path / "two")
+    assert [r["num_processes"] for r in records_two if r["stage"] == "start"] == [2]
+    assert [r["num_processes"] for r in records_one if r["stage"] == "start"] == [1]
+    assert sorted(loss_one) == sorted(loss_two) == list(range(1, 13))  # 32 reports / (4 x 2) x 3 epochs
+    assert loss_one[12] < loss_one[1] - 0.5  # it learns
+    for step in loss_one:
+        assert loss_two[step] == pytest.approx(loss_one[step], abs=1e-4), (step, loss_one, loss_two)
+    assert sorted(val_one) == sorted(val_two) == [4, 8, 12]
+    for step in val_one:
+        assert val_two[step] == pytest.approx(val_one[step], abs=1e-4)
+
+    # Written once: one line per event in metrics.jsonl, every checkpoint saved by process 0 alone.
+    assert sum(1 for r in records_two if r["stage"] == "done") == 1
+    saved = [line for line in two.stdout.splitlines() if line.startswith("checkpoint step-")]
+    assert saved == [f"checkpoint step-{s:06d} saved by process 0 of 2" for s in (4, 8, 12)], two.stdout
+    assert [r["process"] for r in records_two if r.get("event") == "checkpoint saved"] == [0, 0, 0]
+    assert two.stdout.count("final model:") == 1
+    assert (tmp_path / "two" / "final" / "model.safetensors").is_file()
+    assert [p.name for p in list_checkpoints(tmp_path / "two")] == [p.name for p in list_checkpoints(tmp_path / "one")]
+
+
+def test_shipped_accelerate_configs_fit_the_llama2_7b_recipe():
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils import DistributedType
+    from transformers.models.llama import modeling_llama
+
+    recipe = load_recipe("llama2-7b")
+    root = Path(__file__).resolve().parent.parent / "training" / "accelerate"
+    ddp, fsdp = (load_config_from_file(str(root / name)) for name in ("ddp.yaml", "fsdp.yaml"))
+    assert ddp.distributed_type == DistributedType.MULTI_GPU and fsdp.distributed_type == DistributedType.FSDP
+    for cfg in (ddp, fsdp):
+        assert cfg.mixed_precision == recipe.mixed_precision == "bf16" and not cfg.use_cpu
+        steps = recipe.gradient_accumulation_steps(cfg.num_processes)  # raises when 128 does not divide
+        assert steps * cfg.num_processes * recipe.per_device_batch_size == recipe.effective_batch_size
+    layer = fsdp.fsdp_config["fsdp_transformer_layer_cls_to_wrap"]
+    assert hasattr(modeling_llama, layer)
+    assert fsdp.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    assert recipe.finetune_method == "lora" and recipe.final_format == "adapter"  # what an FSDP run writes

@@ -73,14 +73,18 @@ def write_model_side_files(folder: Path, config, tokenizer) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def save_checkpoint(run_dir: Path, model, optimizer, scheduler, state: TrainingState, config, tokenizer) -> Path:
+def save_checkpoint(run_dir: Path, model, optimizer, scheduler, state: TrainingState, config, tokenizer,
+                    weights: dict[str, torch.Tensor] | None = None) -> Path:
+    """A step folder; `weights` (already gathered trainable weights) replaces reading them from `model`,
+    and optimizer=None leaves out the optimizer state (FSDP, where it is sharded)."""
     folder = step_dir(run_dir, state.step)
     tmp = folder.with_name(folder.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     write_model_side_files(tmp, config, tokenizer)
-    save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    save_file(weights if weights is not None else trainable_state(model), str(tmp / "trainable.safetensors"))
+    if optimizer is not None:
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     (tmp / "state.json").write_text(state.to_json())
     if folder.exists():
@@ -100,7 +104,7 @@ def load_checkpoint(folder: Path, model, optimizer=None, scheduler=None) -> Trai
     with torch.no_grad():
         for name, value in weights.items():
             params[name].copy_(value.to(params[name].dtype))
-    if optimizer is not None:
+    if optimizer is not None and (folder / "optimizer.pt").exists():
         optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
     if scheduler is not None:
         scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))

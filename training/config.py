@@ -94,6 +94,8 @@ class TrainConfig:
     """Evaluations without a better validation loss before training stops (0: never stop)."""
     keep_checkpoints: int = 2
     """Step folders kept besides the best one."""
+    log_every_steps: int = 10
+    """Optimizer steps between logged training losses (metrics.jsonl and the progress bar)."""
     max_minutes: float | None = None
     """Wall-clock budget for instruction tuning; training stops cleanly when it is spent."""
     mixed_precision: str = "no"

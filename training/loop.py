@@ -3,6 +3,13 @@
 Progress bars show loss and tokens/s; every log line also goes to RUN/metrics.jsonl.
 Instruction tuning evaluates validation loss every `eval_every` optimizer steps, saves a
 step folder, keeps the best, and stops early after `patience` evaluations without progress.
+
+Several processes (`accelerate launch --num_processes N`, DDP/FSDP): process i takes micro-batches
+i, i+N, i+2N, ... of each epoch's deterministic order (each epoch is cut to a multiple of N
+batches so every process takes as many steps), gradients are averaged across processes, and with
+the accumulation scaled down by N one optimizer step sees the same examples as in one process.
+Logged losses are averaged over the processes; only the main process writes metrics and
+checkpoints; decisions that end the loop (time budget) are agreed by all processes.
 """
 from __future__ import annotations
 
@@ -21,13 +28,17 @@ from training.instruct_data import Encoded, batch_loss, batches_per_epoch, colla
 
 
 class MetricsLog:
-    """Append-only JSON lines: one object per logged event."""
+    """Append-only JSON lines: one object per logged event (enabled=False: this process writes nothing)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, enabled: bool = True):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.enabled = enabled
+        if enabled:
+            path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, **record) -> None:
+        if not self.enabled:
+            return
         record.setdefault("time", round(time.time(), 3))
         with self.path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
@@ -68,9 +79,28 @@ def make_optimizer(model, spec: LoopSpec, total_steps: int):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
 
 
+def used_batches_per_epoch(n_examples: int, batch_size: int, num_processes: int = 1) -> int:
+    """Micro-batches of an epoch that are trained on: all of them, cut to a multiple of the process count."""
+    per_epoch = batches_per_epoch(n_examples, batch_size)
+    return max(num_processes, per_epoch - per_epoch % num_processes)
+
+
 def total_optimizer_steps(n_examples: int, spec: LoopSpec, num_processes: int = 1) -> int:
-    per_epoch = batches_per_epoch(n_examples, spec.batch_size)
+    per_epoch = used_batches_per_epoch(n_examples, spec.batch_size, num_processes)
     return max(1, int(per_epoch * spec.epochs) // (spec.accumulation * num_processes))
+
+
+def _all_agree(accelerator, flag: bool) -> bool:
+    """True on every process when it is true on any (one process alone must not leave the loop)."""
+    if accelerator.num_processes == 1:
+        return flag
+    return bool(accelerator.reduce(torch.tensor([int(flag)], device=accelerator.device), reduction="sum").item())
+
+
+def _mean_over_processes(accelerator, value: float) -> float:
+    if accelerator.num_processes == 1:
+        return value
+    return float(accelerator.reduce(torch.tensor([float(value)], device=accelerator.device), reduction="mean").item())
 
 
 @torch.no_grad()
@@ -92,8 +122,9 @@ def run_loop(accelerator, model, optimizer, scheduler, train: Sequence[Encoded],
              on_checkpoint: Callable[[TrainingState], None] | None = None) -> TrainingState:
     """Train until the epochs, the time budget or the patience run out; returns the final state."""
     state = state or TrainingState()
+    accelerator.gradient_accumulation_steps = spec.accumulation  # this stage's accumulation, not the run's
     total_steps = total_optimizer_steps(len(train), spec, accelerator.num_processes)
-    per_epoch = batches_per_epoch(len(train), spec.batch_size)
+    per_epoch = used_batches_per_epoch(len(train), spec.batch_size, accelerator.num_processes)
     micro_done = state.step * spec.accumulation * accelerator.num_processes
     started = time.time()
     model.train()
@@ -103,6 +134,8 @@ def run_loop(accelerator, model, optimizer, scheduler, train: Sequence[Encoded],
     while state.step < total_steps and not state.stopped:
         skip = micro_done - epoch * per_epoch
         for b_idx, batch in enumerate(epoch_batches(train, spec.batch_size, spec.seed, epoch, pad_id)):
+            if b_idx >= per_epoch:
+                break
             if b_idx < skip or b_idx % accelerator.num_processes != accelerator.process_index:
                 continue
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
@@ -124,13 +157,14 @@ def run_loop(accelerator, model, optimizer, scheduler, train: Sequence[Encoded],
             bar.update(1)
             if state.step % spec.log_every == 0 or state.step == total_steps:
                 elapsed = max(1e-6, time.time() - window_start)
-                rate = window_tokens * accelerator.num_processes / elapsed
-                mean = window_loss / max(1, window_n)
+                rate = _mean_over_processes(accelerator, window_tokens) * accelerator.num_processes / elapsed
+                mean = _mean_over_processes(accelerator, window_loss / max(1, window_n))
                 bar.set_postfix(loss=f"{mean:.3f}", tok_s=f"{rate:.0f}")
                 log.write(stage=spec.stage, step=state.step, epoch=round(epoch + b_idx / per_epoch, 3), loss=mean,
                           lr=scheduler.get_last_lr()[0], tokens_per_s=round(rate, 1))
                 window_loss, window_tokens, window_start, window_n = 0.0, 0, time.time(), 0
-            out_of_time = spec.max_minutes is not None and (time.time() - started) / 60 > spec.max_minutes
+            out_of_time = _all_agree(accelerator, spec.max_minutes is not None
+                                     and (time.time() - started) / 60 > spec.max_minutes)
             if validate and (state.step % spec.eval_every == 0 or state.step == total_steps or out_of_time):
                 _evaluate_and_checkpoint(accelerator, model, validate, spec, pad_id, log, state, on_checkpoint)
             if out_of_time:
@@ -146,7 +180,8 @@ def run_loop(accelerator, model, optimizer, scheduler, train: Sequence[Encoded],
 def _evaluate_and_checkpoint(accelerator, model, validate, spec, pad_id, log, state, on_checkpoint) -> None:
     if state.step == state.best_step:
         return
-    val = evaluation_loss(model, validate, spec.batch_size * 2, pad_id, accelerator.device)
+    val = _mean_over_processes(accelerator, evaluation_loss(model, validate, spec.batch_size * 2, pad_id,
+                                                            accelerator.device))  # every process decides alike
     improved = val < state.best_val_loss
     if improved:
         state.best_val_loss, state.best_step, state.evals_without_improvement = val, state.step, 0
@@ -158,5 +193,5 @@ def _evaluate_and_checkpoint(accelerator, model, validate, spec, pad_id, log, st
               best_step=state.best_step, early_stop=state.stopped)
     tqdm.write(f"[{spec.stage}] step {state.step}: val_loss {val:.4f} (best {state.best_val_loss:.4f} "
                f"@ {state.best_step}){' - early stop' if state.stopped else ''}")
-    if on_checkpoint is not None and accelerator.is_main_process:
-        on_checkpoint(state)
+    if on_checkpoint is not None:
+        on_checkpoint(state)  # on every process (FSDP gathers the weights); only the main process writes

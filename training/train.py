@@ -2,6 +2,10 @@
 
     python -m training.train --recipe default          # builds models/default/final on a CPU
     accelerate launch -m training.train --recipe llama2-7b
+    accelerate launch --config_file training/accelerate/ddp.yaml -m training.train --recipe llama2-7b
+
+Several processes (data-parallel; see training/loop.py): the main process builds the tokenizer
+first and the others load it; only the main process writes metrics, checkpoints and final/.
 
 Stages: load data -> tokenizer -> base model (scratch: build + pretrain on training text;
 else load hub/local weights) -> instruction tuning (prompt masked, best validation loss kept,
@@ -74,7 +78,9 @@ def build_base_model(cfg: TrainConfig, run_dir: Path, tokenizer, train: list[Rep
     if not cfg.from_scratch:
         return load_pretrained_model(cfg.model_name_or_path, cfg.mixed_precision)
     base_dir = run_dir / "base"
-    if (base_dir / "config.json").exists():
+    built = (base_dir / "config.json").exists()
+    accelerator.wait_for_everyone()  # every process has looked before the main process writes base/
+    if built:
         return load_pretrained_model(str(base_dir))
     model = build_scratch_model(cfg, tokenizer)
     log.write(stage="pretrain", event="model built", parameters=count_parameters(model)[1])
@@ -82,7 +88,7 @@ def build_base_model(cfg: TrainConfig, run_dir: Path, tokenizer, train: list[Rep
         blocks = pack_texts(tokenizer, report_texts(train), cfg.pretrain_seq_len)
         spec = LoopSpec("pretrain", cfg.pretrain_epochs, cfg.pretrain_batch_size, 1, cfg.pretrain_learning_rate,
                         cfg.weight_decay, 0.05, cfg.seed)
-        opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(blocks), spec))
+        opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(blocks), spec, accelerator.num_processes))
         model, opt = accelerator.prepare(model, opt)
         run_loop(accelerator, model, opt, sched, blocks, spec, tokenizer.pad_token_id, log)
         model = accelerator.unwrap_model(model)
@@ -106,38 +112,81 @@ def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: Ru
     spec = LoopSpec("finetune", cfg.epochs, cfg.per_device_batch_size,
                     cfg.gradient_accumulation_steps(accelerator.num_processes), cfg.learning_rate,
                     cfg.weight_decay, cfg.warmup_ratio, cfg.seed, cfg.eval_every_steps,
-                    cfg.early_stopping_patience, cfg.max_minutes)
+                    cfg.early_stopping_patience, cfg.max_minutes, cfg.log_every_steps)
     opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(train_ex), spec, accelerator.num_processes))
     state = TrainingState()
     last = latest_checkpoint(run_dir)
+    sharded = _is_fsdp(accelerator)
     if last is not None:
-        state = load_checkpoint(last, model, opt, sched)
+        # FSDP shards the optimizer state, which a step folder does not hold: weights resume, moments restart.
+        state = load_checkpoint(last, model, None if sharded else opt, sched)
         log.write(stage="finetune", event="resumed", checkpoint=last.name, step=state.step)
     model, opt = accelerator.prepare(model, opt)
     log.write(stage="finetune", event="start", trainable_parameters=trainable, parameters=total,
               train_examples=len(train_ex), validate_examples=len(val_ex),
               mean_tokens=round(sum(len(e.input_ids) for e in train_ex) / len(train_ex), 1))
 
-    def checkpoint(st: TrainingState) -> None:
-        save_checkpoint(run_dir, accelerator.unwrap_model(model), opt, sched, st, cfg, tokenizer)
+    def checkpoint(st: TrainingState) -> None:  # called on every process; only the main one writes
+        weights = gathered_trainable_weights(accelerator, model)
+        if not accelerator.is_main_process:
+            return
+        folder = save_checkpoint(run_dir, accelerator.unwrap_model(model), None if sharded else opt, sched, st,
+                                 cfg, tokenizer, weights=weights)
         prune_checkpoints(run_dir, cfg.keep_checkpoints, st.best_step)
+        log.write(stage="finetune", event="checkpoint saved", step=st.step, process=accelerator.process_index)
+        print(f"checkpoint {folder.name} saved by process {accelerator.process_index} "
+              f"of {accelerator.num_processes}", flush=True)
 
     state = run_loop(accelerator, model, opt, sched, train_ex, spec, tokenizer.pad_token_id, log,
                      state=state, validate=val_ex, on_checkpoint=checkpoint)
     return accelerator.unwrap_model(model), state
 
 
-def write_final(cfg: TrainConfig, run_dir: Path, model, tokenizer, state: TrainingState, data: RunData) -> Path:
-    """Best checkpoint -> RUN/final (merged weights, or the adapter plus where its base lives)."""
-    if state.best_step >= 0:
-        load_checkpoint(step_dir(run_dir, state.best_step), model)
+def _is_fsdp(accelerator) -> bool:
+    from accelerate.utils import DistributedType
+
+    return accelerator.distributed_type == DistributedType.FSDP
+
+
+def gathered_trainable_weights(accelerator, model) -> dict | None:
+    """The trainable weights as whole tensors on the main process, None on the others.
+
+    Every process must call it: under FSDP the shards are gathered (a collective); otherwise each
+    process holds the whole model and the main process just reads it.
+    """
+    unwrapped = accelerator.unwrap_model(model)
+    names = {n.replace("_fsdp_wrapped_module.", "") for n, p in unwrapped.named_parameters() if p.requires_grad}
+    if _is_fsdp(accelerator):
+        full = accelerator.get_state_dict(model)  # FULL_STATE_DICT, gathered on the main process
+    elif accelerator.is_main_process:
+        full = {n: p for n, p in unwrapped.named_parameters() if p.requires_grad}
+    if not accelerator.is_main_process:
+        return None
+    return {k: v.detach().contiguous().cpu() for k, v in full.items() if k in names}
+
+
+def write_final(cfg: TrainConfig, run_dir: Path, model, tokenizer, state: TrainingState, data: RunData,
+                sharded: bool = False) -> Path:
+    """Best checkpoint -> RUN/final (merged weights, or the adapter plus where its base lives).
+
+    sharded (FSDP): the model's own parameters are shards, so the adapter is written from the best
+    step folder's gathered weights instead (LoRA with final_format adapter only; checked on start).
+    """
+    best = step_dir(run_dir, state.best_step) if state.best_step >= 0 else None
+    if best is not None and not sharded:
+        load_checkpoint(best, model)
     final = run_dir / "final"
     if final.exists():
         shutil.rmtree(final)
     base_ref = cfg.model_name_or_path or "../base"
-    if cfg.finetune_method == "lora" and cfg.final_format == "merged":
-        model = model.merge_and_unload()
-    model.save_pretrained(final)
+    if sharded:
+        from safetensors.torch import load_file
+
+        model.save_pretrained(final, state_dict=load_file(str(best / "trainable.safetensors")))
+    else:
+        if cfg.finetune_method == "lora" and cfg.final_format == "merged":
+            model = model.merge_and_unload()
+        model.save_pretrained(final)
     write_model_side_files(final, cfg, tokenizer)
     meta = {"format": cfg.final_format if cfg.finetune_method == "lora" else "merged", "base_model": base_ref,
             "retrieved_examples": cfg.retrieved_examples, "max_example_words": cfg.max_example_words,
@@ -156,21 +205,29 @@ def main(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps(
         int(os.environ.get("WORLD_SIZE", "1"))), mixed_precision=cfg.mixed_precision)
+    sharded = _is_fsdp(accelerator)
+    if sharded and not (cfg.finetune_method == "lora" and cfg.final_format == "adapter"):
+        raise SystemExit("error: FSDP runs write a LoRA adapter: use finetune_method: lora and final_format: adapter "
+                         "(the llama2-7b recipe does), or DDP (training/accelerate/ddp.yaml)")
     run_dir = cfg.run_dir(PROJECT_ROOT)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = MetricsLog(run_dir / "metrics.jsonl")
-    log.write(stage="start", recipe=cfg.name, config=cfg.to_dict())
+    log = MetricsLog(run_dir / "metrics.jsonl", enabled=accelerator.is_main_process)
+    log.write(stage="start", recipe=cfg.name, config=cfg.to_dict(), num_processes=accelerator.num_processes)
 
     data = load_data(cfg)
-    tokenizer = build_tokenizer(cfg, run_dir, data.train)
+    with accelerator.main_process_first():  # the main process trains and saves it, the others load it
+        tokenizer = build_tokenizer(cfg, run_dir, data.train)
     model = build_base_model(cfg, run_dir, tokenizer, data.train, accelerator, log)
     model, state = instruction_tune(cfg, run_dir, model, tokenizer, data, accelerator, log)
-    final = write_final(cfg, run_dir, model, tokenizer, state, data) if accelerator.is_main_process else run_dir
+    final = (write_final(cfg, run_dir, model, tokenizer, state, data, sharded=sharded)
+             if accelerator.is_main_process else run_dir)
+    accelerator.wait_for_everyone()
     minutes = (time.time() - started) / 60
     log.write(stage="done", final=str(final), best_step=state.best_step, best_val_loss=state.best_val_loss,
               minutes=round(minutes, 2))
-    print(f"final model: {final} (best step {state.best_step}, val loss {state.best_val_loss:.4f}, "
-          f"{minutes:.1f} min)")
+    if accelerator.is_main_process:
+        print(f"final model: {final} (best step {state.best_step}, val loss {state.best_val_loss:.4f}, "
+              f"{minutes:.1f} min)")
     return final
 
 
