@@ -14,9 +14,13 @@ from typing import Callable, Mapping, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.display_text import display_text
 from db.engine import unit_of_work
 from db.models import CRITERIA, MAX_COMMENT_CHARS, Assignment, Output, Rater, Rating, RatingEdit
 from rating.assignments import label_for
+from rating.form_values import finite_number, has_control_characters
+from rating.shared_texts import same_text_outputs
+from rating.throttle import FailureThrottle, Throttled
 from rating.tokens import hash_token
 
 CRITERION_TITLES = {
@@ -103,12 +107,8 @@ def _parse_score(value: object, label: str, criterion: str) -> int:
         raise RatingError(f"Please give a score for {where}.")
     if isinstance(value, bool):
         raise RatingError(f"The score for {where} must be a whole number from 1 to 5.")
-    try:
-        number = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        raise RatingError(f"The score for {where} must be a whole number from 1 to 5, not {str(value)[:20]!r}.") \
-            from None
-    if number != int(number) or not 1 <= number <= 5:
+    number = finite_number(value)  # None for nan, inf, text
+    if number is None or number != int(number) or not 1 <= number <= 5:
         raise RatingError(f"The score for {where} must be a whole number from 1 to 5, not {str(value)[:20]!r}.")
     return int(number)
 
@@ -122,6 +122,9 @@ def parse_candidate_rating(raw: Mapping) -> CandidateRating:
     comment = raw.get("comment") or ""
     if not isinstance(comment, str):
         raise RatingError(f"The comment for candidate {label} must be text.")
+    if has_control_characters(comment):
+        raise RatingError(f"The comment for candidate {label} holds a character that is not allowed (NUL or "
+                          f"another control character).")
     if len(comment) > MAX_COMMENT_CHARS:
         raise RatingError(f"The comment for candidate {label} has {len(comment)} characters; "
                           f"at most {MAX_COMMENT_CHARS} are allowed.")
@@ -134,18 +137,29 @@ def parse_candidate_rating(raw: Mapping) -> CandidateRating:
 class RatingService:
     """Rater-facing operations; each call is one short transaction."""
 
-    def __init__(self, session_factory, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(self, session_factory, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 throttle: FailureThrottle | None = None, client: Callable[[], str | None] = lambda: None):
+        """throttle: refuses a client after repeated wrong tokens; client: who is calling now (app.py wires it)."""
         self.session_factory = session_factory
         self.clock = clock
+        self.throttle = throttle or FailureThrottle()
+        self.client = client
 
     # --- access ---------------------------------------------------------------------------
     def _rater(self, session: Session, token: object) -> Rater:
         if not isinstance(token, str) or not token.strip():
             raise AccessDenied("Please sign in with the access code from your invitation link.")
+        client = self.client()
+        try:
+            self.throttle.check(client)
+        except Throttled as exc:
+            raise AccessDenied(str(exc)) from None
         if len(token) > MAX_TOKEN_CHARS:
+            self.throttle.failed(client)
             raise AccessDenied("This access code is not valid.")
         rater = session.scalar(select(Rater).where(Rater.token_hash == hash_token(token)))
         if rater is None:
+            self.throttle.failed(client)
             raise AccessDenied("This access code is not valid. Check the link in your invitation.")
         if rater.revoked:
             raise AccessDenied("This invitation has been withdrawn. Please contact the study coordinator.")
@@ -176,10 +190,9 @@ class RatingService:
         return session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == rater.id)) or 0
 
     def _position(self, position: object, total: int) -> int:
-        try:
-            value = float(position)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise RatingError("Unknown case position.") from None
+        value = finite_number(position)
+        if value is None:
+            raise RatingError("Unknown case position.")
         if value != int(value) or not 0 <= value <= total:
             raise RatingError(f"There is no case {position} in your list.")
         return int(value)
@@ -227,7 +240,7 @@ class RatingService:
         for i, output_id in enumerate(assignment.label_order):
             r = mine.get(output_id)
             candidates.append(CandidateView(
-                label=label_for(i), text=outputs[output_id].text,
+                label=label_for(i), text=display_text(outputs[output_id].text),
                 scores={c: getattr(r, c) for c in CRITERIA} if r else {},
                 comment=r.comment if r else "", significant_error=bool(r.significant_error) if r else False))
         return CaseView(rater_name=rater.name, position=position, total=total, n_completed=n_done,
@@ -263,10 +276,14 @@ class RatingService:
             now = self.clock()
             started = _utc(assignment.first_opened_at) or now
             existing = self._own_ratings(session, assignment)
+            shown = set(by_label.values())
             for display_position, (label, output_id) in enumerate(by_label.items()):
                 new = next(p for p in parsed if p.label == label)
-                self._save(session, rater, assignment, output_id, label, display_position, new, existing, started,
-                           now)
+                # the candidate stands for every output of the case with the same text: each gets the rating
+                same = [o for o in same_text_outputs(session, assignment.case_id, output_id) if o not in shown]
+                for oid in (output_id, *same):
+                    self._save(session, rater, assignment, oid, label, display_position, new, existing, started,
+                               now)
             session.flush()
             nxt = min(pos + 1, total)
             return self._open(session, rater, nxt, total, message=f"Saved your ratings of case {pos + 1}.")
