@@ -40,6 +40,10 @@ ANCHORS = {
 """What a score of 1 and a score of 5 mean, per criterion (shown next to each input)."""
 
 MAX_TOKEN_CHARS = 200
+RATER_MAX_WRONG_CODES = 10
+"""Wrong access codes from one client (IP address) in 10 minutes before it is refused for 15 minutes.
+Higher than the admin's 5: raters behind one proxy share an address, and 192-bit tokens need no
+tighter limit; it stops a guesser, and a stolen-link prober, from trying codes at full speed."""
 
 
 class RatingError(ValueError):
@@ -142,7 +146,7 @@ class RatingService:
         """throttle: refuses a client after repeated wrong tokens; client: who is calling now (app.py wires it)."""
         self.session_factory = session_factory
         self.clock = clock
-        self.throttle = throttle or FailureThrottle()
+        self.throttle = throttle or FailureThrottle(max_failures=RATER_MAX_WRONG_CODES)
         self.client = client
 
     # --- access ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from tests.app_process import start_app
 from tests.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("admin_browser")]
-SECRET = "admin-secret-7"
+SECRET = "admin-secret-7-long-enough"
 
 
 def test_admin_creates_a_study_in_the_browser_and_a_rater_link_opens_the_first_case(tmp_path, openi_csv_path):

@@ -28,7 +28,11 @@ def test_analysis_tab_in_browser_refuses_a_wrong_secret_then_shows_figure_and_do
             browser = launch_chromium(p)
             try:
                 page = browser.new_page()
-                page.goto(app.url + "/")
+                # exports are served to the admin only: sign in first (a session cookie)
+                page.goto(app.url + "/admin/sign-in")
+                page.locator("input[name=secret]").fill(SECRET)
+                page.click("button[type=submit]")
+                page.wait_for_url(app.url + "/")
                 page.locator("#analysis-secret input").fill("wrong")
                 page.click("#analysis-load")
                 expect(page.locator("#analysis-status")).to_contain_text("secret", timeout=30_000)

@@ -161,7 +161,7 @@ def test_admin_refuses_without_the_secret_and_keeps_a_generated_one_0600(tmp_pat
         with pytest.raises(AdminDenied):
             admin.add_rater(wrong, 1, "Mallory")
     assert admin.list_studies(secret) == []
-    explicit = AdminService(factory, admin_secret="configured")
+    explicit = AdminService(factory, admin_secret="configured-secret-0123")
     with pytest.raises(AdminDenied):
         explicit.list_studies(secret)
 
