@@ -118,7 +118,7 @@ def build_rater_tab(service) -> None:
     def _step(pos, delta: int) -> int:
         try:
             return max(0, int(float(pos or 0)) + delta)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: inf
             raise gr.Error("Unknown case position.", print_exception=False) from None
 
     def on_previous(access_code: str, pos):
