@@ -45,7 +45,8 @@ class StudySpec:
     description: str = ""
     """Free text shown to the admin only."""
     seed: int = 0
-    """Seed of every random choice (case order, label order, allocation, repeats)."""
+    """Seed of the case choices (calibration cases, allocation, case order, repeats). Label orders are
+    drawn from `secrets` instead, so that nobody can recompute them from the seed."""
     k: int | None = None
     """Raters per (non-calibration) case; None means every rater rates every case."""
     n_calibration: int = 0
