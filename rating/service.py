@@ -281,10 +281,11 @@ class RatingService:
             started = _utc(assignment.first_opened_at) or now
             existing = self._own_ratings(session, assignment)
             shown = set(by_label.values())
+            same_text = same_text_outputs(session, assignment.case_id)
             for display_position, (label, output_id) in enumerate(by_label.items()):
                 new = next(p for p in parsed if p.label == label)
                 # the candidate stands for every output of the case with the same text: each gets the rating
-                same = [o for o in same_text_outputs(session, assignment.case_id, output_id) if o not in shown]
+                same = [o for o in same_text.get(output_id, []) if o not in shown]
                 for oid in (output_id, *same):
                     self._save(session, rater, assignment, oid, label, display_position, new, existing, started,
                                now)

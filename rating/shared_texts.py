@@ -32,11 +32,11 @@ def candidates_by_case(session: Session, study_id: int) -> dict[int, list[int]]:
             for case_id, texts in _texts_by_case(session, Case.study_id == study_id).items()}
 
 
-def same_text_outputs(session: Session, case_id: int, output_id: int) -> list[int]:
-    """The other outputs of the case whose display text equals that of `output_id`."""
+def same_text_outputs(session: Session, case_id: int) -> dict[int, list[int]]:
+    """Per output of the case, the other outputs of the case with the same display text (one query)."""
     texts = _texts_by_case(session, Case.id == case_id).get(case_id, {})
-    mine = display_text(texts.get(output_id, ""))
-    return [oid for oid, text in texts.items() if oid != output_id and display_text(text) == mine]
+    groups = same_text_groups(texts)
+    return {oid: [o for o in group if o != oid] for group in groups for oid in group}
 
 
 def shared_with(case_ids: list, output_ids: list, systems: list, texts: list) -> list[str]:
