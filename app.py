@@ -4,8 +4,10 @@ Wiring only: parse flags and environment, build the services, compose the tabs, 
 One server holds two Gradio apps:
   /       the workbench: Generate, Study admin, Analysis;
   /rate/  the rater app: only what a blinded rater may see.
-With --rating-only the workbench is not served at all (recommended while a study runs on a
-shared network, so no reachable endpoint can regenerate outputs and unblind a rater).
+While a study is open, the whole workbench (Generate included: it could regenerate the outputs
+and unblind a rater) needs the admin: sign in at /admin/sign-in (rating/ui/http_guard.py).
+With --rating-only the workbench is not served at all. --public-demo (for a Space) serves the
+Generate tab to anyone and no study, admin or rater page at all.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import argparse  # noqa: E402
+import sys  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 RATER_PATH = "/rate"
@@ -30,6 +33,8 @@ RATER_CONCURRENCY = 20
 writes queue on db.engine's per-file lock; measured with 20 raters submitting back to back
 (bench/bench_rating_submit.py), 20 instead of 8 gives p50 316 vs 365 ms, 58.8 vs 53.8 submits/s."""
 TABS = ("generate", "admin", "analysis", "rate")
+RATER_MAX_UPLOAD = "1mb"
+"""Gradio's own upload cap on the rater app (the HTTP guard refuses rater uploads before that)."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,13 @@ class AppConfig:
     public_url: str | None = None
     """Base of the raters' invitation links (RADLLAMA_PUBLIC_URL), e.g. https://ratings.example.org;
     default the server's own address http://HOST:PORT, never the host the admin's browser used."""
+    public_demo: bool = False
+    """Serve only the Generate tab, to anyone, and no study (RADLLAMA_PUBLIC_DEMO=1; for a Space)."""
 
     def __post_init__(self) -> None:
+        if self.public_demo and (self.rating_only or self.only_tab not in (None, "generate")):
+            raise ValueError("--public-demo serves only the Generate tab: it cannot be combined with "
+                             "--rating-only or --only " + str(self.only_tab or ""))
         if not 0 < self.port < 65536:
             raise ValueError(f"port must lie in 1..65535, not {self.port}")
         if self.public_url is not None:
@@ -101,12 +111,19 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
     p.add_argument("--only", dest="only_tab", choices=TABS, default=None, help="serve one tab on its own")
     p.add_argument("--public-url", default=env.get("RADLLAMA_PUBLIC_URL") or None,
                    help="base URL of rater links, e.g. https://ratings.example.org (default http://HOST:PORT)")
+    p.add_argument("--public-demo", action="store_true", default=env.get("RADLLAMA_PUBLIC_DEMO") == "1",
+                   help="serve the Generate tab to anyone and no study, admin or rater page (for a Space)")
     a = p.parse_args(argv)
+    argv_seen = sys.argv[1:] if argv is None else argv
+    if any(arg == "--admin-secret" or arg.startswith("--admin-secret=") for arg in argv_seen):
+        print("warning: --admin-secret is visible to every user of this machine in the process list; set "
+              "RADLLAMA_ADMIN_SECRET instead, or set none and one is generated and kept in <db>.admin-secret (0600).",
+              file=sys.stderr, flush=True)
     try:
         return AppConfig(host=a.host, port=a.port, model_path=a.model_path, systems=tuple(a.systems),
                          db_url=a.db_url, data_path=a.data_path, admin_secret=a.admin_secret, share=a.share,
                          rating_only=a.rating_only, build_model=a.build_model, only_tab=a.only_tab,
-                         public_url=a.public_url)
+                         public_url=a.public_url, public_demo=a.public_demo)
     except ValueError as exc:
         p.error(str(exc))
 
@@ -122,29 +139,32 @@ class Services:
 def build_services(cfg: AppConfig) -> Services:
     from db.engine import make_session_factory, prepare_database
     from demo.service import GenerationService
-    from generation.service import SystemService
     from rating.admin import AdminService
     from rating.analysis_service import AnalysisService
     from rating.invitations import OneTimeDownloads
     from rating.service import RatingService
+    from rating.ui.request_client import current_client
 
+    if cfg.public_demo:
+        # A public oracle serves no study: no database, no admin, no rater page.
+        generation = GenerationService.from_config(model_path=cfg.model_path, extra_systems=cfg.systems,
+                                                   data_path=cfg.data_path, build_if_missing=cfg.build_model)
+        return Services(generation=generation, rating=None, admin=None, analysis=None)
     factory = make_session_factory(prepare_database(cfg.db_url))
-    if cfg.rating_only or cfg.only_tab == "rate":
+    rating_only = cfg.rating_only or cfg.only_tab == "rate"
+    admin = AdminService(factory, admin_secret=cfg.admin_secret, data_path=cfg.data_path, extra_systems=cfg.systems,
+                         public_url=cfg.links_base_url, downloads=None if cfg.share else OneTimeDownloads(),
+                         reveal_secret=not rating_only, client=current_client)
+    rating = RatingService(factory, client=current_client)
+    if rating_only:
         # Only the rater page is served: no generator is reachable, so none is loaded (loading and
         # warming one up would take CPU from the raters' requests).
-        admin = AdminService(factory, admin_secret=cfg.admin_secret, data_path=cfg.data_path,
-                             public_url=cfg.links_base_url)
-        return Services(generation=None, rating=RatingService(factory), admin=admin,
-                        analysis=AnalysisService(factory, admin=admin))
+        return Services(generation=None, rating=rating, admin=admin, analysis=AnalysisService(factory, admin=admin))
     generation = GenerationService.from_config(model_path=cfg.model_path, extra_systems=cfg.systems,
-                                               data_path=cfg.data_path,
-                                               build_if_missing=cfg.build_model and not cfg.rating_only)
+                                               data_path=cfg.data_path, build_if_missing=cfg.build_model)
     # Study creation shares the demo's cache: a model the Generate tab loaded is not loaded twice.
-    admin = AdminService(factory, admin_secret=cfg.admin_secret, systems=generation.systems,
-                         data_path=cfg.data_path, extra_systems=cfg.systems, public_url=cfg.links_base_url,
-                         downloads=None if cfg.share else OneTimeDownloads())
-    return Services(generation=generation, rating=RatingService(factory), admin=admin,
-                    analysis=AnalysisService(factory, admin=admin))
+    admin.systems = generation.systems
+    return Services(generation=generation, rating=rating, admin=admin, analysis=AnalysisService(factory, admin=admin))
 
 
 def _tab_builders(services: Services) -> dict:
@@ -193,27 +213,32 @@ def build_rater_app(services: Services):
 
 
 def create_server(cfg: AppConfig, services: Services | None = None):
-    """A FastAPI app with the rater app at /rate and (unless rating-only) the workbench at /."""
+    """The ASGI app: the rater app at /rate and (unless rating-only) the workbench at /, behind the HTTP guard."""
     import gradio as gr
     from fastapi import FastAPI
     from fastapi.responses import RedirectResponse
 
+    from rating.ui.http_guard import HttpGuard
+
     services = services or build_services(cfg)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    guard = {"admin": services.admin, "rater_prefix": RATER_PATH, "public_demo": cfg.public_demo}
     if services.admin is not None and services.admin.downloads is not None:
         from rating.ui.links_route import add_links_route
 
         add_links_route(server, services.admin.downloads)  # before the workbench claims "/"
-    if cfg.only_tab and cfg.only_tab != "rate":
-        page = build_single_tab(services, cfg.only_tab).queue(default_concurrency_limit=2)
-        return gr.mount_gradio_app(server, page, path="", footer_links=["api"])
+    if cfg.public_demo or (cfg.only_tab and cfg.only_tab != "rate"):
+        page = build_single_tab(services, "generate" if cfg.public_demo else cfg.only_tab)
+        gr.mount_gradio_app(server, page.queue(default_concurrency_limit=2), path="", footer_links=["api"])
+        return HttpGuard(server, **guard)
     from rating.ui.rater_session import install_rater_session
 
     # Sign-in routes first: the mount below would otherwise take every /rate/... path. No run
     # history: Gradio would keep every call's inputs and outputs in the rater's localStorage.
     install_rater_session(server, services.rating, RATER_PATH)
     rater_app = build_rater_app(services).queue(default_concurrency_limit=RATER_CONCURRENCY)
-    gr.mount_gradio_app(server, rater_app, path=RATER_PATH, footer_links=[], run_history=False)
+    gr.mount_gradio_app(server, rater_app, path=RATER_PATH, footer_links=[], run_history=False,
+                        max_file_size=RATER_MAX_UPLOAD)
     if cfg.rating_only or cfg.only_tab == "rate":
         @server.get("/")
         def _to_rating():
@@ -221,7 +246,7 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     else:
         workbench = build_workbench(services).queue(default_concurrency_limit=2)
         gr.mount_gradio_app(server, workbench, path="", footer_links=["api"])
-    return server
+    return HttpGuard(server, **guard)
 
 
 def launch_shared(cfg: AppConfig, services: Services) -> None:
@@ -231,26 +256,61 @@ def launch_shared(cfg: AppConfig, services: Services) -> None:
     --rating-only the rater app. The other one is not served at all in this mode.
     """
     extra: dict = {}
-    if cfg.rating_only:
+    auth = None
+    if cfg.public_demo:
+        app, other = build_single_tab(services, "generate").queue(default_concurrency_limit=2), "study"
+    elif cfg.rating_only:
         from rating.ui.rater_session import rater_session_app_kwargs
 
         app, other = build_rater_app(services).queue(default_concurrency_limit=RATER_CONCURRENCY), "workbench"
         extra = {"app_kwargs": rater_session_app_kwargs(services.rating), "run_history": False}
     else:
         app, other = build_workbench(services).queue(default_concurrency_limit=2), f"rater app ({RATER_PATH}/)"
+        if services.admin.has_open_study():  # no public oracle beside an open study: the admin signs in
+            admin = services.admin
+            auth = lambda _user, password: _admin_ok(admin, password)  # noqa: E731
     print(f"--share: creating a public link through Gradio's share servers (needs internet). "
           f"The {other} is not served in this mode; run without --share for both.", flush=True)
-    app.launch(server_name=cfg.host, server_port=cfg.port, share=True, footer_links=[], **extra)
+    app.launch(server_name=cfg.host, server_port=cfg.port, share=True, footer_links=[], auth=auth,
+               auth_message="A study is open: sign in with any user name and the admin secret.", **extra)
+
+
+def _admin_ok(admin, secret: str) -> bool:
+    try:
+        admin.require(secret, client="share-login")
+    except PermissionError:
+        return False
+    return True
+
+
+def _private_gradio_cache() -> None:
+    """Gradio's file cache (uploads, downloads such as analysis exports) in a private folder, removed at exit."""
+    if os.environ.get("GRADIO_TEMP_DIR"):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="radllama-gradio-")  # 0700
+    os.environ["GRADIO_TEMP_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, True)
 
 
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
+    from rating.admin import AdminSecretError
+
     cfg = parse_args(argv)
-    if cfg.share:
-        launch_shared(cfg, build_services(cfg))
-        return
-    server = create_server(cfg)
+    _private_gradio_cache()
+    try:
+        if cfg.share:
+            launch_shared(cfg, build_services(cfg))
+            return
+        server = create_server(cfg)
+    except AdminSecretError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
     print(f"Radiology-Llama on http://{cfg.host}:{cfg.port}/  (raters: http://{cfg.host}:{cfg.port}{RATER_PATH}/)",
           flush=True)
     uvicorn.run(server, host=cfg.host, port=cfg.port, log_level="warning")

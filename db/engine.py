@@ -140,12 +140,31 @@ def _begin_immediate(conn) -> None:
         raise
 
 
+def make_private(db_file: str) -> None:
+    """Create the SQLite file readable by its owner only (0600), or make an existing one so.
+
+    SQLite creates the -wal and -shm files with the permissions of the database file, so they
+    are private too; existing ones are tightened here. Files of another owner are left alone.
+    """
+    path = Path(db_file)
+    if not path.exists() and path.parent.is_dir():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            if p.exists() and p.stat().st_uid == os.getuid() and p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except OSError:
+            pass
+
+
 def make_engine(url: str | None = None, serialise_writes: bool = True) -> Engine:
     """Engine for `url`. serialise_writes=False leaves SQLite's busy handler alone to arbitrate
     between this process's threads (kept for the side-by-side in bench/bench_rating_submit.py)."""
     url = database_url(url)
     if url.startswith("sqlite"):
         in_memory = make_url(url).database in (None, "", ":memory:")
+        if not in_memory:
+            make_private(make_url(url).database)
         pool = {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                                                   "factory": _SerialisedSQLiteConnection}, **pool)

@@ -1,15 +1,22 @@
 """Study set-up behind the admin secret: every method takes the secret and checks it first.
 
-The admin secret comes from --admin-secret / $RADLLAMA_ADMIN_SECRET. When neither is set, a
-secret is generated on first start, printed once to the console and kept in a file readable
-only by its owner (mode 0600) beside the SQLite database, `<db file>.admin-secret`, so it
-survives restarts (delete the file to rotate it). For non-SQLite databases without a
-configured secret, a fresh one is printed at every start.
+The admin secret comes from $RADLLAMA_ADMIN_SECRET (or --admin-secret, which every user of the
+machine can read in the process list: app.py warns). It must have at least 16 characters. When
+none is set, a secret is generated on first start and kept in a file readable only by its owner
+(mode 0600) beside the SQLite database, `<db file>.admin-secret`, so it survives restarts
+(delete the file to rotate it); it is printed once, with that path, when it is generated, and
+never in rating-only mode (then only the path is printed). For non-SQLite databases without a
+configured secret, a fresh one is made at every start.
+
+Wrong secrets count per client (FailureThrottle): after 5 in 10 minutes the client is refused
+for 15 minutes, even with the right secret.
 """
 from __future__ import annotations
 
 import hmac
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -21,6 +28,7 @@ from db.models import Assignment, Case, Rater, Rating, Study, System
 from generation import registry
 from generation.service import SystemService
 from rating.invitations import Invitation, OneTimeDownloads, links_csv
+from rating.throttle import FailureThrottle, Throttled
 from rating.study_request import StudyRequest, build_study
 from rating.study_setup import CreatedStudy, RaterSpec, add_rater, reissue_token, revoke_rater
 from rating.tokens import new_token
@@ -28,10 +36,20 @@ from rating.workload import RaterWorkload, rater_workloads
 
 RATER_PATH = "/rate/"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:7860"
+MIN_SECRET_CHARS = 16
+OPEN_STUDY_CACHE_S = 2.0
 
 
 class AdminDenied(PermissionError):
     """Wrong or missing admin secret."""
+
+
+class AdminLockedOut(AdminDenied):
+    """Too many wrong admin secrets from this client; the message says for how long."""
+
+
+class AdminSecretError(ValueError):
+    """The configured admin secret is unusable (too short); the message says why."""
 
 
 def secret_file_for(url: str) -> Path | None:
@@ -41,10 +59,20 @@ def secret_file_for(url: str) -> Path | None:
     return Path(url.split(":///", 1)[1] + ".admin-secret")
 
 
-def resolve_admin_secret(explicit: str | None, db_url: str, announce: Callable[[str], None] = print) -> str:
-    """The configured secret, else the stored one, else a new one (stored 0600 and announced once)."""
+def resolve_admin_secret(explicit: str | None, db_url: str, announce: Callable[[str], None] = print,
+                         reveal: bool = True) -> str:
+    """The configured secret, else the stored one, else a new one (stored 0600 and announced once).
+
+    reveal=False (rating-only mode) announces where a generated secret is kept, never the secret.
+    Raises AdminSecretError for a configured secret shorter than MIN_SECRET_CHARS.
+    """
     if explicit and explicit.strip():
-        return explicit.strip()
+        secret = explicit.strip()
+        if len(secret) < MIN_SECRET_CHARS:
+            raise AdminSecretError(f"The admin secret must have at least {MIN_SECRET_CHARS} characters "
+                                   f"(it has {len(secret)}). Set a longer RADLLAMA_ADMIN_SECRET, or set none "
+                                   f"and one is generated.")
+        return secret
     path = secret_file_for(db_url)
     if path is not None and path.exists():
         stored = path.read_text(encoding="utf-8").strip()
@@ -55,9 +83,13 @@ def resolve_admin_secret(explicit: str | None, db_url: str, announce: Callable[[
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(secret + "\n")
-        announce(f"Admin secret generated and stored in {path} (mode 0600): {secret}")
-    else:
+        announce(f"Admin secret generated and stored in {path} (mode 0600)"
+                 + (f": {secret}" if reveal else "; read it from that file (it is not printed in rating-only mode)."))
+    elif reveal:
         announce(f"Admin secret for this run (set RADLLAMA_ADMIN_SECRET to keep one): {secret}")
+    else:
+        announce("No admin secret is configured (set RADLLAMA_ADMIN_SECRET); admin pages are not served in "
+                 "rating-only mode.")
     return secret
 
 
@@ -84,11 +116,13 @@ class AdminService:
 
     public_url is the base of every invitation link (the server's public address, never the
     host the admin's browser used). downloads holds the one-time links CSVs (None: no CSV).
+    reveal_secret=False: a generated secret is not printed (rating-only mode); client: who is calling.
     """
 
     def __init__(self, session_factory, admin_secret: str | None = None, systems: SystemService | None = None,
                  data_path=None, extra_systems: Sequence[str] = (), public_url: str = DEFAULT_PUBLIC_URL,
-                 downloads: OneTimeDownloads | None = None):
+                 downloads: OneTimeDownloads | None = None, reveal_secret: bool = True,
+                 throttle: FailureThrottle | None = None, client: Callable[[], str | None] = lambda: None):
         self.session_factory = session_factory
         self.systems = systems
         """The app's shared system cache (None: each study creation builds its own)."""
@@ -96,14 +130,50 @@ class AdminService:
         self.extra_systems = list(extra_systems)
         self.public_url = public_url.rstrip("/")
         self.downloads = downloads
+        self.throttle = throttle or FailureThrottle()
+        self.client = client
         url = session_factory.kw["bind"].url.render_as_string(hide_password=False)
-        self._secret = resolve_admin_secret(admin_secret, url)
+        self._secret = resolve_admin_secret(admin_secret, url, reveal=reveal_secret)
+        self._open_cache: tuple[float, bool] | None = None
+        self._open_lock = threading.Lock()
 
-    def require(self, secret: object) -> None:
-        """Raise AdminDenied unless `secret` is the admin secret (constant-time comparison)."""
-        if not isinstance(secret, str) or not secret.strip() or \
-                not hmac.compare_digest(secret.strip().encode(), self._secret.encode()):
+    def require(self, secret: object, client: str | None = None) -> None:
+        """Raise AdminDenied unless `secret` is the admin secret (constant-time comparison).
+
+        Wrong secrets count against the client (default: self.client()); a locked-out client gets
+        AdminLockedOut even with the right secret.
+        """
+        client = client if client is not None else self.client()
+        try:
+            self.throttle.check(client)
+        except Throttled as exc:
+            raise AdminLockedOut(str(exc)) from None
+        if not isinstance(secret, str) or not secret.strip():
             raise AdminDenied("Admin secret missing or wrong.")
+        if not hmac.compare_digest(secret.strip().encode(), self._secret.encode()):
+            self.throttle.failed(client)
+            raise AdminDenied("Admin secret missing or wrong.")
+
+    def has_open_study(self) -> bool:
+        """True while a (non-simulated) study has a rater whose link works: the workbench is then admin-only.
+
+        Cached for a couple of seconds: the HTTP guard asks on every workbench request.
+        """
+        now = time.monotonic()
+        with self._open_lock:
+            if self._open_cache is not None and now - self._open_cache[0] < OPEN_STUDY_CACHE_S:
+                return self._open_cache[1]
+        from datetime import datetime, timezone
+
+        with unit_of_work(self.session_factory) as session:
+            found = session.scalar(
+                select(Rater.id).join(Study).where(Study.simulated.is_(False), Rater.revoked.is_(False),
+                                                   (Rater.expires_at.is_(None))
+                                                   | (Rater.expires_at > datetime.now(timezone.utc)))
+                .limit(1)) is not None
+        with self._open_lock:
+            self._open_cache = (now, found)
+        return found
 
     def available_systems(self) -> list[str]:
         """Plain registry names, then the systems given on the command line (hf:, openai:, model: specs)."""

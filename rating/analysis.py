@@ -7,7 +7,9 @@ impression for one case), with the five criteria as five score columns (see
     rating_id, study_id, study_name, simulated,
     case_id, case_source, case_source_id, stratum, calibration,
     rater (pseudonym such as "R01"; never the name or token), rater_role, rater_experience_years,
-    system, system_kind, output_id, label (A, B, ... as shown), display_position, repeat_index
+    system, system_kind, output_id, shared_with (the other systems of the case that wrote the same
+    text: it was shown once and its rating counts for each of them; "" when none),
+    label (A, B, ... as shown), display_position, repeat_index
     (0 first rating, 1 hidden repeat), understandability, coherence, relevance, conciseness,
     clinical_utility (1..5), comment, significant_error, time_on_task_s,
     started_at, submitted_at, updated_at (UTC), revision,
@@ -48,6 +50,7 @@ from sqlalchemy.orm import Session
 
 from db.models import CRITERIA, Assignment, Case, Output, Rater, Rating, Study, System
 from rating.output_metrics import metric_columns, output_metrics
+from rating.shared_texts import shared_with
 SCORE_VALUES = (1, 2, 3, 4, 5)
 CRITERION_LABELS = {
     "understandability": "Understandability",
@@ -61,7 +64,7 @@ RATING_COLUMNS = (
     "rating_id", "study_id", "study_name", "simulated",
     "case_id", "case_source", "case_source_id", "stratum", "calibration",
     "rater", "rater_role", "rater_experience_years",
-    "system", "system_kind", "output_id", "label", "display_position", "repeat_index",
+    "system", "system_kind", "output_id", "shared_with", "label", "display_position", "repeat_index",
     *CRITERIA, "comment", "significant_error", "time_on_task_s",
     "started_at", "submitted_at", "updated_at", "revision",
 )
@@ -130,6 +133,8 @@ def load_outputs(session: Session, study_id: int) -> pd.DataFrame:
         .join(Case, Output.case_id == Case.id).join(System, Output.system_id == System.id)
         .where(Case.study_id == study_id).order_by(Output.id)).all()
     out = pd.DataFrame(rows, columns=["output_id", "case_id", "system", "system_kind", "text", "reference"])
+    out["shared_with"] = shared_with(out["case_id"].tolist(), out["output_id"].tolist(), out["system"].tolist(),
+                                     out["text"].tolist())
     metrics = output_metrics(out["text"].tolist(), out["reference"].tolist())
     return pd.concat([out.drop(columns=["text", "reference"]).reset_index(drop=True), metrics], axis=1)
 
@@ -195,7 +200,7 @@ def load_ratings(session: Session, study_id: int, outputs: pd.DataFrame | None =
     cases["calibration"] = cases["calibration"].astype(bool)
     if outputs is None:
         outputs = load_outputs(session, study_id)
-    out_cols = ["output_id", "case_id", "system", "system_kind", *metric_columns(outputs)]
+    out_cols = ["output_id", "case_id", "system", "system_kind", "shared_with", *metric_columns(outputs)]
     df = (df.merge(outputs[out_cols], on="output_id", how="left", validate="many_to_one")
           .merge(cases, on="case_id", how="left", validate="many_to_one")
           .merge(raters, on="rater_id", how="left", validate="many_to_one"))

@@ -1,11 +1,19 @@
 """What the Analysis tab may do, each behind the admin secret (AdminService.require).
 
 The tab calls these methods only; they open their own sessions, run `rating.analysis`, write
-the export files into a fresh temporary folder and hand back paths and display-ready tables.
+the export files into a fresh private folder and hand back paths and display-ready tables.
+
+Exports are private: each goes into its own folder (0700, files 0600) under a private root,
+the previous export is deleted when a new one is made, and close() (also run at exit) deletes
+the last one. They are served only through the admin's Analysis tab (see rating/ui/http_guard.py).
 """
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +77,26 @@ class AnalysisService:
         self.admin = admin
         self.config = config
         self.export_root = Path(export_root) if export_root else None
+        self._exports: list[Path] = []
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Delete every export folder this service made."""
+        with self._lock:
+            while self._exports:
+                shutil.rmtree(self._exports.pop(), ignore_errors=True)
+
+    def _new_export_folder(self, study_id: int) -> Path:
+        root = self.export_root
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        out = Path(tempfile.mkdtemp(prefix=f"study{study_id}_export_", dir=root))  # 0700
+        with self._lock:
+            old, self._exports = self._exports, [out]
+        for folder in old:
+            shutil.rmtree(folder, ignore_errors=True)
+        return out
 
     def _require(self, secret: object) -> None:
         if self.admin is None:
@@ -110,13 +138,12 @@ class AnalysisService:
         return readable_sheets({"progress_raters": by_rater, "progress_cases": by_case}, digits=3)
 
     def analyze_and_export(self, secret: str, study_id: int) -> AnalysisView:
-        """Analyse, write the export files (rating.export) to a new temp folder; tables for readers."""
+        """Analyse, write the export files (rating.export) to a new private folder; tables for readers."""
         analysis = self.analyze(secret, study_id)
-        root = self.export_root
-        if root is not None:
-            root.mkdir(parents=True, exist_ok=True)
-        out = Path(tempfile.mkdtemp(prefix=f"study{analysis.info['study_id']}_export_", dir=root))
-        result = export_analysis(analysis, out)
+        out = self._new_export_folder(analysis.info["study_id"])
+        result = export_analysis(analysis, out)  # inside a 0700 folder: nobody else can reach the files
+        for path in result.files.values():
+            os.chmod(path, 0o600)
         tables = readable_sheets(analysis.summary_sheets(), analysis.display_names, digits=3)
         tables["figure4"] = _figure4_wide(analysis.figure4, analysis.display_names)
         return AnalysisView(study_id=analysis.info["study_id"], summary_markdown=_summary_markdown(analysis),

@@ -1,12 +1,18 @@
-"""Who rates what, in which order, under which labels: pure and seeded (no database here).
+"""Who rates what, in which order, under which labels (no database here).
 
-Every random choice comes from a `random.Random` seeded by a string built from the study
-seed, the rater's name and the case key, so the same inputs always give the same queues,
-and adding a rater never reshuffles anyone else's.
+Which cases a rater gets, their order and the hidden repeats come from a `random.Random`
+seeded by a string built from the study seed, the rater's name and the case key, so the same
+inputs always give the same queues, and adding a rater never reshuffles anyone else's. These
+choices reveal nothing about the systems.
+
+The label order (which output is "A") is the blinding itself: it is drawn from `secrets`
+(the operating system's randomness) when the queue is built and stored as the record. It
+cannot be recomputed from the seed, the code or anything else a rater can know.
 """
 from __future__ import annotations
 
 import random
+import secrets
 import string
 from dataclasses import dataclass
 from typing import Hashable, Mapping, Sequence
@@ -60,11 +66,13 @@ def allocate_cases(case_keys: Sequence[Hashable], n_raters: int, k: int | None, 
     return per_rater
 
 
-def label_order(seed: int, rater_name: str, case_key: Hashable, repeat_index: int,
-                output_keys: Sequence[Hashable]) -> tuple:
-    """The order in which one rater sees one case's outputs (fresh for a hidden repeat)."""
-    order = sorted(output_keys, key=str)
-    _rng(seed, rater_name, case_key, repeat_index, "labels").shuffle(order)
+_UNPREDICTABLE = secrets.SystemRandom()
+
+
+def label_order(output_keys: Sequence[Hashable]) -> tuple:
+    """A fresh, unpredictable order in which one rater sees one case's outputs (store it: it is the record)."""
+    order = list(output_keys)
+    _UNPREDICTABLE.shuffle(order)
     return tuple(order)
 
 
@@ -74,7 +82,8 @@ def build_queue(*, seed: int, rater_name: str, calibration_keys: Sequence[Hashab
 
     Calibration cases come in one shared order (every rater sees the same calibration set,
     first); the rater's own cases are shuffled per rater; `n_repeats` of those own cases are
-    shown again at the end with repeat_index=1 and a freshly drawn label order.
+    shown again at the end with repeat_index=1 and a freshly drawn label order. Label orders are
+    drawn from `secrets` (see label_order): the same inputs give the same cases, not the same labels.
     """
     if n_repeats < 0:
         raise ValueError("n_repeats must be >= 0")
@@ -85,7 +94,7 @@ def build_queue(*, seed: int, rater_name: str, calibration_keys: Sequence[Hashab
     if n_repeats > len(own):
         raise ValueError(f"cannot repeat {n_repeats} cases: rater {rater_name!r} has only {len(own)} own cases")
     repeats = _rng(seed, rater_name, "repeats").sample(own, n_repeats)
-    queue = [QueueItem(key, 0, label_order(seed, rater_name, key, 0, outputs_by_case[key]))
+    queue = [QueueItem(key, 0, label_order(outputs_by_case[key]))
              for key in [*calibration, *own]]
-    queue += [QueueItem(key, 1, label_order(seed, rater_name, key, 1, outputs_by_case[key])) for key in repeats]
+    queue += [QueueItem(key, 1, label_order(outputs_by_case[key])) for key in repeats]
     return queue

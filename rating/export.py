@@ -3,7 +3,8 @@
     python -m rating.export --db PATH --out DIR [--study ID] [--n-bootstrap 1000]
 
 writes into DIR:
-    ratings.csv      the tidy table (UTF-8, header row, timestamps in UTC ISO-8601)
+    ratings.csv      the tidy table (UTF-8, header row, timestamps in UTC ISO-8601); text cells that
+                     begin with = + - @ tab or CR get a leading ' (CSV injection, rating.csv_safety)
     ratings.xlsx     sheet "ratings" = the tidy table; then "about" (study, layout, notes),
                      figure4, table1_rouge, agreement, self_consistency, rouge_vs_experts,
                      comparisons, progress_raters, progress_cases
@@ -102,8 +103,10 @@ def _write_csv_and_parquet(table: pa.Table, out_dir: Path, seconds: dict[str, fl
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
+    from rating.csv_safety import neutralise_formulas
+
     files = {"csv": out_dir / "ratings.csv", "parquet": out_dir / "ratings.parquet"}
-    _timed(seconds, "csv", pa_csv.write_csv, table, files["csv"])
+    _timed(seconds, "csv", lambda: pa_csv.write_csv(neutralise_formulas(table), files["csv"]))
     _timed(seconds, "parquet", pq.write_table, table, files["parquet"])
     return files
 

@@ -15,10 +15,14 @@ from typing import Callable, Mapping, Sequence
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
+from core.display_text import display_text
 from db.engine import unit_of_work
 from db.models import (CRITERIA, MAX_COMMENT_CHARS, Assignment, Output, Rater, RaterSession, Rating, RatingDraft,
                        RatingEdit, Study)
 from rating.assignments import label_for
+from rating.form_values import finite_number, has_control_characters
+from rating.shared_texts import same_text_outputs
+from rating.throttle import FailureThrottle, Throttled
 from rating.tokens import hash_token, new_token
 
 CRITERION_TITLES = {
@@ -50,6 +54,12 @@ class SessionKey(str):
     Every public method that takes a `token` accepts either: a plain str is looked up as an
     invitation token, a SessionKey as a signed-in browser session.
     """
+
+
+RATER_MAX_WRONG_CODES = 10
+"""Wrong access codes from one client (IP address) in 10 minutes before it is refused for 15 minutes.
+Higher than the admin's 5: raters behind one proxy share an address, and 192-bit tokens need no
+tighter limit; it stops a guesser, and a stolen-link prober, from trying codes at full speed."""
 
 
 class RatingError(ValueError):
@@ -129,12 +139,8 @@ def _parse_score(value: object, label: str, criterion: str) -> int:
         raise RatingError(f"Please give a score for {where}.")
     if isinstance(value, bool):
         raise RatingError(f"The score for {where} must be a whole number from 1 to 5.")
-    try:
-        number = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        raise RatingError(f"The score for {where} must be a whole number from 1 to 5, not {str(value)[:20]!r}.") \
-            from None
-    if number != int(number) or not 1 <= number <= 5:
+    number = finite_number(value)  # None for nan, inf, text
+    if number is None or number != int(number) or not 1 <= number <= 5:
         raise RatingError(f"The score for {where} must be a whole number from 1 to 5, not {str(value)[:20]!r}.")
     return int(number)
 
@@ -148,6 +154,9 @@ def parse_candidate_rating(raw: Mapping) -> CandidateRating:
     comment = raw.get("comment") or ""
     if not isinstance(comment, str):
         raise RatingError(f"The comment for candidate {label} must be text.")
+    if has_control_characters(comment):
+        raise RatingError(f"The comment for candidate {label} holds a character that is not allowed (NUL or "
+                          f"another control character).")
     if len(comment) > MAX_COMMENT_CHARS:
         raise RatingError(f"The comment for candidate {label} has {len(comment)} characters; "
                           f"at most {MAX_COMMENT_CHARS} are allowed.")
@@ -202,9 +211,13 @@ def parse_active_ms(value: object) -> int:
 class RatingService:
     """Rater-facing operations; each call is one short transaction."""
 
-    def __init__(self, session_factory, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(self, session_factory, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 throttle: FailureThrottle | None = None, client: Callable[[], str | None] = lambda: None):
+        """throttle: refuses a client after repeated wrong tokens; client: who is calling now (app.py wires it)."""
         self.session_factory = session_factory
         self.clock = clock
+        self.throttle = throttle or FailureThrottle(max_failures=RATER_MAX_WRONG_CODES)
+        self.client = client
 
     # --- access ---------------------------------------------------------------------------
     def _rater(self, session: Session, token: object, lock: bool = False) -> Rater:
@@ -215,11 +228,18 @@ class RatingService:
             return self._rater_for_session(session, token, lock=lock)
         if not isinstance(token, str) or not token.strip():
             raise AccessDenied("Please sign in with the access code from your invitation link.")
+        client = self.client()
+        try:
+            self.throttle.check(client)
+        except Throttled as exc:
+            raise AccessDenied(str(exc)) from None
         if len(token) > MAX_TOKEN_CHARS:
+            self.throttle.failed(client)
             raise AccessDenied("This access code is not valid.")
         query = select(Rater).where(Rater.token_hash == hash_token(token))
         rater = session.scalar(query.with_for_update() if lock else query)
         if rater is None:
+            self.throttle.failed(client)
             raise AccessDenied("This access code is not valid. Check the link in your invitation.")
         self._check_active(session, rater)
         return rater
@@ -307,11 +327,10 @@ class RatingService:
         return session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == rater.id)) or 0
 
     def _position(self, position: object, total: int) -> int:
-        try:
-            value = float(position)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise RatingError("Unknown case position.") from None
-        if not math.isfinite(value) or value != int(value) or not 0 <= value <= total:
+        value = finite_number(position)
+        if value is None:
+            raise RatingError("Unknown case position.")
+        if value != int(value) or not 0 <= value <= total:
             raise RatingError(f"There is no case {str(position)[:20]} in your list.")
         return int(value)
 
@@ -360,7 +379,7 @@ class RatingService:
         for i, output_id in enumerate(assignment.label_order):
             r = mine.get(output_id)
             candidates.append(CandidateView(
-                label=label_for(i), text=outputs[output_id].text,
+                label=label_for(i), text=display_text(outputs[output_id].text),
                 scores={c: getattr(r, c) for c in CRITERIA} if r else {},
                 comment=r.comment if r else "", significant_error=bool(r.significant_error) if r else False))
         draft = session.scalar(select(RatingDraft.data).where(RatingDraft.assignment_id == assignment.id))
@@ -428,10 +447,15 @@ class RatingService:
             time_on_task = assignment.active_ms / 1000 if assignment.active_ms else max(0.0, (now - started)
                                                                                           .total_seconds())
             existing = self._own_ratings(session, assignment)
+            shown = set(by_label.values())
+            same_text = same_text_outputs(session, assignment.case_id)
             for display_position, (label, output_id) in enumerate(by_label.items()):
                 new = next(p for p in parsed if p.label == label)
-                self._save(session, rater, assignment, output_id, label, display_position, new, existing, started,
-                           now, time_on_task)
+                # the candidate stands for every output of the case with the same text: each gets the rating
+                same = [o for o in same_text.get(output_id, []) if o not in shown]
+                for oid in (output_id, *same):
+                    self._save(session, rater, assignment, oid, label, display_position, new, existing, started,
+                               now, time_on_task)
             session.execute(delete(RatingDraft).where(RatingDraft.assignment_id == assignment.id))
             session.flush()
             nxt = min(pos + 1, total)

@@ -151,6 +151,13 @@ def _write_ratings(session: Session, study_id: int, cfg: SimulationConfig, rng: 
     system_of_output = dict(session.execute(
         select(Output.id, System.name).join(System, Output.system_id == System.id)
         .where(System.study_id == study_id)).all())
+    # Every output of a case is rated (identical texts count for each system that wrote them), in
+    # system-name order so the scores follow from the seed alone (label orders come from `secrets`).
+    outputs_of_case: dict[int, list[int]] = {}
+    for case_id, output_id in session.execute(
+            select(Output.case_id, Output.id).join(System, Output.system_id == System.id)
+            .where(System.study_id == study_id).order_by(System.name)):
+        outputs_of_case.setdefault(case_id, []).append(output_id)
     case_ids = sorted({a.case_id for r in raters for a in r.assignments})
     difficulty = dict(zip(case_ids, rng.normal(0, DIFFICULTY_SD, len(case_ids))))
     offsets = np.array([CRITERION_OFFSETS[c] for c in CRITERIA])
@@ -163,7 +170,7 @@ def _write_ratings(session: Session, study_id: int, cfg: SimulationConfig, rng: 
         queue = sorted(rater.assignments, key=lambda a: a.position)
         n_done = math.ceil(cfg.complete * len(queue)) if cfg.complete < 1 else len(queue)
         for assignment in queue[:n_done]:
-            for position, output_id in enumerate(assignment.label_order):
+            for position, output_id in enumerate(outputs_of_case[assignment.case_id]):
                 system = system_of_output[output_id]
                 if output_id not in opinion:
                     opinion[output_id] = rng.normal(0, OPINION_SD, len(CRITERIA))

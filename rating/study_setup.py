@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, Sequence
@@ -27,6 +28,7 @@ from generation.base import FindingsError, GenerationError, GenerationSettings
 from generation.registry import UnknownSystem
 from generation.service import SystemService
 from rating.assignments import allocate_cases, build_queue
+from rating.shared_texts import candidates_by_case
 from rating.tokens import hash_token, new_token
 
 MAX_DISPLAY_NAME_CHARS = 200
@@ -47,7 +49,8 @@ class StudySpec:
     description: str = ""
     """Free text shown to the admin only."""
     seed: int = 0
-    """Seed of every random choice (case order, label order, allocation, repeats)."""
+    """Seed of the case choices (calibration cases, allocation, case order, repeats). Label orders are
+    drawn from `secrets` instead, so that nobody can recompute them from the seed."""
     k: int | None = None
     """Raters per (non-calibration) case; None means every rater rates every case."""
     n_calibration: int = 0
@@ -237,20 +240,24 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
                    calibration=c.id in calibration_ids)
         session.add(row)
         case_rows[c.id] = row
-    n_outputs = 0
     positions = {name: i for i, name in enumerate(outputs)}  # the order the systems were given in
+    systems: dict[str, System] = {}
     for name in sorted(outputs):
         so = outputs[name]
-        system = System(study_id=study.id, name=name, kind=so.kind, config=dict(so.config), version=so.version,
-                        display_name=so.display_name.strip() or None, position=positions[name])
-        session.add(system)
-        session.flush()
-        for cid, row in case_rows.items():
-            text = so.texts_by_case[cid]
-            session.add(Output(case_id=row.id, system_id=system.id, text=text, settings=dict(so.settings),
-                               text_hash=_text_hash(text)))
-            n_outputs += 1
+        systems[name] = System(study_id=study.id, name=name, kind=so.kind, config=dict(so.config),
+                               version=so.version, display_name=so.display_name.strip() or None,
+                               position=positions[name])
+        session.add(systems[name])
     session.flush()
+    # Outputs go in in an unpredictable order, so their ids say nothing about their system.
+    pairs = [(name, cid) for name in outputs for cid in case_rows]
+    secrets.SystemRandom().shuffle(pairs)
+    for name, cid in pairs:
+        so, text = outputs[name], outputs[name].texts_by_case[cid]
+        session.add(Output(case_id=case_rows[cid].id, system_id=systems[name].id, text=text,
+                           settings=dict(so.settings), text_hash=_text_hash(text)))
+        session.flush()  # one INSERT at a time: ids follow the shuffled order
+    n_outputs = len(pairs)
     tokens: dict[str, str] = {}
     ids: dict[str, int] = {}
     rater_rows = []
@@ -314,13 +321,10 @@ def _check_inputs(session: Session, spec: StudySpec, cases: Sequence[Report],
 def _write_queue(session: Session, study: Study, rater: Rater, own_case_ids: Sequence[int],
                  first_position: int = 0) -> int:
     case_rows = session.scalars(select(Case).where(Case.study_id == study.id)).all()
-    outputs_by_case: dict[int, list[int]] = {}
-    for case_id, output_id in session.execute(
-            select(Output.case_id, Output.id).join(Case).where(Case.study_id == study.id)):
-        outputs_by_case.setdefault(case_id, []).append(output_id)
     calibration = [c.id for c in case_rows if c.calibration]
     queue = build_queue(seed=study.seed, rater_name=rater.name, calibration_keys=calibration, own_keys=own_case_ids,
-                        outputs_by_case=outputs_by_case, n_repeats=int(study.config.get("n_repeats", 0)))
+                        outputs_by_case=candidates_by_case(session, study.id),
+                        n_repeats=int(study.config.get("n_repeats", 0)))
     for pos, item in enumerate(queue, start=first_position):
         session.add(Assignment(rater_id=rater.id, case_id=item.case_key, position=pos,
                                repeat_index=item.repeat_index, label_order=list(item.output_order)))

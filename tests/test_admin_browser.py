@@ -19,7 +19,7 @@ from tests.app_process import start_app
 from tests.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("admin_browser")]
-SECRET = "admin-secret-7"
+SECRET = "admin-secret-7-long-enough"
 PUBLIC = "https://ratings.example.org/pilot"
 
 

@@ -5,6 +5,9 @@ import json
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -29,7 +32,11 @@ def test_analysis_tab_in_browser_refuses_a_wrong_secret_then_shows_figure_and_do
             browser = launch_chromium(p)
             try:
                 page = browser.new_page()
-                page.goto(app.url + "/")
+                # exports are served to the admin only: sign in first (a session cookie)
+                page.goto(app.url + "/admin/sign-in")
+                page.locator("input[name=secret]").fill(SECRET)
+                page.click("button[type=submit]")
+                page.wait_for_url(app.url + "/")
                 page.locator("#analysis-secret input").fill("wrong")
                 page.click("#analysis-load")
                 expect(page.locator("#analysis-status")).to_contain_text("secret", timeout=30_000)
@@ -50,6 +57,12 @@ def test_analysis_tab_in_browser_refuses_a_wrong_secret_then_shows_figure_and_do
                 figure4 = page.locator("#analysis-table-figure4").inner_text()
                 for system in summary["systems"]:
                     assert DISPLAY_NAMES[system] in figure4
+                # the export files are served to the signed-in admin only, not to anyone with the URL
+                src = urllib.parse.urljoin(app.url + "/", page.locator("#analysis-figure img").get_attribute("src"))
+                assert page.request.get(src).status == 200
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    urllib.request.urlopen(src, timeout=30)
+                assert refused.value.code == 401
             finally:
                 browser.close()
         assert app.outbound() == []

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("app_single_tab")]
 
 
 def test_analysis_tab_runs_on_its_own_without_the_other_tabs(tmp_path):
-    app = start_app(tmp_path, ["--no-build-model", "--only", "analysis", "--admin-secret", "s3cret",
+    app = start_app(tmp_path, ["--no-build-model", "--only", "analysis", "--admin-secret", "s3cret-long-enough-1",
                                "--db", str(tmp_path / "study.db")])
     try:
         config = urllib.request.urlopen(app.url + "/config", timeout=30).read().decode()

@@ -175,7 +175,7 @@ def test_analysis_service_and_tab_handlers_require_the_secret(simulated_db, tmp_
 
     db, summary = simulated_db
     factory = make_session_factory(make_engine(str(db)))
-    admin = AdminService(factory, admin_secret="correct horse")
+    admin = AdminService(factory, admin_secret="correct horse battery staple")
     service = AnalysisService(factory, admin=admin, export_root=tmp_path / "exports")
     for bad in ("", "wrong", None):
         with pytest.raises(AnalysisDenied):
@@ -186,8 +186,8 @@ def test_analysis_service_and_tab_handlers_require_the_secret(simulated_db, tmp_
         assert outputs[0].startswith("**Not done:**") and all(o == {"__type__": "update"} for o in outputs[1:])
     assert not (tmp_path / "exports").exists()  # refused calls wrote nothing
 
-    assert service.list_studies("correct horse")[0][1] == summary["study_id"]
-    outputs = analysis_tab.analyse(service, "correct horse", summary["study_id"])
+    assert service.list_studies("correct horse battery staple")[0][1] == summary["study_id"]
+    outputs = analysis_tab.analyse(service, "correct horse battery staple", summary["study_id"])
     assert "SIMULATED DATA" in outputs[0]
     assert Path(outputs[1]).name == "figure4.png" and Path(outputs[1]).is_file()
     files = [o["value"] for o in outputs[3:3 + len(analysis_tab.DOWNLOADS)]]
@@ -196,13 +196,13 @@ def test_analysis_service_and_tab_handlers_require_the_secret(simulated_db, tmp_
     assert list(tables["figure4"]["System"]) == [DISPLAY_NAMES[s] for s in summary["systems"]]
     assert len(tables["agreement"]) == len(CRITERIA) and "Krippendorff's alpha" in tables["agreement"].columns
     assert "ROUGE-1" in tables["table1_rouge"].columns and "rouge1" not in tables["table1_rouge"].columns
-    raw = service.analyze("correct horse", summary["study_id"])
+    raw = service.analyze("correct horse battery staple", summary["study_id"])
     assert tables["comparisons"]["p (Holm)"].tolist() == [format_p(p) for p in raw.comparisons["p_holm"]]
     assert tables["rouge_vs_experts"]["p"].tolist() == [format_p(p) for p in raw.rouge_vs_experts["p_value"]]
-    status, by_rater, by_case = analysis_tab.show_progress(service, "correct horse", summary["study_id"])
+    status, by_rater, by_case = analysis_tab.show_progress(service, "correct horse battery staple", summary["study_id"])
     assert by_rater["Ratings done"].sum() == summary["n_ratings"]
-    assert analysis_tab.analyse(service, "correct horse", None)[0] == "**Not done:** Choose a study first."
-    assert analysis_tab.analyse(service, "correct horse", 999)[0] == "**Not done:** no study with id 999"
+    assert analysis_tab.analyse(service, "correct horse battery staple", None)[0] == "**Not done:** Choose a study first."
+    assert analysis_tab.analyse(service, "correct horse battery staple", 999)[0] == "**Not done:** no study with id 999"
 
 
 def test_analysis_tab_builds_in_blocks(simulated_db):

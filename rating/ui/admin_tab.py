@@ -11,6 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from rating.admin import AdminDenied
+from rating.form_values import whole_number
 from rating.importer import ImportFormatError
 from rating.invitations import Invitation
 from rating.study_request import StudyRequest, parse_display_names
@@ -94,10 +95,13 @@ def build_admin_tab(service) -> None:
         try:
             service.require(secret_v)
             req = StudyRequest(name=name_v or "", raters=_names(raters_v), data_path=(data_v or "").strip() or None,
-                               n=int(n_v or 0), seed=int(seed_v or 0), stratify=bool(strat_v),
+                               n=whole_number(n_v, "Cases (N)", minimum=1),
+                               seed=whole_number(seed_v or 0, "Seed"), stratify=bool(strat_v),
                                systems=tuple(systems_v or ()), import_path=upload_v or None,
-                               include_reference=bool(ref_v), k=int(k_v) if k_v else None,
-                               n_calibration=int(cal_v or 0), n_repeats=int(rep_v or 0),
+                               include_reference=bool(ref_v),
+                               k=whole_number(k_v, "Raters per case", minimum=0) or None if k_v else None,
+                               n_calibration=whole_number(cal_v or 0, "Calibration cases", minimum=0),
+                               n_repeats=whole_number(rep_v or 0, "Hidden repeats", minimum=0),
                                display_names=parse_display_names(names_v))
             created = service.create_study(secret_v, req, progress=lambda f, msg: progress(f, desc=msg))
             rows = service.invitations(created.rater_tokens)
@@ -118,7 +122,7 @@ def build_admin_tab(service) -> None:
 
     def on_list_raters(secret_v, study_v):
         try:
-            rows = service.list_raters(secret_v, int(study_v or 0))
+            rows = service.list_raters(secret_v, whole_number(study_v, "Study id", minimum=1))
         except USER_ERRORS as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         return pd.DataFrame([r.__dict__ for r in rows])
@@ -126,13 +130,14 @@ def build_admin_tab(service) -> None:
     def _rater_action(action):
         def handler(secret_v, study_v, name_v):
             try:
+                study = whole_number(study_v, "Study id", minimum=1)
                 if action == "revoke":
-                    service.revoke_rater(secret_v, int(study_v or 0), name_v or "")
+                    service.revoke_rater(secret_v, study, name_v or "")
                     return f"Revoked {name_v}."
                 fn = service.add_rater if action == "add" else service.reissue_token
-                token = fn(secret_v, int(study_v or 0), name_v or "")
+                token = fn(secret_v, study, name_v or "")
                 rows = service.invitations({(name_v or "").strip(): token})
-                key = service.links_download(secret_v, rows, f"study-{int(study_v)}-{action}-link.csv")
+                key = service.links_download(secret_v, rows, f"study-{study}-{action}-link.csv")
             except USER_ERRORS as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
             return _links_markdown(rows, key)
