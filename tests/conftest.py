@@ -52,3 +52,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def served_tiny_model(tmp_path_factory):
+    """One `transformers serve` per test session, pinned to a tiny local Llama with a chat template."""
+    from tests.endpoint_server import start_transformers_serve
+    from tests.tiny_hf import tiny_hf_folder
+
+    folder = tmp_path_factory.mktemp("served")
+    model_dir = tiny_hf_folder(folder / "tiny-llama")
+    served = start_transformers_serve(model_dir, folder / "serve.log")
+    yield served
+    served.stop()
