@@ -45,7 +45,8 @@ class ServedModel:
                 self.proc.wait(5)
 
 
-def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, timeout: float = 180.0) -> ServedModel:
+def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, timeout: float = 180.0,
+                             extra_args: list[str] | None = None) -> ServedModel:
     """`transformers serve MODEL_DIR --host 127.0.0.1 --port P --device cpu`, offline; waits for /health."""
     exe = shutil.which("transformers")
     if exe is None:
@@ -56,7 +57,7 @@ def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, 
            "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "NO_COLOR": "1"}
     log = open(log_path, "w")
     proc = subprocess.Popen([exe, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-                             "--device", "cpu", "--dtype", "float32", "--log-level", "info"],
+                             "--device", "cpu", "--dtype", "float32", "--log-level", "info", *(extra_args or [])],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     served = ServedModel(proc, str(model_dir), f"http://127.0.0.1:{port}/v1", log_path)
     deadline = time.time() + timeout
