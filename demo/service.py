@@ -36,7 +36,7 @@ FOLLOW_UP_MAX_CHARS = 2_000
 FOLLOW_UP_TURNS = 10
 """Earlier question/answer pairs kept in the model's context (older ones drop out)."""
 FOLLOW_UP_TOKENS = 256
-FOLLOW_UP_SYSTEM = ("You are assisting a radiologist with one chest X-ray report. Its findings and the impression "
+FOLLOW_UP_CONTEXT = ("You are assisting a radiologist with one chest X-ray report. Its findings and the impression "
                     "an AI system wrote for them follow. Answer questions about this report briefly and plainly; "
                     "say when the findings do not support an answer.\n\nFINDINGS:\n{findings}\n\nIMPRESSION:\n{impression}")
 
@@ -275,9 +275,12 @@ class GenerationService:
         shown = turns + [{"role": "user", "content": question}]
         with self.systems.turn(self.registry_spec(key)) as generator:
             prepared = generator.prepare(findings)
-            context = FOLLOW_UP_SYSTEM.format(findings=prepared.text, impression=impression.strip())
-            messages = [{"role": "system", "content": context}, *turns[-2 * FOLLOW_UP_TURNS:],
-                        {"role": "user", "content": question}]
+            context = FOLLOW_UP_CONTEXT.format(findings=prepared.text, impression=impression.strip())
+            messages = [*turns[-2 * FOLLOW_UP_TURNS:], {"role": "user", "content": question}]
+            while messages[0]["role"] != "user":
+                messages.pop(0)
+            # The report goes into the first user turn: some chat templates refuse a system role.
+            messages[0] = {"role": "user", "content": f"{context}\n\nQuestion: {messages[0]['content']}"}
             answer = ""
             yield shown + [{"role": "assistant", "content": "..."}]
             try:
