@@ -117,6 +117,8 @@ class EndpointGenerator(GeneratorBase):
             why = f"{where} does not serve a model named {self.model!r}{self._served_list()}"
         elif isinstance(exc, openai.RateLimitError):
             why = f"{where} kept answering HTTP 429 (rate limited) after {self.retries} retries"
+        elif isinstance(exc, openai.APIStatusError) and exc.status_code >= 500:
+            why = f"{where} answered HTTP {exc.status_code} (server error) after {self.retries} retries: {_short(exc.message)}"
         elif isinstance(exc, openai.APIStatusError):
             why = f"{where} answered HTTP {exc.status_code}: {_short(exc.message)}"
         else:

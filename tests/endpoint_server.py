@@ -73,10 +73,14 @@ def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, 
     raise RuntimeError(f"transformers serve did not answer within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
 
 
-class _Unauthorised(http.server.BaseHTTPRequestHandler):
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    status = 401
+    message = b"Incorrect API key provided"
+
     def _refuse(self) -> None:
-        body = b'{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}'
-        self.send_response(401)
+        self.server.seen.append((self.command, self.path, self.headers.get("Authorization", "")))
+        body = b'{"error": {"message": "' + self.message + b'", "type": "invalid_request_error"}}'
+        self.send_response(self.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -88,8 +92,12 @@ class _Unauthorised(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def start_unauthorised_server() -> tuple[http.server.ThreadingHTTPServer, str]:
-    """(server, base URL) of a 127.0.0.1 server that answers every request with 401; call server.shutdown()."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorised)
+def start_unauthorised_server(status: int = 401, message: bytes = b"Incorrect API key provided"
+                              ) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """(server, base URL) of a 127.0.0.1 server that answers every request with `status` (401: wants an API
+    key; 429/503: overloaded); server.seen lists (method, path, Authorization) per request; call server.shutdown()."""
+    handler = type("Refusing", (_Refusing,), {"status": status, "message": message})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.seen = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/v1"

@@ -66,6 +66,7 @@ def test_401_names_the_system_and_the_key_variable_and_never_shows_the_key(monke
         server.shutdown()
     for message in (str(err.value), str(streamed.value)):
         assert spec in message and "401" in message and "$RADLLAMA_TEST_KEY" in message and secret not in message
+    assert server.seen[0][2] == f"Bearer {secret}"  # the key came from the variable the spec names
     assert secret not in repr(generator.describe()) and secret not in repr(generator)
     monkeypatch.delenv("RADLLAMA_TEST_KEY")
     server, url = start_unauthorised_server()
@@ -103,3 +104,17 @@ def test_bad_specs_are_refused_before_any_request(spec, message):
     with pytest.raises(ValueError, match=message) as err:
         build(spec)
     assert "pw" not in str(err.value)
+
+
+@pytest.mark.parametrize("status, words", [(429, "429 (rate limited) after 2 retries"), (503, "HTTP 503 (server error) after 2 retries")])
+def test_429_and_5xx_are_retried_with_backoff_then_reported(status, words):
+    server, url = start_unauthorised_server(status, b"busy")
+    spec = f"openai:m@{url}?retries=2"
+    try:
+        with pytest.raises(GenerationError) as err:
+            build(spec).generate(["Lungs clear."])
+    finally:
+        server.shutdown()
+    posts = [s for s in server.seen if s[0] == "POST"]
+    assert len(posts) == 3  # the first try and two retries
+    assert spec in str(err.value) and words in str(err.value)
