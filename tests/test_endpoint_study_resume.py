@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
@@ -17,6 +18,7 @@ from tests.app_process import ROOT
 from tests.tiny_lm import tiny_reports, write_jsonl
 
 N = 12
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("transformers_serve")]
 
 
 def _create(tmp, db, data, spec, cache):

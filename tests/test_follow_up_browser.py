@@ -7,7 +7,7 @@ import pytest
 from tests.app_process import start_app
 from tests.browser import launch_chromium
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("follow_up_browser")]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("transformers_serve")]
 
 
 def _choose(page, label_part: str) -> None:

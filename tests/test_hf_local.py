@@ -21,6 +21,7 @@ def recipe_folders(tmp_path_factory):
     return recipe_adapter_and_merged(tmp_path_factory.mktemp("recipe"))
 
 
+@pytest.mark.slow
 def test_recipe_adapter_loads_unmerged_and_writes_the_merged_models_greedy_impressions(recipe_folders):
     base, adapter, merged = recipe_folders
     assert (adapter / "adapter_config.json").exists() and not (adapter / "model.safetensors").exists()
