@@ -18,11 +18,12 @@ from tests.app_process import ROOT
 from tests.tiny_lm import tiny_reports, write_jsonl
 
 N = 12
+API_KEY = "sk-study-secret-never-stored-42"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("transformers_serve")]
 
 
 def _create(tmp, db, data, spec, cache):
-    env = {**os.environ, "RADLLAMA_OUTPUT_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "RADLLAMA_OUTPUT_CACHE": str(cache), "OMP_NUM_THREADS": "1", "OPENAI_API_KEY": API_KEY}
     return subprocess.Popen([sys.executable, "-m", "rating.study", "create", "--db", str(db), "--data", str(data),
                              "--n", str(N), "--split", "train", "--systems", spec, "--raters", "Dr A,Dr B",
                              "--name", "endpoint-pilot"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -56,6 +57,7 @@ def test_interrupted_endpoint_study_resumes_without_re_requesting(served_tiny_mo
     first.kill()
     first.wait(10)
     kept = _cached_lines(cache)
+    assert all(API_KEY not in p.read_text() for p in cache.glob("*"))
     assert 2 <= kept < N, first.stdout.read()
     factory = make_session_factory(prepare_database(str(db)))
     with unit_of_work(factory) as session:
@@ -85,3 +87,6 @@ def test_interrupted_endpoint_study_resumes_without_re_requesting(served_tiny_mo
     findings = [f for f, _ in rows]
     assert build(f"hf:{served_tiny_model.model}").generate(findings) == [t for _, t in rows]
     assert len(texts) == N and json.dumps(system.config)
+    # The API key was in the environment of both runs; it is nowhere in the database or its output.
+    assert API_KEY not in out and API_KEY.encode() not in db.read_bytes()
+    assert not any(API_KEY.encode() in p.read_bytes() for p in tmp_path.glob("study.db*"))
