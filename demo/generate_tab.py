@@ -6,7 +6,8 @@ public API endpoint `/generate`:
     from gradio_client import Client
     impression, details = Client("http://127.0.0.1:7860/").predict("The lungs are clear ...", api_name="/generate")
 
-Its other inputs (system, strategy, num_beams, max_new_tokens) are optional. Run this tab alone
+Its other inputs (system, strategy, num_beams, max_new_tokens) are optional. After an impression,
+systems that can chat take follow-up questions about the report (`/follow_up`). Run this tab alone
 with `python app.py --only generate [--model PATH] [--no-build-model]`.
 """
 from __future__ import annotations
@@ -38,6 +39,25 @@ def make_generate_handler(service: GenerationService):
     return generate
 
 
+def make_follow_up_handlers(service: GenerationService):
+    """(reset after a new impression, ask a question): the follow-up chat's handlers."""
+
+    def reset_follow_up(system: str | None):
+        """A fresh conversation for the impression just shown; disabled, with the reason, for non-chat systems."""
+        available, note = service.follow_up_status(system)
+        return note, [], gr.Textbox(value="", interactive=available), gr.Button(interactive=available)
+
+    def ask_follow_up(findings: str, impression: str, history: list, question: str, system: str | None = None):
+        """Answer a question about the report; yields (conversation so far, cleared question box)."""
+        try:
+            for conversation in service.follow_up(findings, impression, history, question, system):
+                yield conversation, ""
+        except (FindingsError, GenerationError, ValueError) as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    return reset_follow_up, ask_follow_up
+
+
 def make_status_handler(service: GenerationService):
     def refresh_model_status():
         """The model status line; stops polling once the model is ready."""
@@ -65,6 +85,12 @@ def build_generate_tab(service: GenerationService) -> None:
         with gr.Column(scale=2):
             impression = gr.Textbox(label="Impression", lines=6, interactive=False, elem_id="impression")
             details = gr.Markdown(elem_id="generation-details")
+            follow_up_note = gr.Markdown("Follow-up questions: generate an impression first.", elem_id="follow-up-status")
+            chat = gr.Chatbot(label="Follow-up questions", height=240, render_markdown=False, elem_id="follow-up-chat")
+            with gr.Row():
+                question = gr.Textbox(show_label=False, placeholder="Why not pneumonia?", interactive=False, scale=4,
+                                      elem_id="follow-up-question")
+                ask = gr.Button("Ask", interactive=False, scale=1, elem_id="follow-up-ask")
             model_status = gr.Markdown(service.status_markdown(), elem_id="model-status")
     gr.Examples(examples=[[e.findings] for e in service.examples], inputs=[findings],
                 example_labels=[e.label for e in service.examples], label="Examples")
@@ -73,7 +99,13 @@ def build_generate_tab(service: GenerationService) -> None:
     timer = gr.Timer(STATUS_POLL_S, active=building)
     timer.tick(make_status_handler(service), None, [model_status, timer], api_visibility="private",
                show_progress="hidden", queue=False)
+    reset_follow_up, ask_follow_up = make_follow_up_handlers(service)
     generate_button.click(make_generate_handler(service), [findings, system, strategy, num_beams, max_new_tokens],
                           [impression, details], api_name="generate",
-                          api_description="Findings in; (impression, details line) out. Streams.")
+                          api_description="Findings in; (impression, details line) out. Streams.").then(
+        reset_follow_up, [system], [follow_up_note, chat, question, ask], api_visibility="private")
+    follow_up_io = ([findings, impression, chat, question, system], [chat, question])
+    ask.click(ask_follow_up, *follow_up_io, api_name="follow_up",
+              api_description="(findings, impression, conversation, question, system) in; conversation out. Streams.")
+    question.submit(ask_follow_up, *follow_up_io, api_visibility="private")
 

@@ -18,7 +18,7 @@ from core.paths import DEFAULT_MODEL_DIR, default_model_dir
 from core.records import Report
 from demo.examples import PAPER_STYLE_EXAMPLES, FindingsExample, pick_openi_examples
 from demo.model_builder import BuildStatus, ModelBuilder, checkpoint_exists, model_is_complete
-from generation.base import GenerationError, GenerationSettings, ImpressionGenerator
+from generation.base import FindingsError, GenerationError, GenerationSettings, ImpressionGenerator
 from generation.project_lm import LMGenerator, base_model_dir
 from generation.service import SystemService
 
@@ -30,6 +30,26 @@ BASELINE_LABELS = {
     "constant": "Constant baseline (always a normal impression)",
 }
 FALLBACK_ORDER = ("retrieval", "lead", "constant")
+
+
+FOLLOW_UP_MAX_CHARS = 2_000
+FOLLOW_UP_TURNS = 10
+"""Earlier question/answer pairs kept in the model's context (older ones drop out)."""
+FOLLOW_UP_TOKENS = 256
+FOLLOW_UP_CONTEXT = ("You are assisting a radiologist with one chest X-ray report. Its findings and the impression "
+                    "an AI system wrote for them follow. Answer questions about this report briefly and plainly; "
+                    "say when the findings do not support an answer.\n\nFINDINGS:\n{findings}\n\nIMPRESSION:\n{impression}")
+
+
+def message_text(content: object) -> str:
+    """Plain text of a chat message's content (a string, or a list of {"type": "text", "text": ...} parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    return ""
 
 
 @dataclass(frozen=True)
@@ -222,3 +242,53 @@ class GenerationService:
             pass
         assert last is not None
         return last
+
+    # -- follow-up questions -------------------------------------------------------------------
+    def follow_up_status(self, system: str | None) -> tuple[bool, str]:
+        """(available, Markdown line) for follow-up questions to the system that answered."""
+        try:
+            key, _ = self.resolve(system)
+            generator = self.generator(key)
+        except GenerationError as exc:
+            return False, f"Follow-up questions are unavailable: {exc}"
+        if generator.can_chat:
+            return True, f"Ask **{key}** a follow-up question about this report (e.g. \"Why not pneumonia?\")."
+        return False, f"Follow-up questions are unavailable: {generator.chat_unavailable_reason()}"
+
+    def follow_up(self, findings: object, impression: str, history: Sequence[dict], question: str,
+                  system: str | None = None) -> Iterator[list[dict]]:
+        """Yield the conversation with the answer growing; findings and impression are in the model's context.
+
+        Raises FindingsError for an empty question or no impression yet, GenerationError (or
+        ChatUnavailable) when the system cannot answer.
+        """
+        question = (question or "").strip()
+        if not question:
+            raise FindingsError("Type a question about the report first.")
+        if len(question) > FOLLOW_UP_MAX_CHARS:
+            raise FindingsError(f"Questions are limited to {FOLLOW_UP_MAX_CHARS:,} characters.")
+        if not (impression or "").strip():
+            raise FindingsError("Generate an impression first; follow-up questions are about that report.")
+        key, _ = self.resolve(system)
+        turns = [{"role": m.get("role"), "content": message_text(m.get("content"))} for m in history or []
+                 if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+        shown = turns + [{"role": "user", "content": question}]
+        with self.systems.turn(self.registry_spec(key)) as generator:
+            prepared = generator.prepare(findings)
+            context = FOLLOW_UP_CONTEXT.format(findings=prepared.text, impression=impression.strip())
+            messages = [*turns[-2 * FOLLOW_UP_TURNS:], {"role": "user", "content": question}]
+            while messages[0]["role"] != "user":
+                messages.pop(0)
+            # The report goes into the first user turn: some chat templates refuse a system role.
+            messages[0] = {"role": "user", "content": f"{context}\n\nQuestion: {messages[0]['content']}"}
+            answer = ""
+            yield shown + [{"role": "assistant", "content": "..."}]
+            try:
+                for answer in generator.chat(messages, GenerationSettings(max_new_tokens=FOLLOW_UP_TOKENS)):
+                    yield shown + [{"role": "assistant", "content": answer}]
+            except GenerationError:
+                raise
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise GenerationError(f"{key} failed to answer: {exc}") from exc
+        if not answer.strip():
+            yield shown + [{"role": "assistant", "content": f"({key} gave an empty answer.)"}]

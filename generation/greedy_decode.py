@@ -59,7 +59,7 @@ def greedy_token_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, cache=cache,
                    use_cache=True, logits_to_keep=1).logits
     layers = [_Preallocated(layer, max_new_tokens) for layer in cache.layers]
-    alive = torch.arange(rows)
+    alive = torch.arange(rows, device=input_ids.device)
     next_position = positions[:, -1:] + 1
     mask = torch.cat([mask, mask.new_ones(rows, max_new_tokens)], dim=1)  # sliced to the cache length
     length = input_ids.shape[1]

@@ -118,7 +118,7 @@ class LMGenerator(GeneratorBase):
     def input_budget(self, settings: GenerationSettings) -> int:
         """Findings tokens that fit beside the prompt scaffold and the new tokens."""
         context = self.max_prompt_tokens or self._context_length() - settings.max_new_tokens
-        scaffold = len(self.tokenizer(build_prompt(""), add_special_tokens=True)["input_ids"])
+        scaffold = len(self.tokenizer(self._wrap(build_prompt("")), add_special_tokens=self.special_tokens)["input_ids"])
         return max(16, context - scaffold)
 
     def count_tokens(self, text: str) -> int:
@@ -144,13 +144,22 @@ class LMGenerator(GeneratorBase):
         elif sum(p.numel() for p in self.model.parameters()) < SMALL_MODEL_PARAMETERS:
             torch.set_num_threads(1)
 
+    special_tokens = True
+    """Whether tokenizing a prompt adds the tokenizer's special tokens (BOS); False when a chat
+    template already writes them (generation.hf_local)."""
+
+    def _wrap(self, prompt: str) -> str:
+        """The text the model sees for a prompt (hf_local wraps it in a chat template)."""
+        return prompt
+
     def _prompts(self, findings: Sequence[str], max_new_tokens: int) -> list[str]:
         budget = self.max_prompt_tokens or self._context_length() - max_new_tokens
-        return self.prompts.prompts(findings, tokenizer=self.tokenizer, budget=max(16, budget))
+        return [self._wrap(p) for p in self.prompts.prompts(findings, tokenizer=self.tokenizer, budget=max(16, budget))]
 
     def _tokenize(self, texts: Sequence[str]):
-        return self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=True,
-                              padding_side="left")
+        enc = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=self.special_tokens,
+                             padding_side="left")
+        return enc.to(self.model.device)
 
     def _encode(self, findings: Sequence[str], max_new_tokens: int):
         return self._tokenize(self._prompts(findings, max_new_tokens))
@@ -181,7 +190,7 @@ class LMGenerator(GeneratorBase):
         """Greedy or beam continuations of the prompts, cut to the impression."""
         import torch
 
-        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=self.special_tokens)["input_ids"]]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])  # similar lengths share a batch
         out: list[str] = [""] * len(texts)
         kwargs = self._generate_kwargs(settings)
@@ -204,30 +213,39 @@ class LMGenerator(GeneratorBase):
 
         Beam search and reranking finish before they answer: they yield the whole impression once.
         """
-        import torch
-
         if settings.strategy != "greedy":
             yield self.generate([findings], settings)[0]
             return
+        findings = self.prepare(findings, settings).text
+        for text in self._stream_text(self._encode([findings], settings.max_new_tokens), settings):
+            yield extract_impression(text)
+
+    def _stream_text(self, enc, settings: GenerationSettings) -> Iterator[str]:
+        """The growing continuation of one encoded prompt, greedy, as tokens arrive."""
+        import torch
         from transformers import TextIteratorStreamer
 
-        findings = self.prepare(findings, settings).text
-
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        enc = self._encode([findings], settings.max_new_tokens)
-        kwargs = {**self._generate_kwargs(settings), "streamer": streamer}
+        kwargs = {**self._generate_kwargs(settings), "num_beams": 1, "streamer": streamer}
+        failure: list[BaseException] = []
 
         def run() -> None:
-            with torch.inference_mode():
-                self.model.generate(**enc, **kwargs)
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**enc, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                failure.append(exc)
+                streamer.end()
 
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
         text = ""
         for piece in streamer:
             text += piece
-            yield extract_impression(text)
+            yield text
         worker.join()
+        if failure:
+            raise RuntimeError(f"generation failed: {failure[0]}") from failure[0]
 
     def _describe(self) -> dict:
         params = sum(p.numel() for p in self.model.parameters())

@@ -41,6 +41,7 @@ Statistics (all seeded, all on first ratings, repeat_index == 0, unless stated):
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,6 +138,31 @@ def load_outputs(session: Session, study_id: int) -> pd.DataFrame:
                                      out["text"].tolist())
     metrics = output_metrics(out["text"].tolist(), out["reference"].tolist())
     return pd.concat([out.drop(columns=["text", "reference"]).reset_index(drop=True), metrics], axis=1)
+
+
+SYSTEM_FIELDS = ("model", "adapter", "base_url", "api", "dtype", "device", "prompt", "decoding")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def systems_table(session: Session, study_id: int) -> pd.DataFrame:
+    """One row per system: what exactly was rated (its describe(), stored as System.config when
+    the study was created): model or adapter and base, endpoint URL (no credentials), decoding,
+    library versions, and the whole configuration as JSON."""
+    rows = []
+    for system in session.scalars(select(System).where(System.study_id == study_id).order_by(System.id)):
+        config = dict(system.config or {})
+        versions = config.get("versions") or {}
+        rows.append({"system": system.name, "kind": system.kind, "version": system.version or "",
+                     **{k: _cell(config.get(k)) for k in SYSTEM_FIELDS},
+                     "versions": ", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, dict)
+                     else _cell(versions),
+                     "config_json": json.dumps(config, sort_keys=True, default=str)})
+    return pd.DataFrame(rows, columns=["system", "kind", "version", *SYSTEM_FIELDS, "versions", "config_json"])
 
 
 def system_order(session: Session, study_id: int) -> list[str]:
@@ -598,18 +624,21 @@ class StudyAnalysis:
     notes: list[str] = field(default_factory=list)
     display_names: dict[str, str] = field(default_factory=dict)
     """System name -> name shown in figures and tables (missing: the name itself)."""
+    systems_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """What each system is (systems_table): exported as the "systems" sheet and shown in the Analysis tab."""
 
     def summary_sheets(self) -> dict[str, pd.DataFrame]:
         """The summary tables by sheet name (for XLSX export and the UI)."""
         return {"figure4": self.figure4, "table1_rouge": self.table1, "agreement": self.agreement,
                 "self_consistency": self.self_consistency, "rouge_vs_experts": self.rouge_vs_experts,
                 "comparisons": self.comparisons, "progress_raters": self.progress_raters,
-                "progress_cases": self.progress_cases}
+                "progress_cases": self.progress_cases, "systems": self.systems_table}
 
 
 def analyze_frames(info: dict, systems: list[str], ratings: pd.DataFrame, outputs: pd.DataFrame,
                    expected: pd.DataFrame, config: AnalysisConfig = AnalysisConfig(),
-                   display_names: dict[str, str] | None = None) -> StudyAnalysis:
+                   display_names: dict[str, str] | None = None,
+                   described: pd.DataFrame | None = None) -> StudyAnalysis:
     """Every summary from the loaded frames (no database needed)."""
     notes = []
     if info.get("simulated"):
@@ -625,7 +654,8 @@ def analyze_frames(info: dict, systems: list[str], ratings: pd.DataFrame, output
                          rouge_vs_experts=rouge_vs_experts(ratings, config),
                          comparisons=compare_systems(ratings, systems, config),
                          progress_raters=prog_r, progress_cases=prog_c, notes=notes,
-                         display_names={s: s for s in systems} | dict(display_names or {}))
+                         display_names={s: s for s in systems} | dict(display_names or {}),
+                         systems_table=described if described is not None else pd.DataFrame())
 
 
 def analyze_study(session: Session, study_id: int, config: AnalysisConfig = AnalysisConfig()) -> StudyAnalysis:
@@ -634,4 +664,5 @@ def analyze_study(session: Session, study_id: int, config: AnalysisConfig = Anal
     outputs = load_outputs(session, study_id)
     ratings = load_ratings(session, study_id, outputs)
     return analyze_frames(info, system_order(session, study_id), ratings, outputs,
-                          load_expected(session, study_id), config, system_display_names(session, study_id))
+                          load_expected(session, study_id), config, system_display_names(session, study_id),
+                          systems_table(session, study_id))

@@ -11,6 +11,7 @@ from typing import Callable, Mapping
 from db.engine import unit_of_work
 from generation.service import SystemService
 from rating.importer import load_outputs
+from rating.output_cache import OutputCache
 from rating.study_setup import (REFERENCE_SYSTEM, CreatedStudy, RaterSpec, StudySetupError, StudySpec, SystemOutputs,
                                 create_study, generate_outputs, reference_outputs, sample_cases)
 
@@ -91,10 +92,12 @@ def _check_display_names(display_names: Mapping[str, str], systems: list[str]) -
 
 def build_study(session_factory, request: StudyRequest,
                 progress: Callable[[float, str], None] | None = None,
-                systems: SystemService | None = None) -> CreatedStudy:
+                systems: SystemService | None = None, cache: OutputCache | None = None) -> CreatedStudy:
     """Load data, sample cases, generate/import outputs, then store everything in one transaction.
 
     systems: the process's SystemService (the app passes the demo's, so a loaded model is reused).
+    cache: where finished outputs wait until the study is stored (default: rating.output_cache's
+    folder), so that running the same request again after an interruption asks no system twice.
     """
     from reports.dataset import load_split
 
@@ -116,7 +119,8 @@ def build_study(session_factory, request: StudyRequest,
     outputs: dict[str, SystemOutputs] = {}
     if request.systems:
         systems = systems or SystemService(splits.train)
-        outputs.update(generate_outputs(cases, request.systems, systems, progress=progress))
+        cache = cache or OutputCache()
+        outputs.update(generate_outputs(cases, request.systems, systems, progress=progress, cache=cache))
     for name, texts in imported.items():
         outputs[name] = SystemOutputs(kind="imported", texts_by_case={c.id: texts[c.id] for c in cases},
                                       config={"imported_from": str(request.import_path)})
@@ -132,6 +136,8 @@ def build_study(session_factory, request: StudyRequest,
                              "display_names": dict(request.display_names)})
     with unit_of_work(session_factory) as session:
         created = create_study(session, spec, cases, outputs, [RaterSpec(name=r.strip()) for r in request.raters])
+    for name in request.systems:
+        cache.discard(name, outputs[name].settings)
     if progress:
         progress(1.0, "study stored")
     return created

@@ -29,6 +29,7 @@ from generation.registry import UnknownSystem
 from generation.service import SystemService
 from rating.assignments import allocate_cases, build_queue
 from rating.shared_texts import candidates_by_case
+from rating.output_cache import OutputCache, findings_key
 from rating.tokens import hash_token, new_token
 
 MAX_DISPLAY_NAME_CHARS = 200
@@ -179,13 +180,14 @@ def reference_outputs(cases: Sequence[Report]) -> SystemOutputs:
 
 def generate_outputs(cases: Sequence[Report], system_names: Sequence[str], systems: SystemService,
                      settings: GenerationSettings | None = None, progress: Callable[[float, str], None] | None = None,
-                     batch_size: int = 8) -> dict[str, SystemOutputs]:
+                     batch_size: int = 8, cache: OutputCache | None = None) -> dict[str, SystemOutputs]:
     """Outputs of each named system (generation.registry specs) for the cases, from `systems`.
 
-    progress(fraction, message) is called as batches finish (for a progress bar).
+    progress(fraction, message) is called as batches finish (for a progress bar). With a cache,
+    finished outputs are written to it as batches finish and outputs already in it are not asked
+    for again (an interrupted creation resumes); the caller discards it once the study is stored.
     """
     settings = settings or GenerationSettings()
-    findings = [c.findings for c in cases]
     result: dict[str, SystemOutputs] = {}
     total = max(1, len(system_names) * len(cases))
     done = 0
@@ -194,17 +196,27 @@ def generate_outputs(cases: Sequence[Report], system_names: Sequence[str], syste
             generator = systems.get(name)
         except (UnknownSystem, GenerationError) as exc:
             raise StudySetupError(str(exc)) from None
-        texts: list[str] = []
-        for start in range(0, len(findings), batch_size):
+        kept = cache.load(name, settings.as_dict()) if cache else {}
+        by_findings = {c.findings: kept[findings_key(c.findings)] for c in cases if findings_key(c.findings) in kept}
+        missing = list(dict.fromkeys(c.findings for c in cases if c.findings not in by_findings))
+        done += sum(1 for c in cases if c.findings in by_findings)
+        if progress and by_findings:
+            progress(done / total, f"{name}: {len(cases) - len(missing)}/{len(cases)} kept from an interrupted run")
+        for start in range(0, len(missing), batch_size):
+            batch = missing[start:start + batch_size]
             try:
-                texts += systems.generate(name, findings[start:start + batch_size], settings)
+                texts = systems.generate(name, batch, settings)
             except (GenerationError, FindingsError) as exc:
                 raise StudySetupError(f"{name}: {exc}") from None
-            done += len(findings[start:start + batch_size])
+            by_findings.update(zip(batch, texts))
+            if cache:
+                cache.add(name, settings.as_dict(), batch, texts)
+            asked = set(batch)
+            done += sum(1 for c in cases if c.findings in asked)
             if progress:
-                progress(done / total, f"{name}: {len(texts)}/{len(cases)}")
+                progress(done / total, f"{name}: {sum(1 for c in cases if c.findings in by_findings)}/{len(cases)}")
         described = generator.describe()
-        result[name] = SystemOutputs(kind=generator.kind, texts_by_case={c.id: t for c, t in zip(cases, texts)},
+        result[name] = SystemOutputs(kind=generator.kind, texts_by_case={c.id: by_findings[c.findings] for c in cases},
                                      config=dict(described), version=str(described.get("version", "")),
                                      settings=settings.as_dict())
     return result

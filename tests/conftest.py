@@ -70,3 +70,16 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "study.db")
     return request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(scope="session")
+def served_tiny_model(tmp_path_factory):
+    """One `transformers serve` per test session, pinned to a tiny local Llama with a chat template."""
+    from tests.endpoint_server import start_transformers_serve
+    from tests.tiny_hf import tiny_hf_folder
+
+    folder = tmp_path_factory.mktemp("served")
+    model_dir = tiny_hf_folder(folder / "tiny-llama")
+    served = start_transformers_serve(model_dir, folder / "serve.log")
+    yield served
+    served.stop()

@@ -22,7 +22,8 @@ TABLES = (("figure4", "Figure 4: mean [95% CI] per system and criterion"),
           ("self_consistency", "Self-consistency on hidden repeats"),
           ("rouge_vs_experts", "ROUGE against experts: Spearman correlation"),
           ("comparisons", "Paired comparisons (Wilcoxon signed-rank, Holm)"),
-          ("progress_raters", "Progress per rater"), ("progress_cases", "Progress per case"))
+          ("progress_raters", "Progress per rater"), ("progress_cases", "Progress per case"),
+          ("systems", "Systems: exactly what was rated (model, adapter and base, endpoint, decoding, versions)"))
 
 
 def _message(exc: Exception) -> str:
