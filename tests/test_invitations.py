@@ -55,7 +55,7 @@ def test_links_csv_has_rater_link_and_code_and_defuses_formulas(tmp_path):
     from rating.admin import AdminService
 
     factory = make_session_factory(prepare_database(str(tmp_path / "s.db")))
-    admin = AdminService(factory, admin_secret="s", public_url="https://ratings.example.org/p")
+    admin = AdminService(factory, admin_secret="s" * 16, public_url="https://ratings.example.org/p")
     rows = admin.invitations({"Dr A": "tok-A", "=HYPERLINK(\"http://evil\")": "tok-B"})
     assert rows[0].link == "https://ratings.example.org/p/rate/?token=tok-A"
     table = list(csv.reader(io.StringIO(links_csv(rows).decode("utf-8"))))

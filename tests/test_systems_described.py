@@ -33,14 +33,14 @@ def test_systems_sheet_and_table_say_what_was_rated(tmp_path, one_torch_thread):
 
     with unit_of_work(factory) as session:
         result = export_study(session, created.study_id, tmp_path / "export")
-    sheet = pd.read_excel(result.files["xlsx"], sheet_name="systems").set_index("system")
+    sheet = pd.read_excel(result.files["xlsx"], sheet_name="systems").set_index("System")
     assert sheet.loc[hf_spec, "model"] == str(model) and sheet.loc[hf_spec, "dtype"] == "float32"
 
     from rating.admin import AdminService
     from rating.ui import analysis_tab
 
-    secret = "s3cret-analyst"
+    secret = "s3cret-analyst-long-enough"
     service = AnalysisService(factory, admin=AdminService(factory, admin_secret=secret), export_root=tmp_path / "x")
     outputs = analysis_tab.analyse(service, secret, created.study_id)
     tables = dict(zip([k for k, _ in analysis_tab.TABLES], outputs[3 + len(analysis_tab.DOWNLOADS):]))
-    assert sorted(tables["systems"]["system"]) == sorted(["lead", hf_spec])
+    assert sorted(tables["systems"]["System"]) == sorted(["lead", hf_spec])
