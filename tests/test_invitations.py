@@ -62,7 +62,7 @@ def test_links_csv_has_rater_link_and_code_and_defuses_formulas(tmp_path):
     assert table[0] == ["rater", "link", "access_code"]
     assert table[1] == ["Dr A", "https://ratings.example.org/p/rate/?token=tok-A", "tok-A"]
     assert table[2][0] == "'=HYPERLINK(\"http://evil\")" and table[2][2] == "tok-B"
-    assert admin.links_download("s", rows, "x.csv") is None  # no store configured: no CSV offered
+    assert admin.links_download("s" * 16, rows, "x.csv") is None  # no store configured: no CSV offered
     with pytest.raises(PermissionError):
         admin.links_download("wrong", rows, "x.csv")
 

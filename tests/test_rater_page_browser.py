@@ -7,6 +7,7 @@ import time
 import pytest
 from sqlalchemy import select
 
+from core.display_text import display_text
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Assignment, Rater, Rating
 from tests.browser import launch_chromium
@@ -27,7 +28,7 @@ def served(tmp_path_factory):
     long_impression = ("Moderate cardiomegaly with mild pulmonary vascular congestion. Small bilateral pleural "
                        "effusions with adjacent atelectasis. No pneumothorax. Degenerative changes of the spine.")
     four = make_wide_study(db, n_systems=4, raters=["Four 00"], n_cases=1, name="four",
-                           texts={i: long_impression[: 190 - 10 * i] for i in range(4)})
+                           texts={i: f"{long_impression} Variant {'ABCD'[i] * (4 - i)}." for i in range(4)})
     srv = AppServer(db).start()
     yield {**created.rater_tokens, **wide.rater_tokens, **four.rater_tokens}, srv, db
     srv.stop()
@@ -196,7 +197,7 @@ def test_twelve_candidates_in_one_case_can_be_rated_and_texts_stay_plain(served,
         _wait_case(page, 0)
         assert page.locator("#rate-grid .rw-cand-head h3").count() == 12
         html_label = next(lab for lab in "ABCDEFGHIJKL"
-                          if page.locator(f"#cand-{lab}-text").text_content() == HTML_TEXT)
+                          if page.locator(f"#cand-{lab}-text").text_content() == display_text(HTML_TEXT))
         assert page.locator(f"#cand-{html_label}-head img, #cand-{html_label}-head b").count() == 0
         assert page.title() != "pwned"
         page.locator("#rate-instructions summary").click()

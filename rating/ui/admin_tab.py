@@ -26,6 +26,10 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in (text or "").split(",") if n.strip())
 
 
+OPEN_STUDY_NOTE = ("**A study is now open**, so the workbench (Generate, Study admin, Analysis) is for the admin "
+                   "only: [sign in as admin](/admin/sign-in) with the admin secret to keep using it from this browser.")
+
+
 def _links_markdown(rows: list[Invitation], download_key: str | None) -> str:
     """Each rater's link in its own code block (Gradio gives each a copy button), then the CSV link."""
     lines = ["**Invitation links** (shown once: copy them now"
@@ -111,7 +115,8 @@ def build_admin_tab(service) -> None:
             raise gr.Error(str(exc), print_exception=False) from None
         summary = (f"Created study {created.study_id}: {created.n_cases} cases, {created.n_systems} systems, "
                    f"{created.n_assignments} assignments.\n\n")
-        return summary + _workload_markdown(workloads) + "\n\n" + _links_markdown(rows, key)
+        return (summary + _workload_markdown(workloads) + "\n\n" + _links_markdown(rows, key) + "\n\n"
+                + OPEN_STUDY_NOTE)
 
     def on_list_studies(secret_v):
         try:

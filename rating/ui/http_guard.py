@@ -9,6 +9,7 @@
 2. The rater app at /rate takes no uploads and serves no files: the rater page needs neither.
 3. File routes never fetch URLs: `.../file=http://HOST` is refused before Gradio resolves HOST.
 4. Wrong admin secrets count per client (AdminService.require): a locked-out client gets 429.
+5. /admin-links/<key>.csv passes: the key is a one-time capability only the admin's page showed.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ SESSION_S = 12 * 3600
 SIGN_IN_PATH = "/admin/sign-in"
 SIGN_OUT_PATH = "/admin/sign-out"
 MAX_FORM_BYTES = 4096
+LINKS_PREFIX = "/admin-links/"
 _SCHEME = re.compile(r"^(/*[a-zA-Z][a-zA-Z0-9+.\-]*:|//)")
 
 
@@ -136,6 +138,9 @@ class HttpGuard:
         if path == self.rater_prefix or path.startswith(self.rater_prefix + "/"):
             if is_upload(scope, headers) or is_file_route(path):
                 return await _send(send, 403, "The rating page takes no uploads and serves no files.")
+            return await self.app(scope, receive, send)
+        if path.startswith(LINKS_PREFIX):
+            # Capability URLs: a random one-time key that only the admin's page showed (rating/ui/links_route.py).
             return await self.app(scope, receive, send)
         if path == SIGN_IN_PATH and self.admin is not None and not self.public_demo:
             return await self._sign_in(scope, receive, send, headers)
