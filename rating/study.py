@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from rating.admin import invitation_link
     from rating.importer import ImportFormatError
     from rating.study_setup import RaterSpec, StudySetupError, add_rater, reissue_token, revoke_rater
+    from reports.errors import MalformedFile
 
     args = _parser().parse_args(argv)
     factory = make_session_factory(prepare_database(args.db))
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Revoked {args.name} in study {args.study}.")
         else:
             _list(factory)
-    except (StudySetupError, ImportFormatError, FileNotFoundError) as exc:
+    except (StudySetupError, ImportFormatError, MalformedFile, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

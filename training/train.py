@@ -161,7 +161,10 @@ def main(cfg: TrainConfig) -> Path:
     log = MetricsLog(run_dir / "metrics.jsonl")
     log.write(stage="start", recipe=cfg.name, config=cfg.to_dict())
 
-    data = load_data(cfg)
+    try:
+        data = load_data(cfg)
+    except (OSError, ValueError) as exc:  # MalformedFile, DataNotFound, no train/validate reports
+        raise SystemExit(f"error: {exc}") from None
     tokenizer = build_tokenizer(cfg, run_dir, data.train)
     model = build_base_model(cfg, run_dir, tokenizer, data.train, accelerator, log)
     model, state = instruction_tune(cfg, run_dir, model, tokenizer, data, accelerator, log)
