@@ -210,11 +210,17 @@ def launch_shared(cfg: AppConfig, services: Services) -> None:
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
+    from db.engine import DatabaseRefused
+
     cfg = parse_args(argv)
+    try:
+        services = build_services(cfg)
+    except DatabaseRefused as exc:  # a read-only, newer, corrupt or foreign database: one line, no traceback
+        raise SystemExit(f"error: {exc}") from None
     if cfg.share:
-        launch_shared(cfg, build_services(cfg))
+        launch_shared(cfg, services)
         return
-    server = create_server(cfg)
+    server = create_server(cfg, services)
     print(f"Radiology-Llama on http://{cfg.host}:{cfg.port}/  (raters: http://{cfg.host}:{cfg.port}{RATER_PATH}/)",
           flush=True)
     uvicorn.run(server, host=cfg.host, port=cfg.port, log_level="warning")

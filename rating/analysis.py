@@ -68,6 +68,10 @@ RATING_COLUMNS = (
 TIMESTAMP_COLUMNS = ("started_at", "submitted_at", "updated_at")
 
 
+MAX_BOOTSTRAP = 20_000
+"""Upper bound on bootstrap resamples: each one is a row of case x rater weights in memory."""
+
+
 @dataclass(frozen=True)
 class AnalysisConfig:
     """How the summaries are computed."""
@@ -92,6 +96,9 @@ class AnalysisConfig:
     def __post_init__(self) -> None:
         if self.n_bootstrap < 1 or self.n_bootstrap_alpha < 1:
             raise ValueError("bootstrap counts must be at least 1")
+        if self.n_bootstrap > MAX_BOOTSTRAP or self.n_bootstrap_alpha > MAX_BOOTSTRAP:
+            raise ValueError(f"bootstrap counts must be at most {MAX_BOOTSTRAP:,} (more adds time and memory, "
+                             "not precision worth having)")
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence must lie in (0, 1), not {self.confidence}")
         if self.alpha_level not in ("nominal", "ordinal", "interval", "ratio"):

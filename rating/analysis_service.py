@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from db.models import CRITERIA
+from db.engine import read_only_session
 from rating.analysis import (CRITERION_LABELS, AnalysisConfig, StudyAnalysis, analyze_study, list_studies,
                              load_expected, load_ratings, progress_tables, study_info)
 from rating.export import export_analysis
@@ -86,7 +87,7 @@ class AnalysisService:
     def list_studies(self, secret: str) -> list[tuple[str, int]]:
         """(label, study id) pairs for a picker, newest first."""
         self._require(secret)
-        with self.session_factory() as session:
+        with read_only_session(self.session_factory) as session:
             table = list_studies(session)
         return [(f"{r.study_id}: {r.name}{' [SIMULATED]' if r.simulated and 'SIMULATED' not in r.name else ''} "
                  f"({r.n_ratings} ratings)", int(r.study_id)) for r in table.itertuples()]
@@ -102,13 +103,13 @@ class AnalysisService:
     def analyze(self, secret: str, study_id: int) -> StudyAnalysis:
         """Every summary of one study (see rating.analysis.analyze_frames)."""
         self._require(secret)
-        with self.session_factory() as session:
+        with read_only_session(self.session_factory) as session:
             return analyze_study(session, self._study_id(session, study_id), self.config)
 
     def progress(self, secret: str, study_id: int) -> dict[str, pd.DataFrame]:
         """Ratings done per rater and per case (cheap: no bootstrap)."""
         self._require(secret)
-        with self.session_factory() as session:
+        with read_only_session(self.session_factory) as session:
             sid = self._study_id(session, study_id)
             ratings = load_ratings(session, sid)
             by_rater, by_case = progress_tables(ratings, load_expected(session, sid))

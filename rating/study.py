@@ -7,6 +7,7 @@
   python -m rating.study revoke --db radllama.db --study 1 --name "Dr B"
   python -m rating.study reissue --db radllama.db --study 1 --name "Dr B"
   python -m rating.study list --db radllama.db
+  python -m rating.study backup --db radllama.db --out backups/radllama-2026-11-30.db
 
 Invitation links and tokens are printed once; only their hashes are stored.
 """
@@ -56,19 +57,28 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--name", required=True)
     lst = sub.add_parser("list", help="studies and raters")
     common(lst)
+    b = sub.add_parser("backup", help="consistent copy of the live SQLite database (safe while raters submit)")
+    b.add_argument("--db", default=os.environ.get("RADLLAMA_DB"), help="SQLite file or sqlite:/// URL")
+    b.add_argument("--out", required=True, help="backup file to create (must not exist)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from db.engine import make_session_factory, prepare_database, unit_of_work
+    from db.engine import (DatabaseRefused, DatabaseUnavailable, backup_sqlite, database_url, make_session_factory,
+                           prepare_database, unit_of_work)
     from rating.admin import invitation_link
     from rating.importer import ImportFormatError
     from rating.study_setup import RaterSpec, StudySetupError, add_rater, reissue_token, revoke_rater
     from reports.errors import MalformedFile
 
     args = _parser().parse_args(argv)
-    factory = make_session_factory(prepare_database(args.db))
     try:
+        if args.command == "backup":
+            out = backup_sqlite(database_url(args.db), args.out)
+            print(f"Backup written to {out} (restore: stop the app, move the database and its -wal/-shm files "
+                  "aside, copy the backup to the database's name, start the app).")
+            return 0
+        factory = make_session_factory(prepare_database(args.db))
         if args.command == "create":
             from rating.study_request import StudyRequest, build_study
             request = StudyRequest(name=args.name or f"study-{args.seed}-{args.n}", raters=_names(args.raters),
@@ -94,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Revoked {args.name} in study {args.study}.")
         else:
             _list(factory)
-    except (StudySetupError, ImportFormatError, MalformedFile, FileNotFoundError) as exc:
+    except (StudySetupError, ImportFormatError, MalformedFile, FileNotFoundError, FileExistsError, DatabaseRefused,
+            DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

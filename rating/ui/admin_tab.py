@@ -5,6 +5,8 @@ Handlers here are private (api_visibility="private"): the admin tab is for the b
 from __future__ import annotations
 
 import gradio as gr
+
+from db.engine import DatabaseUnavailable
 import pandas as pd
 
 from rating.admin import AdminDenied, invitation_link
@@ -12,7 +14,7 @@ from rating.importer import ImportFormatError
 from rating.study_request import StudyRequest
 from rating.study_setup import StudySetupError
 
-USER_ERRORS = (AdminDenied, StudySetupError, ImportFormatError, FileNotFoundError, ValueError)
+USER_ERRORS = (AdminDenied, StudySetupError, ImportFormatError, FileNotFoundError, ValueError, DatabaseUnavailable)
 
 
 def _names(text: str) -> tuple[str, ...]:

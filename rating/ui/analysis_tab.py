@@ -9,9 +9,11 @@ from functools import partial
 
 import gradio as gr
 
+from db.engine import DatabaseUnavailable
+
 from rating.analysis_service import AnalysisDenied
 
-USER_ERRORS = (AnalysisDenied, KeyError, ValueError)
+USER_ERRORS = (AnalysisDenied, KeyError, ValueError, DatabaseUnavailable)
 DOWNLOADS = (("csv", "Ratings CSV"), ("xlsx", "Ratings XLSX (+ summary sheets)"), ("parquet", "Ratings Parquet"),
              ("png", "Figure 4 PNG"), ("svg", "Figure 4 SVG"))
 TABLES = (("figure4", "Figure 4: mean [95% CI] per system and criterion"),

@@ -19,6 +19,7 @@ import gradio as gr
 
 from db.models import CRITERIA, MAX_COMMENT_CHARS
 from rating.assignments import LABELS
+from db.engine import DatabaseUnavailable
 from rating.service import ANCHORS, CRITERION_TITLES, CaseView, RatingError
 
 MAX_CANDIDATES = 8
@@ -96,7 +97,7 @@ def build_rater_tab(service) -> None:
     def _call(fn, *args):
         try:
             return fn(*args)
-        except RatingError as exc:
+        except (RatingError, DatabaseUnavailable) as exc:  # plain words; database details go to the log
             raise gr.Error(str(exc), print_exception=False) from None
 
     def on_sign_in(access_code: str):
