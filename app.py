@@ -175,8 +175,12 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     from fastapi import FastAPI
     from fastapi.responses import RedirectResponse
 
+    from core.request_limits import RequestLimits
+
     services = services or build_services(cfg)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    # Oversized bodies are refused (413) before Gradio keeps them in session state; 422s are not echoed.
+    server.add_middleware(RequestLimits)
     if cfg.only_tab and cfg.only_tab != "rate":
         page = build_single_tab(services, cfg.only_tab).queue(default_concurrency_limit=2)
         return gr.mount_gradio_app(server, page, path="", footer_links=["api"])
