@@ -33,19 +33,26 @@ class AnalysisView:
 
 
 def _rounded(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """Floats rounded for display; an undefined statistic (NaN) shows as n/a (its reason is in `note`)."""
     out = frame.copy()
     for c in out.columns:
         if pd.api.types.is_float_dtype(out[c]):
-            out[c] = out[c].round(digits)
+            rounded = out[c].round(digits)
+            out[c] = rounded.astype(object).where(rounded.notna(), "n/a") if rounded.isna().any() else rounded
     return out
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.2f}" if pd.notna(value) else "n/a"
 
 
 def _figure4_wide(table: pd.DataFrame) -> pd.DataFrame:
     """Figure 4 as a table: one row per system, 'mean [low, high]' per criterion."""
     if table.empty:
         return pd.DataFrame(columns=["system", *[CRITERION_LABELS[c] for c in CRITERIA]])
-    cell = table.assign(text=table["mean"].map("{:.2f}".format) + " [" + table["ci_low"].map("{:.2f}".format)
-                        + ", " + table["ci_high"].map("{:.2f}".format) + "]")
+    text = table["mean"].map(_fmt) + " [" + table["ci_low"].map(_fmt) + ", " + table["ci_high"].map(_fmt) + "]"
+    text = text.where(table["mean"].notna(), "n/a (no ratings of this system yet)")
+    cell = table.assign(text=text)
     wide = cell.pivot(index="system", columns="criterion", values="text").reindex(columns=list(CRITERIA))
     wide = wide.reindex(list(dict.fromkeys(table["system"])))
     return wide.rename(columns=CRITERION_LABELS).reset_index()

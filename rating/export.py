@@ -129,7 +129,7 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     with ThreadPoolExecutor(max_workers=2) as pool:
         tables = pool.submit(_write_csv_and_parquet, table, out, seconds)
         figure = pool.submit(_timed, seconds, "figure", _write_figure, analysis, out)
-        xlsx = _timed(seconds, "xlsx", write_xlsx, out / "ratings.xlsx", sheets)
+        xlsx = _timed(seconds, "xlsx", write_xlsx, out / "ratings.xlsx", sheets, analysis.summary_sheets().keys())
         files = {**tables.result(), "xlsx": xlsx}
         files["png"], files["svg"] = figure.result()
     seconds["files_wall"] = time.perf_counter() - started
