@@ -72,3 +72,28 @@ def test_app_data_note_names_the_file(corpus):
                                             build_if_missing=False)
     assert "xml_archive_truncated.tgz: corrupt or truncated compressed data" in service.data_note
     assert "\n" not in service.data_note
+
+
+@pytest.mark.parametrize("kind, name", [("data", "openi_unbalanced_quote.csv"), ("data", "xml_archive_bad_header.tar"),
+                                        ("import", "imp_latin1.csv"), ("import", "imp_deep_json.jsonl")])
+def test_admin_tab_errors_are_one_line_user_errors(corpus, tmp_path, kind, name):
+    """The admin tab shows any USER_ERRORS exception as its message (gr.Error): it must be one clear line."""
+    from db.engine import make_session_factory, prepare_database
+    from rating.admin import AdminService
+    from rating.study_request import StudyRequest
+    from rating.ui.admin_tab import USER_ERRORS
+
+    factory = make_session_factory(prepare_database(str(tmp_path / "admin.db")))
+    service = AdminService(factory, admin_secret="admin-secret-for-tests")
+    if kind == "data":
+        request = StudyRequest(name="s", raters=("Dr A",), data_path=str(corpus[name].path), n=2,
+                               include_reference=True)
+    else:
+        imports = {c.name: c for c in build_import_corpus(tmp_path / "imports")}
+        request = StudyRequest(name="s", raters=("Dr A",), data_path=str(corpus["csv_valid.csv"].path), n=2,
+                               import_path=str(imports[name].path))
+    with pytest.raises(USER_ERRORS) as info:
+        service.create_study("admin-secret-for-tests", request)
+    message = str(info.value)
+    assert name in message and "\n" not in message
+    factory.kw["bind"].dispose()
