@@ -300,3 +300,27 @@ def test_backup_cli_and_existing_out_is_an_error(rated, tmp_path):
     again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert again.stderr.strip() == f"error: {out} already exists; choose a new file name for the backup"
+
+
+@pytest.mark.parametrize("pragma, message", [
+    ("PRAGMA max_page_count = 1", r"^Not saved: the server's disk is full\."),  # SQLITE_FULL, as on a full disk
+    ("PRAGMA query_only = ON", r"^Not saved: the study database cannot be written \(read-only\)\."),
+])
+def test_full_disk_and_read_only_give_plain_messages(rated, pragma, message):
+    from sqlalchemy import event
+
+    db, created = rated
+    engine = prepare_database(str(db))
+    factory = make_session_factory(engine)
+    svc = RatingService(factory)
+    token = next(iter(created.rater_tokens.values()))
+    view = svc.open_case(token, 3)
+    engine.dispose()
+    # From now on every connection behaves as on a full disk / a read-only file.
+    event.listen(engine, "connect", lambda dbapi_conn, _rec: dbapi_conn.execute(pragma))
+    n_before = _counts(db)
+    with pytest.raises(DatabaseUnavailable, match=message) as info:
+        svc.submit(token, 3, _form(view, 5, comment="x" * 1500))
+    assert "sqlite" not in str(info.value).lower() and "PRAGMA" not in str(info.value)
+    assert _counts(db) == n_before
+    engine.dispose()
