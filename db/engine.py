@@ -295,7 +295,7 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     the revision it matches first, then upgraded. On SQLite the migration runs with foreign keys
     off after a backup copy (see _migrate_sqlite).
     """
-    if sqlite_path(str(engine.url)) is not None or str(engine.url).startswith("sqlite"):
+    if str(engine.url).startswith("sqlite"):
         _migrate_sqlite(engine, revision, downgrade=False)
         return
     cfg = alembic_config()

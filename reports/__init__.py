@@ -34,6 +34,8 @@ def _loader(fmt: str) -> Callable[..., LoadResult]:
 def detect_format(path: str | Path) -> str:
     """Guess the format from the path; raise ValueError when it cannot be guessed."""
     p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"report file not found: {p}")
     name = p.name.lower()
     if p.is_dir() or name.endswith(".zip"):
         if p.is_dir() and (any(p.glob("*.xml")) or any(p.glob("*/*.xml"))):  # also an extracted NLMCXR archive

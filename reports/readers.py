@@ -159,7 +159,7 @@ def csv_records(text: str, label: str) -> tuple[list[str], Iterator[tuple[int, d
     Column names are stripped; a duplicated column name, an unbalanced quote or a row whose field
     count differs from the header's raises MalformedFile naming the line or column.
     """
-    csv.field_size_limit(max(csv.field_size_limit(), max_bytes()))
+    csv.field_size_limit(max(csv.field_size_limit(), min(max_bytes(), 2**31 - 1)))  # a C long on every platform
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
