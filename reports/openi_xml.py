@@ -5,8 +5,9 @@ COMPARISON/INDICATION) and the report id in `<uId id="CXRNNNN"/>`. The report id
 after "CXR", which equals the `uid` column of the OpenI CSV export, so both formats give the
 same report the same id; without a uId element the file name's stem is used.
 
-Accepts the .tgz/.tar.gz archive, a folder of .xml files (searched recursively) or one .xml file.
-Unparseable files are skipped and counted, never fatal.
+Accepts the .tgz/.tar.gz/.tar archive, a folder of .xml files (searched recursively) or one .xml file.
+Inside an archive or folder an unparseable report is skipped and counted; a damaged archive (bad
+CRC, truncated, a broken entry header) and a single .xml file that does not parse are errors.
 """
 from __future__ import annotations
 
