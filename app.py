@@ -30,6 +30,11 @@ RATER_CONCURRENCY = 20
 writes queue on db.engine's per-file lock; measured with 20 raters submitting back to back
 (bench/bench_rating_submit.py), 20 instead of 8 gives p50 316 vs 365 ms, 58.8 vs 53.8 submits/s."""
 TABS = ("generate", "admin", "analysis", "rate")
+WORKBENCH_STATE_SESSIONS = 200
+"""Browser/API sessions whose state Gradio keeps for the workbench (its default: 10,000). Gradio keeps
+each session's inputs; every /generate API call is a new session, so 10,000 sessions of inputs up to
+the request cap grew the server by ~1.5 MB per 1,000 KB of requests (bench/bench_memory_cap.py).
+200 bounds that to ~200 x 1.5 x the request cap and is plenty for a researcher's team."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,7 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     server.add_middleware(RequestLimits)
     if cfg.only_tab and cfg.only_tab != "rate":
         page = build_single_tab(services, cfg.only_tab).queue(default_concurrency_limit=2)
+        page.state_session_capacity = WORKBENCH_STATE_SESSIONS
         return gr.mount_gradio_app(server, page, path="", footer_links=["api"])
     rater_app = build_rater_app(services).queue(default_concurrency_limit=RATER_CONCURRENCY)
     gr.mount_gradio_app(server, rater_app, path=RATER_PATH, footer_links=[])
@@ -192,6 +198,7 @@ def create_server(cfg: AppConfig, services: Services | None = None):
             return RedirectResponse(f"{RATER_PATH}/")
     else:
         workbench = build_workbench(services).queue(default_concurrency_limit=2)
+        workbench.state_session_capacity = WORKBENCH_STATE_SESSIONS
         gr.mount_gradio_app(server, workbench, path="", footer_links=["api"])
     return server
 
@@ -212,9 +219,15 @@ def launch_shared(cfg: AppConfig, services: Services) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import sys
+
     import uvicorn
 
+    from core.request_limits import TruncatingStream
     from db.engine import DatabaseRefused
+
+    # Gradio prints a refused API call's whole input in its traceback: keep the log short.
+    sys.stderr = TruncatingStream(sys.stderr)
 
     cfg = parse_args(argv)
     try:

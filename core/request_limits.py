@@ -17,9 +17,11 @@ import os
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_ENV = "RADLLAMA_MAX_REQUEST_KB"
-DEFAULT_MAX_REQUEST_BYTES = 256 * 1024
-"""The Generate input is capped at 16,000 characters (generation.base.MAX_FINDINGS_CHARS): as JSON with
-escapes at most ~100 KB. Rater submissions are far smaller."""
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
+"""The Generate input is capped at 16,000 characters (generation.base.MAX_FINDINGS_CHARS): as UTF-8 JSON
+at most ~50 KB (3 bytes a character). A rater's submission (8 candidates x 2,000-character comments)
+stays under ~55 KB. Gradio keeps what it accepted (each API call is a session), so this cap also
+bounds how much one request can add to the server's memory."""
 MAX_UPLOAD_ENV = "RADLLAMA_MAX_UPLOAD_MB"
 DEFAULT_MAX_UPLOAD_BYTES = 200 * 2**20
 
@@ -135,3 +137,20 @@ async def _send_json(send, status: int, payload: dict) -> None:
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+class TruncatingStream:
+    """A text stream wrapper that shortens very long writes (Gradio prints a refused call's whole input
+    in its traceback): the log keeps the first `max_chars` characters and says how many were dropped."""
+
+    def __init__(self, stream, max_chars: int = 2000):
+        self._stream = stream
+        self._max = max_chars
+
+    def write(self, text: str) -> int:
+        if len(text) > self._max:
+            text = f"{text[:self._max]}... [{len(text) - self._max} characters not logged]\n"
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
