@@ -35,6 +35,11 @@ writes queue on db.engine's per-file lock; measured with 20 raters submitting ba
 TABS = ("generate", "admin", "analysis", "rate")
 RATER_MAX_UPLOAD = "1mb"
 """Gradio's own upload cap on the rater app (the HTTP guard refuses rater uploads before that)."""
+WORKBENCH_STATE_SESSIONS = 200
+"""Browser/API sessions whose state Gradio keeps for the workbench (its default: 10,000). Gradio keeps
+each session's inputs; every /generate API call is a new session, so 10,000 sessions of inputs up to
+the request cap grew the server by ~1.5 MB per 1,000 KB of requests (bench/bench_memory_cap.py).
+200 bounds that to ~200 x 1.5 x the request cap and is plenty for a researcher's team."""
 
 
 @dataclass(frozen=True)
@@ -218,10 +223,13 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     from fastapi import FastAPI
     from fastapi.responses import RedirectResponse
 
+    from core.request_limits import RequestLimits
     from rating.ui.http_guard import HttpGuard
 
     services = services or build_services(cfg)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    # Oversized bodies are refused (413) before Gradio keeps them in session state; 422s are not echoed.
+    server.add_middleware(RequestLimits)
     guard = {"admin": services.admin, "rater_prefix": RATER_PATH, "public_demo": cfg.public_demo}
     if services.admin is not None and services.admin.downloads is not None:
         from rating.ui.links_route import add_links_route
@@ -229,6 +237,7 @@ def create_server(cfg: AppConfig, services: Services | None = None):
         add_links_route(server, services.admin.downloads)  # before the workbench claims "/"
     if cfg.public_demo or (cfg.only_tab and cfg.only_tab != "rate"):
         page = build_single_tab(services, "generate" if cfg.public_demo else cfg.only_tab)
+        page.state_session_capacity = WORKBENCH_STATE_SESSIONS
         gr.mount_gradio_app(server, page.queue(default_concurrency_limit=2), path="", footer_links=["api"])
         return HttpGuard(server, **guard)
     from rating.ui.rater_session import install_rater_session
@@ -245,6 +254,7 @@ def create_server(cfg: AppConfig, services: Services | None = None):
             return RedirectResponse(f"{RATER_PATH}/")
     else:
         workbench = build_workbench(services).queue(default_concurrency_limit=2)
+        workbench.state_session_capacity = WORKBENCH_STATE_SESSIONS
         gr.mount_gradio_app(server, workbench, path="", footer_links=["api"])
     return HttpGuard(server, **guard)
 
@@ -297,18 +307,26 @@ def _private_gradio_cache() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import sys
+
     import uvicorn
 
+    from core.request_limits import TruncatingStream
+    from db.engine import DatabaseRefused
     from rating.admin import AdminSecretError
+
+    # Gradio prints a refused API call's whole input in its traceback: keep the log short.
+    sys.stderr = TruncatingStream(sys.stderr)
 
     cfg = parse_args(argv)
     _private_gradio_cache()
     try:
+        services = build_services(cfg)
         if cfg.share:
-            launch_shared(cfg, build_services(cfg))
+            launch_shared(cfg, services)
             return
-        server = create_server(cfg)
-    except AdminSecretError as exc:
+        server = create_server(cfg, services)
+    except (AdminSecretError, DatabaseRefused) as exc:  # one line, no traceback
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
     print(f"Radiology-Llama on http://{cfg.host}:{cfg.port}/  (raters: http://{cfg.host}:{cfg.port}{RATER_PATH}/)",

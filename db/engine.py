@@ -21,20 +21,45 @@ several app processes or sites. There the server arbitrates: transactions run at
 writers that must not interleave take row locks (SELECT ... FOR UPDATE, e.g. the rater's row in
 RatingService.submit), sessions run in UTC, and schema upgrades hold an advisory lock so that two
 processes starting together do not both migrate. The in-process SQLite lock is not used.
+
+Faults (issue 13):
+- check_database() runs before anything opens a SQLite file for writing: a read-only file, a
+  file from a newer schema, a corrupt file (PRAGMA quick_check) or another application's SQLite
+  file is refused with one DatabaseRefused line; the check opens the file read-only, so nothing
+  is ever written to a foreign file.
+- Migrations run on their own connection with foreign keys OFF (a batch-mode table rebuild drops
+  the old table: with foreign keys on, ON DELETE CASCADE would empty the child tables), after a
+  consistent backup copy (<db>.pre-<revision>-<time>.bak); PRAGMA foreign_key_check must be clean.
+- A write commits only into the file the app opened: every commit compares the path's
+  (st_dev, st_ino) with the file opened at start; a deleted or replaced file rolls back and raises
+  DatabaseUnavailable (nothing is acknowledged that is not in that file).
+- read_only_session() reads with a deferred BEGIN and no in-process write lock, so analysis and
+  export never hold the write lock (WAL readers do not block the writer).
+- unit_of_work() turns SQLite's operational errors (locked, disk full, read-only) into
+  DatabaseUnavailable with a plain message; the details go to the log.
+- backup_sqlite(): a consistent hot copy with SQLite's online backup API.
+SQLite-specific code lives in the functions named *sqlite*; other URLs (PostgreSQL) skip them.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import stat
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, make_url
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -66,6 +91,24 @@ def database_url(explicit: str | None = None) -> str:
     return url
 
 
+class DatabaseRefused(RuntimeError):
+    """The database cannot be used at all (start-up check); str() is one line saying why and what to do."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """A database operation failed for a reason the user should see in plain words (nothing was saved)."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a sqlite URL, or None (in-memory database, or not SQLite)."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if database in (None, "", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 _WRITE_LOCKS: dict[str, threading.Lock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
 
@@ -86,6 +129,7 @@ class _SerialisedSQLiteConnection(sqlite3.Connection):
 
     write_lock: threading.Lock | None = None
     _holds_write_lock = False
+    file_guard: "_FileIdentity | None" = None
 
     def take_write_lock(self) -> None:
         # Bounded wait: a thread that already holds a transaction on another connection to the
@@ -100,6 +144,11 @@ class _SerialisedSQLiteConnection(sqlite3.Connection):
 
     def commit(self) -> None:
         try:
+            if self.in_transaction and self.file_guard is not None:
+                problem = self.file_guard.problem()
+                if problem is not None:
+                    super().rollback()
+                    raise DatabaseUnavailable(problem)
             super().commit()
         finally:
             self.release_write_lock()
@@ -117,17 +166,51 @@ class _SerialisedSQLiteConnection(sqlite3.Connection):
             self.release_write_lock()
 
 
-def _configure_sqlite(dbapi_conn, _record) -> None:
+class _FileIdentity:
+    """The (st_dev, st_ino) of the SQLite file an engine opened; problem() says if the path changed since."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.identity: tuple[int, int] | None = None
+
+    def remember(self) -> None:
+        if self.identity is None:
+            st = os.stat(self.path)
+            self.identity = (st.st_dev, st.st_ino)
+
+    def problem(self) -> str | None:
+        if self.identity is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            what = "was deleted"
+        else:
+            if (st.st_dev, st.st_ino) == self.identity:
+                return None
+            what = "was replaced by another file"
+        log.error("database file %s %s while the app was running; refusing writes", self.path, what)
+        return (f"Not saved: the study database file {what} while the app was running. "
+                "Please tell the study coordinator (the app must be restarted).")
+
+
+def _configure_sqlite(dbapi_conn, _record, foreign_keys: bool = True) -> None:
     dbapi_conn.isolation_level = None  # the driver's own BEGIN handling off; _begin_immediate does it
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives a crash
     cur.close()
 
 
+READ_ONLY_OPTION = "radllama_read_only"
+
+
 def _begin_immediate(conn) -> None:
+    if conn.get_execution_options().get(READ_ONLY_OPTION):
+        conn.exec_driver_sql("BEGIN DEFERRED")  # a WAL snapshot: no write lock, the writer is never blocked
+        return
     dbapi_conn = conn.connection.dbapi_connection
     take = getattr(dbapi_conn, "take_write_lock", None)
     if take is not None:
@@ -157,31 +240,40 @@ def make_private(db_file: str) -> None:
             pass
 
 
-def make_engine(url: str | None = None, serialise_writes: bool = True) -> Engine:
+def make_engine(url: str | None = None, serialise_writes: bool = True, foreign_keys: bool = True) -> Engine:
     """Engine for `url`. serialise_writes=False leaves SQLite's busy handler alone to arbitrate
-    between this process's threads (kept for the side-by-side in bench/bench_rating_submit.py)."""
+    between this process's threads (kept for the side-by-side in bench/bench_rating_submit.py).
+    foreign_keys=False is for migrations only (see _migration_engine_sqlite)."""
     url = database_url(url)
     if url.startswith("sqlite"):
-        in_memory = make_url(url).database in (None, "", ":memory:")
-        if not in_memory:
-            make_private(make_url(url).database)
-        pool = {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                                  "factory": _SerialisedSQLiteConnection}, **pool)
-        lock = _write_lock_for(url) if serialise_writes else None
-
-        def _attach_write_lock(dbapi_conn, _record) -> None:
-            dbapi_conn.write_lock = lock
-
-        event.listen(engine, "connect", _attach_write_lock)
-        event.listen(engine, "connect", _configure_sqlite)
-        event.listen(engine, "begin", _begin_immediate)
-    elif make_url(url).get_backend_name() == "postgresql":
+        return _make_sqlite_engine(url, serialise_writes, foreign_keys)
+    if make_url(url).get_backend_name() == "postgresql":
         # UTC sessions: naive timestamps (as SQLite stores them) mean UTC, aware ones come back in UTC.
-        engine = create_engine(url, pool_pre_ping=True, pool_size=POSTGRES_POOL_SIZE,
-                               max_overflow=POSTGRES_POOL_SIZE, connect_args={"options": "-c timezone=UTC"})
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_size=POSTGRES_POOL_SIZE,
+                             max_overflow=POSTGRES_POOL_SIZE, connect_args={"options": "-c timezone=UTC"})
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _make_sqlite_engine(url: str, serialise_writes: bool, foreign_keys: bool) -> Engine:
+    in_memory = make_url(url).database in (None, "", ":memory:")
+    if not in_memory:
+        make_private(make_url(url).database)
+    pool = {} if in_memory else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                              "factory": _SerialisedSQLiteConnection}, **pool)
+    lock = _write_lock_for(url) if serialise_writes else None
+    path = sqlite_path(url)
+    guard = _FileIdentity(path) if path is not None else None
+
+    def _attach(dbapi_conn, _record) -> None:
+        dbapi_conn.write_lock = lock
+        if guard is not None:
+            guard.remember()  # the file as first opened by this engine
+            dbapi_conn.file_guard = guard
+
+    event.listen(engine, "connect", _attach)
+    event.listen(engine, "connect", lambda c, r: _configure_sqlite(c, r, foreign_keys))
+    event.listen(engine, "begin", _begin_immediate)
     return engine
 
 
@@ -191,10 +283,45 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose transaction commits on success and rolls back on error."""
-    with factory() as session:
-        with session.begin():
+    """A session whose transaction commits on success and rolls back on error.
+
+    SQLite's operational failures (locked past the busy timeout, disk full, read-only file) come
+    out as DatabaseUnavailable with a plain message; the details go to the log."""
+    try:
+        with factory() as session:
+            with session.begin():
+                yield session
+    except sa_exc.OperationalError as exc:
+        raise DatabaseUnavailable(plain_database_message(exc)) from exc
+
+
+@contextmanager
+def read_only_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reading only: one deferred transaction (a consistent snapshot) that never takes
+    the write lock, rolled back at the end. Writing in it is a bug (SQLite may refuse it as busy)."""
+    bind = factory.kw["bind"]
+    try:
+        with factory(bind=bind.execution_options(**{READ_ONLY_OPTION: True})) as session:
             yield session
+    except sa_exc.OperationalError as exc:
+        raise DatabaseUnavailable(plain_database_message(exc)) from exc
+
+
+def plain_database_message(exc: BaseException) -> str:
+    """What a rater or admin is told about a database failure (the details go to the log)."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    log.error("database operation failed: %s", getattr(exc, "orig", exc), exc_info=exc)
+    if "locked" in text or "busy" in text:
+        return "The study database is busy right now; nothing was saved. Please try again in a moment."
+    if "full" in text:
+        return ("Not saved: the server's disk is full. Please tell the study coordinator; "
+                "your earlier ratings are safe.")
+    if "readonly" in text or "read-only" in text:
+        return ("Not saved: the study database cannot be written (read-only). Please tell the study "
+                "coordinator; your earlier ratings are safe.")
+    if "no such table" in text or "malformed" in text or "not a database" in text:
+        return "The study database is damaged or incomplete; nothing was saved. Please tell the study coordinator."
+    return "The study database could not be reached; nothing was saved. Please try again or tell the study coordinator."
 
 
 def alembic_config() -> Config:
@@ -207,20 +334,94 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision` (creates every table on an empty database).
 
     A database made by the old create_all() (tables but no alembic_version) is stamped with
-    the revision it matches first, then upgraded.
+    the revision it matches first, then upgraded. On SQLite the migration runs with foreign keys
+    off after a backup copy (see _migrate_sqlite).
     """
+    if str(engine.url).startswith("sqlite"):
+        _migrate_sqlite(engine, revision, downgrade=False)
+        return
     cfg = alembic_config()
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        if conn.dialect.name == "postgresql":
-            # Several app processes may start at once on one database: one migrates, the others wait.
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
-        insp = inspect(conn)
-        tables = set(insp.get_table_names())
-        if "study" in tables and "alembic_version" not in tables:
-            rater_cols = {c["name"] for c in insp.get_columns("rater")}
-            command.stamp(cfg, "0002" if "last_position" in rater_cols else "0001")
+        _run_migration(cfg, conn, revision, downgrade=False)
+
+
+def downgrade_schema(engine: Engine, revision: str) -> None:
+    """Take the schema back to `revision` (same safeguards as upgrade_schema)."""
+    if str(engine.url).startswith("sqlite"):
+        _migrate_sqlite(engine, revision, downgrade=True)
+        return
+    with engine.begin() as conn:
+        _run_migration(alembic_config(), conn, revision, downgrade=True)
+
+
+def _run_migration(cfg: Config, conn, revision: str, downgrade: bool) -> None:
+    cfg.attributes["connection"] = conn
+    if conn.dialect.name == "postgresql":
+        # Several app processes may start at once on one database: one migrates, the others wait.
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+    insp = inspect(conn)
+    tables = set(insp.get_table_names())
+    if "study" in tables and "alembic_version" not in tables:
+        rater_cols = {c["name"] for c in insp.get_columns("rater")}
+        command.stamp(cfg, "0002" if "last_position" in rater_cols else "0001")
+    if downgrade:
+        command.downgrade(cfg, revision)
+    else:
         command.upgrade(cfg, revision)
+
+
+def _current_revision(conn) -> str | None:
+    tables = set(inspect(conn).get_table_names())
+    if "alembic_version" in tables:
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    return "legacy" if "study" in tables else None
+
+
+def known_revisions() -> set[str]:
+    return {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _migrate_sqlite(engine: Engine, revision: str, downgrade: bool) -> None:
+    """Run a migration on SQLite safely.
+
+    - Nothing to do (already at the target): nothing is written, no backup is made.
+    - Otherwise, when the file holds a schema already, a consistent copy is written first
+      (<db>.pre-<target>-<UTC time>.bak, SQLite online backup API).
+    - The migration runs on its own connection with PRAGMA foreign_keys=OFF: Alembic's batch mode
+      rebuilds a table by copy, drop and rename, and with foreign keys on the DROP would cascade
+      (ON DELETE CASCADE) into every child table, e.g. all ratings of the raters of a rebuilt
+      rater table. Afterwards PRAGMA foreign_key_check must be empty, else the whole migration
+      rolls back (SQLite DDL is transactional).
+    """
+    url = str(engine.url)
+    path = sqlite_path(url)
+    target = revision if revision != "head" else head_revision()
+    with engine.connect() as conn:
+        current = _current_revision(conn)
+        conn.rollback()
+    if current == target:
+        return
+    if path is not None and current is not None and path.exists():
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        backup = path.with_name(f"{path.name}.pre-{target}-{stamp}.bak")
+        backup_sqlite(path, backup)
+        log.warning("database %s: migrating %s -> %s; backup copy at %s", path, current, target, backup)
+    migration_engine = make_engine(url, foreign_keys=False) if path is not None else engine
+    try:
+        cfg = alembic_config()
+        with migration_engine.begin() as conn:
+            _run_migration(cfg, conn, revision, downgrade)
+            problems = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise DatabaseRefused(f"migration to {target} would leave {len(problems)} rows with a broken "
+                                      f"reference (first: table {problems[0][0]}); nothing was changed")
+    finally:
+        if migration_engine is not engine:
+            migration_engine.dispose()
 
 
 def create_schema(engine: Engine) -> None:
@@ -229,7 +430,132 @@ def create_schema(engine: Engine) -> None:
 
 
 def prepare_database(url: str | None = None) -> Engine:
-    """Engine for `url` with the schema brought up to date (created on first start)."""
+    """Engine for `url` with the schema brought up to date (created on first start).
+
+    The file is checked first (check_database): DatabaseRefused says why it cannot be used."""
+    url = database_url(url)
+    check_database(url, write=True)
     engine = make_engine(url)
-    upgrade_schema(engine)
+    try:
+        upgrade_schema(engine)
+    except sa_exc.OperationalError as exc:
+        engine.dispose()
+        raise DatabaseRefused(f"{sqlite_path(url) or url}: {plain_database_message(exc)}") from None
     return engine
+
+
+# ------------------------------------------------------------------------------ SQLite file checks
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_database(url: str | None = None, write: bool = True) -> None:
+    """Refuse (DatabaseRefused, one line) a database the app must not use. SQLite only; other URLs pass."""
+    url = database_url(url)
+    path = sqlite_path(url)
+    if path is not None:
+        _check_sqlite_file(path, write)
+
+
+def _check_sqlite_file(path: Path, write: bool) -> None:
+    def refuse(why: str) -> DatabaseRefused:
+        return DatabaseRefused(f"{path}: {why}")
+
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise refuse(f"the folder {path.parent} does not exist")
+        if write and not os.access(path.parent, os.W_OK):
+            raise refuse(f"cannot create the database: the folder {path.parent} is read-only")
+        if not write:
+            raise refuse("no such database file")
+        return
+    if path.is_dir():
+        raise refuse("is a folder, not a database file")
+    st = path.stat()
+    if write and (not st.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK)):
+        raise refuse("the database file is read-only; ratings could not be saved. Make it writable "
+                     "(chmod u+w) or give another file with --db")
+    if write and not os.access(path.parent, os.W_OK):
+        raise refuse(f"the folder {path.parent} is read-only (SQLite needs to write its journal beside the file)")
+    if st.st_size == 0:
+        return  # an empty file: SQLite treats it as a new database
+    with open(path, "rb") as fh:
+        header = fh.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise refuse("not a SQLite database (corrupt, or another kind of file); nothing was changed")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise refuse(f"cannot be opened ({exc})") from None
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise refuse(f"the database is corrupt (PRAGMA quick_check: {problems[0]}"
+                         f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); restore a backup")
+        tables = {row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+        _check_sqlite_tables(path, conn, tables, refuse)
+    except sqlite3.DatabaseError as exc:
+        raise refuse(f"the database is corrupt or not a SQLite database ({exc}); nothing was changed") from None
+    finally:
+        conn.close()
+
+
+def _check_sqlite_tables(path: Path, conn: sqlite3.Connection, tables: set[str], refuse) -> None:
+    from db.models import Base
+
+    ours = set(Base.metadata.tables)
+    if not tables or tables == {"alembic_version"}:
+        return
+    if not {"study", "rating"} <= tables:
+        foreign = ", ".join(sorted(tables - ours - {"alembic_version"})[:5]) or ", ".join(sorted(tables)[:5])
+        raise refuse(f"this SQLite file belongs to another application (tables: {foreign}); it is not a "
+                     "Radiology-Llama study database. Nothing was written to it; give another file with --db")
+    if "alembic_version" in tables:
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        if version is not None and version[0] not in known_revisions():
+            raise refuse(f"the database was written by a newer version of Radiology-Llama (schema revision "
+                         f"{version[0]}, this version knows up to {head_revision()}); upgrade the app, or restore "
+                         "a backup made by this version")
+
+
+# ------------------------------------------------------------------------------------ SQLite backup
+
+def backup_sqlite(source: str | Path, out: str | Path) -> Path:
+    """A consistent copy of a live SQLite database at `out` (SQLite's online backup API).
+
+    Safe while the app writes: the copy is one read transaction (a WAL snapshot), writers go on.
+    `out` must not exist; the copy is written beside it, checked (PRAGMA integrity_check), synced,
+    then renamed into place. Restore: stop the app, move the database file and its -wal/-shm files
+    aside, copy the backup to the database's name, start the app (README: Backup and restore).
+    """
+    src_path = sqlite_path(database_url(str(source))) if "://" in str(source) else Path(source)
+    out = Path(out)
+    if src_path is None or not src_path.is_file():
+        raise DatabaseRefused(f"{source}: no SQLite database file to back up")
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; choose a new file name for the backup")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"the folder {out.parent} does not exist")
+    partial = out.with_name(out.name + ".partial")
+    partial.unlink(missing_ok=True)
+    src = sqlite3.connect(f"{src_path.resolve().as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst)  # all pages in one step: one consistent snapshot
+            dst.execute("PRAGMA journal_mode=DELETE")
+            check = dst.execute("PRAGMA integrity_check").fetchone()[0]
+            if check != "ok":
+                raise DatabaseRefused(f"the backup copy failed its integrity check ({check})")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    with open(partial, "rb+") as fh:
+        os.fsync(fh.fileno())
+    if out.exists():
+        partial.unlink(missing_ok=True)
+        raise FileExistsError(f"{out} appeared while the backup was written; nothing overwritten")
+    os.replace(partial, out)
+    return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gradio as gr
 
 from demo.service import GenerationService
-from generation.base import FindingsError, GenerationError, GenerationSettings
+from generation.base import MAX_FINDINGS_CHARS, FindingsError, GenerationError, GenerationSettings
 
 STATUS_POLL_S = 5.0
 CLINICAL_USE_NOTE = ("**Research demo - not for clinical use.** Generated impressions can miss or invent findings; "
@@ -73,6 +73,7 @@ def build_generate_tab(service: GenerationService) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             findings = gr.Textbox(label="Findings", lines=8, max_lines=20, elem_id="findings",
+                                  max_length=MAX_FINDINGS_CHARS,
                                   placeholder="Paste the FINDINGS section of a chest X-ray report ...")
             system = gr.Dropdown(choices=[(c.label, c.key) for c in choices], value=choices[0].key,
                                  label="System", elem_id="system")

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 
 from sqlalchemy import func, select
 
-from db.engine import unit_of_work
+from db.engine import read_only_session, unit_of_work
 from db.models import Assignment, Case, Rater, Rating, Study, System
 from generation import registry
 from generation.service import SystemService
@@ -191,7 +191,7 @@ class AdminService:
 
     def list_studies(self, secret: str) -> list[dict]:
         self.require(secret)
-        with unit_of_work(self.session_factory) as session:
+        with read_only_session(self.session_factory) as session:
             rows = []
             for study in session.scalars(select(Study).order_by(Study.id)):
                 rows.append({
@@ -208,7 +208,7 @@ class AdminService:
 
     def list_raters(self, secret: str, study_id: int) -> list[RaterRow]:
         self.require(secret)
-        with unit_of_work(self.session_factory) as session:
+        with read_only_session(self.session_factory) as session:
             rows = []
             for r in session.scalars(select(Rater).where(Rater.study_id == int(study_id)).order_by(Rater.id)):
                 n_assigned = session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == r.id))

@@ -72,6 +72,10 @@ RATING_COLUMNS = (
 TIMESTAMP_COLUMNS = ("started_at", "submitted_at", "updated_at")
 
 
+MAX_BOOTSTRAP = 20_000
+"""Upper bound on bootstrap resamples: each one is a row of case x rater weights in memory."""
+
+
 @dataclass(frozen=True)
 class AnalysisConfig:
     """How the summaries are computed."""
@@ -96,6 +100,9 @@ class AnalysisConfig:
     def __post_init__(self) -> None:
         if self.n_bootstrap < 1 or self.n_bootstrap_alpha < 1:
             raise ValueError("bootstrap counts must be at least 1")
+        if self.n_bootstrap > MAX_BOOTSTRAP or self.n_bootstrap_alpha > MAX_BOOTSTRAP:
+            raise ValueError(f"bootstrap counts must be at most {MAX_BOOTSTRAP:,} (more adds time and memory, "
+                             "not precision worth having)")
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence must lie in (0, 1), not {self.confidence}")
         if self.alpha_level not in ("nominal", "ordinal", "interval", "ratio"):
@@ -297,9 +304,10 @@ def figure4_table(ratings: pd.DataFrame, systems: list[str] | None = None,
                   config: AnalysisConfig = AnalysisConfig()) -> pd.DataFrame:
     """Mean score per system and criterion with a two-level (cases x raters) bootstrap interval.
 
-    Columns: system, criterion, mean, ci_low, ci_high, n_ratings, n_cases, n_raters.
+    Columns: system, criterion, mean, ci_low, ci_high, n_ratings, n_cases, n_raters, note (the reason
+    for every undefined value, which shows as n/a).
     """
-    cols = ["system", "criterion", "mean", "ci_low", "ci_high", "n_ratings", "n_cases", "n_raters"]
+    cols = ["system", "criterion", "mean", "ci_low", "ci_high", "n_ratings", "n_cases", "n_raters", "note"]
     data = primary_ratings(ratings, config)
     if data.empty:
         return pd.DataFrame(columns=cols)
@@ -320,14 +328,16 @@ def figure4_table(ratings: pd.DataFrame, systems: list[str] | None = None,
         for criterion in CRITERIA:
             values = data[criterion].to_numpy(dtype=float)[mask]
             if values.size == 0:
-                rows.append([system, criterion, np.nan, np.nan, np.nan, 0, 0, 0])
+                rows.append([system, criterion, np.nan, np.nan, np.nan, 0, 0, 0,
+                             "n/a: no ratings of this system yet"])
                 continue
             sums = _cell_sums(ci[mask], ri[mask], shape, values)
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = ((wc @ sums) * wr).sum(axis=1) / denom
             low, high = _percentile_interval(means, config.confidence)
+            note = "" if np.isfinite(low) else "interval n/a: no resample contained a rating of this system"
             rows.append([system, criterion, float(values.mean()), low, high, int(values.size),
-                         int(len(np.unique(ci[mask]))), int(len(np.unique(ri[mask])))])
+                         int(len(np.unique(ci[mask]))), int(len(np.unique(ri[mask]))), note])
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -337,7 +347,7 @@ def table1_rouge(ratings: pd.DataFrame, outputs: pd.DataFrame, systems: list[str
                  config: AnalysisConfig = AnalysisConfig()) -> pd.DataFrame:
     """ROUGE-1/2/L per system over the outputs of rated cases, with a case-bootstrap interval."""
     metric_cols = metric_columns(outputs)
-    cols = ["system", "n_outputs"] + [f"{m}{s}" for m in metric_cols for s in ("", "_ci_low", "_ci_high")]
+    cols = ["system", "n_outputs"] + [f"{m}{s}" for m in metric_cols for s in ("", "_ci_low", "_ci_high")] + ["note"]
     rated_cases = np.sort(primary_ratings(ratings, config)["case_id"].unique())
     rated = outputs[outputs["case_id"].isin(rated_cases)]
     if rated.empty:
@@ -366,6 +376,12 @@ def table1_rouge(ratings: pd.DataFrame, outputs: pd.DataFrame, systems: list[str
                 boot = sums[:, k, 1 + j] / sums[:, k, 0]
             low, high = _percentile_interval(boot, config.confidence)
             row += [float(own[m].mean()) if len(own) else np.nan, low, high]
+        if not len(own):
+            row.append("n/a: this system has no output on a rated case")
+        elif any(not np.isfinite(v) for v in row[2:]):
+            row.append("n/a where blank: the metric could not be computed for these outputs")
+        else:
+            row.append("")
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)
 
@@ -446,15 +462,25 @@ def krippendorff_table(ratings: pd.DataFrame, config: AnalysisConfig = AnalysisC
         counts = counts[counts.sum(axis=1) >= 2]
         alpha = _alpha_from_counts(counts, config.alpha_level)
         low = high = float("nan")
+        if counts.shape[0] == 0:
+            note = "n/a: no output has been rated by two or more raters"
+        elif not np.isfinite(alpha):
+            note = "n/a: every rating uses the same score, so agreement beyond chance is undefined"
+        elif counts.shape[0] == 1:
+            note = "interval n/a: only one output rated by two or more raters"
+        else:
+            note = ""
         if np.isfinite(alpha) and counts.shape[0] > 1:
             weights = draw_counts(rng.integers(0, counts.shape[0], size=(config.n_bootstrap_alpha, counts.shape[0])),
                                   counts.shape[0])
             boot = alpha_from_weights(unit_coincidences(counts), weights, config.alpha_level)
             low, high = _percentile_interval(boot, config.confidence)
+        if note == "" and not (np.isfinite(low) and np.isfinite(high)):
+            note = "interval n/a: alpha is undefined in the resamples"
         rows.append([criterion, alpha, low, high, int(counts.shape[0]), int(data["rater"].nunique()),
-                     int(counts.sum())])
+                     int(counts.sum()), note])
     return pd.DataFrame(rows, columns=["criterion", "alpha", "ci_low", "ci_high", "n_units", "n_raters",
-                                       "n_ratings"])
+                                       "n_ratings", "note"])
 
 
 def _weighted_kappa(a: np.ndarray, b: np.ndarray) -> float:
@@ -487,7 +513,7 @@ def self_consistency_table(ratings: pd.DataFrame) -> pd.DataFrame:
     Rows per rater and criterion, plus rater "ALL" pooling every pair.
     Columns: rater, criterion, n_pairs, exact, within_one, weighted_kappa, spearman.
     """
-    cols = ["rater", "criterion", "n_pairs", "exact", "within_one", "weighted_kappa", "spearman"]
+    cols = ["rater", "criterion", "n_pairs", "exact", "within_one", "weighted_kappa", "spearman", "note"]
     first = ratings[ratings["repeat_index"] == 0]
     again = ratings[ratings["repeat_index"] == 1]
     pairs = first.merge(again, on=["rater", "output_id"], suffixes=("_1", "_2"))
@@ -500,8 +526,14 @@ def self_consistency_table(ratings: pd.DataFrame) -> pd.DataFrame:
             a = g[f"{criterion}_1"].to_numpy()
             b = g[f"{criterion}_2"].to_numpy()
             diff = np.abs(a - b)
+            kappa, rho = _weighted_kappa(a, b), _spearman(a, b)[0]
+            reasons = []
+            if not np.isfinite(kappa):
+                reasons.append("weighted kappa n/a: one score value only in both ratings")
+            if not np.isfinite(rho):
+                reasons.append("spearman n/a: " + ("fewer than 3 pairs" if len(a) < 3 else "a constant score"))
             rows.append([rater, criterion, int(len(g)), float((diff == 0).mean()), float((diff <= 1).mean()),
-                         _weighted_kappa(a, b), _spearman(a, b)[0]])
+                         kappa, rho, "; ".join(reasons)])
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -509,7 +541,7 @@ def self_consistency_table(ratings: pd.DataFrame) -> pd.DataFrame:
 
 def rouge_vs_experts(ratings: pd.DataFrame, config: AnalysisConfig = AnalysisConfig()) -> pd.DataFrame:
     """Spearman rho between each ROUGE variant and each criterion, per output and per system."""
-    cols = ["level", "criterion", "metric", "rho", "p_value", "n"]
+    cols = ["level", "criterion", "metric", "rho", "p_value", "n", "note"]
     data = primary_ratings(ratings, config)
     metrics = metric_columns(data)
     if data.empty:
@@ -523,8 +555,13 @@ def rouge_vs_experts(ratings: pd.DataFrame, config: AnalysisConfig = AnalysisCon
         for criterion in CRITERIA:
             for m in metrics:
                 pair = table[[criterion, m]].dropna()
-                rho, p = _spearman(pair[m].to_numpy(dtype=float), pair[criterion].to_numpy(dtype=float))
-                rows.append([level, criterion, m, rho, p, int(len(pair))])
+                x, y = pair[m].to_numpy(dtype=float), pair[criterion].to_numpy(dtype=float)
+                rho, p = _spearman(x, y)
+                note = ""
+                if not np.isfinite(rho):
+                    note = (f"n/a: fewer than 3 {level}s" if len(pair) < 3
+                            else f"n/a: the {'metric' if np.ptp(x) == 0 else 'score'} is the same for every {level}")
+                rows.append([level, criterion, m, rho, p, int(len(pair)), note])
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -551,7 +588,7 @@ def compare_systems(ratings: pd.DataFrame, systems: list[str] | None = None,
     system_a minus system_b. p_holm is Holm corrected over the pairs of one criterion.
     """
     cols = ["criterion", "system_a", "system_b", "n_cases", "mean_a", "mean_b", "mean_diff", "statistic",
-            "p_value", "p_holm", "significant"]
+            "p_value", "p_holm", "significant", "note"]
     data = primary_ratings(ratings, config)
     if data.empty:
         return pd.DataFrame(columns=cols)
@@ -576,7 +613,12 @@ def compare_systems(ratings: pd.DataFrame, systems: list[str] | None = None,
                           float(diff.mean()) if len(diff) else float("nan"), stat, p])
         adjusted = holm_adjust([r[-1] for r in block])
         for r, adj in zip(block, adjusted):
-            rows.append(r + [float(adj), bool(np.isfinite(adj) and adj < config.significance)])
+            note = ""
+            if r[3] == 0:
+                note = "n/a: no case has ratings of both systems"
+            elif not np.isfinite(r[7]):
+                note = "statistic n/a: every paired difference is zero (p = 1)"
+            rows.append(r + [float(adj), bool(np.isfinite(adj) and adj < config.significance), note])
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -644,7 +686,9 @@ def analyze_frames(info: dict, systems: list[str], ratings: pd.DataFrame, output
     if info.get("simulated"):
         notes.append("SIMULATED DATA: this study was generated by rating.simulate, not rated by people.")
     if ratings.empty:
-        notes.append("No ratings yet: only progress is available.")
+        notes.append("No ratings yet: only progress is available; every statistic is n/a.")
+    elif not (ratings["repeat_index"] == 1).any():
+        notes.append("Self-consistency n/a: no hidden repeat has been rated yet.")
     prog_r, prog_c = progress_tables(ratings, expected)
     return StudyAnalysis(info=info, systems=systems, ratings=ratings, outputs=outputs,
                          figure4=figure4_table(ratings, systems, config),

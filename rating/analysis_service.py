@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from db.models import CRITERIA
+from db.engine import read_only_session
 from rating.analysis import (CRITERION_LABELS, AnalysisConfig, StudyAnalysis, analyze_study, list_studies,
                              load_expected, load_ratings, progress_tables, study_info)
 from rating.export import export_analysis
@@ -40,12 +41,17 @@ class AnalysisView:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
+def _fmt(value: float) -> str:
+    return f"{value:.2f}" if pd.notna(value) else "n/a"
+
+
 def _figure4_wide(table: pd.DataFrame, display_names: dict[str, str]) -> pd.DataFrame:
     """Figure 4 as a table: one row per system (display name), 'mean [low, high]' per criterion."""
     if table.empty:
         return pd.DataFrame(columns=["System", *[CRITERION_LABELS[c] for c in CRITERIA]])
-    cell = table.assign(text=table["mean"].map("{:.2f}".format) + " [" + table["ci_low"].map("{:.2f}".format)
-                        + ", " + table["ci_high"].map("{:.2f}".format) + "]")
+    text = table["mean"].map(_fmt) + " [" + table["ci_low"].map(_fmt) + ", " + table["ci_high"].map(_fmt) + "]"
+    text = text.where(table["mean"].notna(), "n/a (no ratings of this system yet)")
+    cell = table.assign(text=text)
     wide = cell.pivot(index="system", columns="criterion", values="text").reindex(columns=list(CRITERIA))
     wide = wide.reindex(list(dict.fromkeys(table["system"])))
     wide.index = [display_names.get(s, s) for s in wide.index]
@@ -109,7 +115,7 @@ class AnalysisService:
     def list_studies(self, secret: str) -> list[tuple[str, int]]:
         """(label, study id) pairs for a picker, newest first."""
         self._require(secret)
-        with self.session_factory() as session:
+        with read_only_session(self.session_factory) as session:
             table = list_studies(session)
         return [(f"{r.study_id}: {r.name}{' [SIMULATED]' if r.simulated and 'SIMULATED' not in r.name else ''} "
                  f"({r.n_ratings} ratings)", int(r.study_id)) for r in table.itertuples()]
@@ -125,13 +131,13 @@ class AnalysisService:
     def analyze(self, secret: str, study_id: int) -> StudyAnalysis:
         """Every summary of one study (see rating.analysis.analyze_frames)."""
         self._require(secret)
-        with self.session_factory() as session:
+        with read_only_session(self.session_factory) as session:
             return analyze_study(session, self._study_id(session, study_id), self.config)
 
     def progress(self, secret: str, study_id: int) -> dict[str, pd.DataFrame]:
         """Ratings done per rater and per case (cheap: no bootstrap)."""
         self._require(secret)
-        with self.session_factory() as session:
+        with read_only_session(self.session_factory) as session:
             sid = self._study_id(session, study_id)
             ratings = load_ratings(session, sid)
             by_rater, by_case = progress_tables(ratings, load_expected(session, sid))

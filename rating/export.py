@@ -152,7 +152,7 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     with ThreadPoolExecutor(max_workers=2) as pool:
         tables = pool.submit(_write_csv_and_parquet, table, out, seconds)
         figure = pool.submit(_timed, seconds, "figure", _write_figures, analysis, out)
-        xlsx = _timed(seconds, "xlsx", write_xlsx, out / "ratings.xlsx", sheets)
+        xlsx = _timed(seconds, "xlsx", write_xlsx, out / "ratings.xlsx", sheets, analysis.summary_sheets().keys())
         files = {**tables.result(), "xlsx": xlsx, **_timed(seconds, "summary_csv", _write_summary_csvs, summaries, out)}
         files.update(figure.result())
     seconds["files_wall"] = time.perf_counter() - started
@@ -180,25 +180,36 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-bootstrap", type=int, default=AnalysisConfig.n_bootstrap)
     p.add_argument("--seed", type=int, default=AnalysisConfig.seed)
     a = p.parse_args(argv)
-    from db.engine import make_session_factory, make_engine
+    from db.engine import (DatabaseRefused, DatabaseUnavailable, check_database, make_engine, make_session_factory,
+                           read_only_session)
 
     db_path = Path(a.db)
     if "://" not in a.db and not db_path.is_file():
         print(f"error: no database file at {db_path}", file=sys.stderr)
         return 2
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {out} is an existing file; give a folder (it is created if missing)", file=sys.stderr)
+        return 2
     try:
         config = AnalysisConfig(n_bootstrap=a.n_bootstrap, seed=a.seed)
-    except ValueError as exc:
+        check_database(a.db, write=False)  # corrupt, foreign or newer files are refused; read-only is fine
+    except (ValueError, DatabaseRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     factory = make_session_factory(make_engine(a.db))
-    with factory() as session:
-        study_id = a.study if a.study is not None else newest_study_id(session)
-        if study_id is None or session.get(Study, study_id) is None:
-            print(f"error: no study {'in the database' if study_id is None else f'with id {study_id}'}",
-                  file=sys.stderr)
-            return 2
-        result = export_study(session, study_id, a.out, config)
+    try:
+        # One read-only snapshot: consistent, and raters' submits are never blocked by the export.
+        with read_only_session(factory) as session:
+            study_id = a.study if a.study is not None else newest_study_id(session)
+            if study_id is None or session.get(Study, study_id) is None:
+                print(f"error: no study {'in the database' if study_id is None else f'with id {study_id}'}",
+                      file=sys.stderr)
+                return 2
+            result = export_study(session, study_id, a.out, config)
+    except (OSError, DatabaseUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result.as_json()))
     return 0
 

@@ -3,12 +3,16 @@
 CSV needs a header with columns case_id, system, text (also accepted: id / case; system_name /
 model; impression / output). JSONL has one object per line with the same keys. Any malformed
 row makes the whole import fail with a message naming the line: nothing is half-imported.
+Text is read as report files are (reports.readers): UTF-8 with or without a BOM or UTF-16 with a
+BOM, strict CSV (an unbalanced quote or a duplicated column is an error naming the line or
+column), JSON NaN/null as a missing value, size capped.
 """
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
+
+from reports.errors import MalformedFile
+from reports.readers import csv_records, json_value, read_text
 
 ALIASES = {
     "case_id": ("case_id", "case id", "caseid", "case", "id", "source_id"),
@@ -37,6 +41,9 @@ def _add(result: dict[str, dict[str, str]], row: dict, where: str) -> None:
             raise ImportFormatError(f"{where}: the {field} is missing or empty")
     if not isinstance(text, str):
         raise ImportFormatError(f"{where}: the text must be a string")
+    for field, value in (("case id", case_id), ("system name", system)):
+        if isinstance(value, (dict, list, bool)):
+            raise ImportFormatError(f"{where}: the {field} must be text or a number, not {type(value).__name__}")
     if len(text) > MAX_TEXT_CHARS:
         raise ImportFormatError(f"{where}: the text is longer than {MAX_TEXT_CHARS} characters")
     case_key, system_key = str(case_id).strip(), str(system).strip()
@@ -48,43 +55,37 @@ def _add(result: dict[str, dict[str, str]], row: dict, where: str) -> None:
 
 def _load_csv(path: Path) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        missing = [f for f, names in ALIASES.items() if not any(n in header for n in names)]
-        if missing:
-            raise ImportFormatError(f"{path.name}: missing column(s) {', '.join(missing)}; "
-                                    f"expected case_id, system, text; found {reader.fieldnames}")
-        for row in reader:
-            where = f"{path.name} line {reader.line_num}"
-            if None in row:
-                raise ImportFormatError(f"{where}: more fields than the header has columns")
-            _add(result, row, where)
+    header_names, rows = csv_records(read_text(path), path.name)
+    header = [h.lower() for h in header_names]
+    missing = [f for f, names in ALIASES.items() if not any(n in header for n in names)]
+    if missing:
+        raise ImportFormatError(f"{path.name}: missing column(s) {', '.join(missing)}; "
+                                f"expected case_id, system, text; found {header_names}")
+    for line, row in rows:
+        _add(result, row, f"{path.name} line {line}")
     return result
 
 
 def _load_jsonl(path: Path) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name} line {number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ImportFormatError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ImportFormatError(f"{where}: expected a JSON object with case_id, system and text")
-            _add(result, row, where)
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        row = json_value(line, where)
+        if not isinstance(row, dict):
+            raise ImportFormatError(f"{where}: expected a JSON object with case_id, system and text")
+        _add(result, row, where)
     return result
 
 
 def load_outputs(path: str | Path) -> dict[str, dict[str, str]]:
     """{system name: {case id: text}} from a .csv or .jsonl/.json file; ImportFormatError if malformed."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ImportFormatError(f"{path}: no such file")
+    if not path.is_file():
+        raise ImportFormatError(f"{path.name}: is a folder, not a file")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -93,8 +94,8 @@ def load_outputs(path: str | Path) -> dict[str, dict[str, str]]:
             result = _load_jsonl(path)
         else:
             raise ImportFormatError(f"{path.name}: unknown format {suffix!r}; use .csv or .jsonl")
-    except UnicodeDecodeError:
-        raise ImportFormatError(f"{path.name}: not UTF-8 text") from None
+    except MalformedFile as exc:
+        raise ImportFormatError(str(exc).replace(str(path), path.name)) from None
     if not result:
         raise ImportFormatError(f"{path.name}: no outputs in the file")
     return result

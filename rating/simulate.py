@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--complete", type=float, default=1.0, help="share of every queue already rated")
     p.add_argument("--name", default=None, help="study name ('SIMULATED' is prefixed)")
     a = p.parse_args(argv)
-    from db.engine import make_session_factory, prepare_database, unit_of_work
+    from db.engine import DatabaseRefused, DatabaseUnavailable, make_session_factory, prepare_database, unit_of_work
     from rating.study_setup import StudySetupError
 
     try:
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         factory = make_session_factory(prepare_database(a.db))
         with unit_of_work(factory) as session:
             result = simulate_study(session, cfg)
-    except (ValueError, StudySetupError) as exc:
+    except (ValueError, StudySetupError, DatabaseRefused, DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(asdict(result)))

@@ -9,6 +9,7 @@
   python -m rating.study reissue --db radllama.db --study 1 --name "Dr B"
   python -m rating.study list --db radllama.db
   python -m rating.study copy --from sqlite:///pilot.db --to postgresql+psycopg://user@host:5432/radllama
+  python -m rating.study backup --db radllama.db --out backups/radllama-2026-11-30.db
 
 Invitation links and tokens are printed once; only their hashes are stored. Links start with
 --public-url (or $RADLLAMA_PUBLIC_URL; default http://127.0.0.1:7860), the address raters reach
@@ -94,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("copy", help="copy a whole study database into an empty one (SQLite <-> PostgreSQL)")
     cp.add_argument("--from", dest="source", required=True, help="source: SQLite file or SQLAlchemy URL")
     cp.add_argument("--to", dest="target", required=True, help="target (empty): SQLite file or SQLAlchemy URL")
+    b = sub.add_parser("backup", help="consistent copy of the live SQLite database (safe while raters submit)")
+    b.add_argument("--db", default=os.environ.get("RADLLAMA_DB"), help="SQLite file or sqlite:/// URL")
+    b.add_argument("--out", required=True, help="backup file to create (must not exist)")
     return p
 
 
@@ -113,22 +117,30 @@ def _copy(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from db.engine import make_session_factory, prepare_database, unit_of_work
+    from db.engine import (DatabaseRefused, DatabaseUnavailable, backup_sqlite, database_url, make_session_factory,
+                           prepare_database, unit_of_work)
     from rating.admin import invitation_link
     from rating.importer import ImportFormatError
     from rating.invitations import normalise_public_url
     from rating.study_setup import RaterSpec, StudySetupError, add_rater, reissue_token, revoke_rater
+    from reports.errors import MalformedFile
 
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "copy":
         return _copy(args)
+    if args.command != "backup":
+        try:
+            args.public_url = normalise_public_url(args.public_url)
+        except ValueError as exc:
+            parser.error(str(exc))
     try:
-        args.public_url = normalise_public_url(args.public_url)
-    except ValueError as exc:
-        parser.error(str(exc))
-    factory = make_session_factory(prepare_database(args.db))
-    try:
+        if args.command == "backup":
+            out = backup_sqlite(database_url(args.db), args.out)
+            print(f"Backup written to {out} (restore: stop the app, move the database and its -wal/-shm files "
+                  "aside, copy the backup to the database's name, start the app).")
+            return 0
+        factory = make_session_factory(prepare_database(args.db))
         if args.command == "create":
             from rating.study_request import StudyRequest, build_study, parse_display_names
             from rating.workload import rater_workloads, workload_lines
@@ -181,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.name or f'Study {args.study}'}: invitations expire {when.isoformat() if when else 'never'}.")
         else:
             _list(factory)
-    except (StudySetupError, ImportFormatError, FileNotFoundError) as exc:
+    except (StudySetupError, ImportFormatError, MalformedFile, FileNotFoundError, FileExistsError, DatabaseRefused,
+            DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -42,13 +42,13 @@ COLUMN_LABELS = {
 
 
 def format_p(p: object) -> str:
-    """A p-value for a reader: '< 0.001' below 0.001, else three decimals; '' when undefined."""
+    """A p-value for a reader: '< 0.001' below 0.001, else three decimals; 'n/a' when undefined."""
     try:
         value = float(p)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return ""
+        return "n/a"
     if not math.isfinite(value):
-        return ""
+        return "n/a"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
@@ -66,7 +66,8 @@ def readable_table(frame: pd.DataFrame, display_names: Mapping[str, str] | None 
                    digits: int | None = None) -> pd.DataFrame:
     """A summary frame for readers: display names, criterion and metric labels, p as text, headers.
 
-    digits rounds the remaining float columns (None keeps full precision, e.g. for XLSX).
+    digits rounds the remaining float columns (None keeps full precision, e.g. for XLSX); rounded
+    columns show an undefined statistic (NaN) as "n/a" (its reason is in the table's `note`).
     """
     out = frame.copy()
     names = dict(display_names or {})
@@ -80,7 +81,8 @@ def readable_table(frame: pd.DataFrame, display_names: Mapping[str, str] | None 
         elif c in P_COLUMNS:
             out[c] = out[c].map(format_p).astype(str)
         elif digits is not None and pd.api.types.is_float_dtype(out[c]):
-            out[c] = out[c].round(digits)
+            rounded = out[c].round(digits)
+            out[c] = rounded.astype(object).where(rounded.notna(), "n/a") if rounded.isna().any() else rounded
     return out.rename(columns=column_label)
 
 

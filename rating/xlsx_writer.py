@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import zipfile
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -71,7 +71,11 @@ def _wrap(values: pa.Array, before: str, after: str) -> pa.Array:
     return pc.binary_join_element_wise(before, pc.cast(values, pa.string()), after, "")
 
 
-def _cell_pieces(values: pa.Array, before: str, after: str, present: pa.Array | None) -> list:
+_NA_CELL = '<c t="inlineStr"><is><t>n/a</t></is></c>'
+"""An undefined statistic in a summary sheet: the text n/a (its reason is in the row's note column)."""
+
+
+def _cell_pieces(values: pa.Array, before: str, after: str, present: pa.Array | None, missing: str = "<c/>") -> list:
     """`before + value + after` per row, or "<c/>" where `present` is false.
 
     A column with every value present stays three pieces (two constants around the values as
@@ -79,16 +83,16 @@ def _cell_pieces(values: pa.Array, before: str, after: str, present: pa.Array | 
     """
     if present is None or pc.all(present).as_py():
         return [before, pc.cast(values, pa.string()), after]
-    return [pc.if_else(present, _wrap(values, before, after), "<c/>")]
+    return [pc.if_else(present, _wrap(values, before, after), missing)]
 
 
-def _number_pieces(values: np.ndarray, style: str = "") -> list:
+def _number_pieces(values: np.ndarray, style: str = "", missing: str = "<c/>") -> list:
     arr = pa.array(values, type=pa.float64())
     finite = pc.fill_null(pc.is_finite(arr), False)
-    return _cell_pieces(pc.fill_null(arr, 0.0), f"<c{style}><v>", "</v></c>", finite)
+    return _cell_pieces(pc.fill_null(arr, 0.0), f"<c{style}><v>", "</v></c>", finite, missing)
 
 
-def _column_pieces(col: pd.Series, strings: _SharedStrings) -> list:
+def _column_pieces(col: pd.Series, strings: _SharedStrings, na_cells: bool = False) -> list:
     """One XML <c> element per value of a column, as pieces of the row join: constant strings
     (the same for every row) and Arrow string arrays (one string per row)."""
     if pd.api.types.is_bool_dtype(col) and not col.isna().any():
@@ -100,7 +104,8 @@ def _column_pieces(col: pd.Series, strings: _SharedStrings) -> list:
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         if pd.api.types.is_integer_dtype(col) and not col.isna().any():
             return _cell_pieces(pa.array(col.to_numpy(dtype=np.int64)), "<c><v>", "</v></c>", None)
-        return _number_pieces(col.to_numpy(dtype=float, na_value=np.nan))
+        return _number_pieces(col.to_numpy(dtype=float, na_value=np.nan),
+                              missing=_NA_CELL if na_cells and pd.api.types.is_float_dtype(col) else "<c/>")
     present = col.notna().to_numpy()
     codes = np.full(len(col), -1, dtype=np.int64)
     if present.any():
@@ -132,7 +137,8 @@ def _concatenated_bytes(values: pa.Array) -> memoryview:
     return memoryview(data)[int(bounds[0]):int(bounds[-1])]
 
 
-def _sheet_xml(frame: pd.DataFrame, strings: _SharedStrings) -> tuple[bytes, memoryview, bytes]:
+def _sheet_xml(frame: pd.DataFrame, strings: _SharedStrings, na_cells: bool = False
+               ) -> tuple[bytes, memoryview, bytes]:
     """A sheet's XML in three parts (head, rows, tail), to be written one after the other."""
     header = "".join(f'<c t="s" s="{_STYLE_HEADER}"><v>{strings.index.setdefault(str(c), len(strings.index))}</v></c>'
                      for c in frame.columns)
@@ -141,7 +147,8 @@ def _sheet_xml(frame: pd.DataFrame, strings: _SharedStrings) -> tuple[bytes, mem
              '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
              f"<sheetData><row>{header}</row>"]
     if len(frame):
-        pieces = ["<row>", *(p for name in frame.columns for p in _column_pieces(frame[name], strings)), "</row>"]
+        pieces = ["<row>", *(p for name in frame.columns for p in _column_pieces(frame[name], strings, na_cells)),
+                  "</row>"]
         pieces = _merge_constants(pieces)
         if not any(isinstance(p, pa.Array) for p in pieces):  # a row of constants only (cannot happen today)
             pieces.insert(1, pa.array([""] * len(frame)))
@@ -164,8 +171,12 @@ def _sheet_names(names: list[str]) -> list[str]:
     return out
 
 
-def write_xlsx(path: str | Path, sheets: Mapping[str, pd.DataFrame]) -> Path:
-    """Write every frame to its own sheet (in the given order); returns the path."""
+def write_xlsx(path: str | Path, sheets: Mapping[str, pd.DataFrame], na_sheets: Iterable[str] = ()) -> Path:
+    """Write every frame to its own sheet (in the given order); returns the path.
+
+    In the sheets named in `na_sheets` (summary tables) a missing float is written as the text
+    "n/a" (an undefined statistic); elsewhere (the ratings) it is an empty cell."""
+    na_sheets = set(na_sheets)
     if not sheets:
         raise ValueError("a workbook needs at least one sheet")
     for name, frame in sheets.items():
@@ -174,7 +185,7 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, pd.DataFrame]) -> Path:
     path = Path(path)
     names = _sheet_names(list(sheets))
     strings = _SharedStrings()
-    sheet_xml = [_sheet_xml(frame, strings) for frame in sheets.values()]
+    sheet_xml = [_sheet_xml(frame, strings, name in na_sheets) for name, frame in sheets.items()]
     n = len(names)
     content_types = (_XML_HEAD + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
                      '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Callable
 
 from core.records import LoadResult
+from reports.errors import MalformedFile
+
+__all__ = ["FORMATS", "MalformedFile", "detect_format", "load_reports"]
 
 FORMATS = ("openi-csv", "openi-xml", "mimic", "jsonl", "csv")
 
@@ -31,20 +34,31 @@ def _loader(fmt: str) -> Callable[..., LoadResult]:
 def detect_format(path: str | Path) -> str:
     """Guess the format from the path; raise ValueError when it cannot be guessed."""
     p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"report file not found: {p}")
     name = p.name.lower()
     if p.is_dir() or name.endswith(".zip"):
         if p.is_dir() and (any(p.glob("*.xml")) or any(p.glob("*/*.xml"))):  # also an extracted NLMCXR archive
             return "openi-xml"
         return "mimic"
-    if name.endswith((".tgz", ".tar.gz", ".xml")):
+    if name.endswith((".tgz", ".tar.gz", ".tar", ".tar.bz2", ".tar.xz", ".xml")):
         return "openi-xml"
     if name.endswith(".jsonl") or name.endswith(".json"):
         return "jsonl"
     if name.endswith(".csv"):
-        with open(p, encoding="utf-8", errors="replace") as fh:
-            header = fh.readline().lower()
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(4096)
+        except OSError as exc:
+            raise MalformedFile(f"{path}: cannot be read ({type(exc).__name__}: {exc.strerror or exc})") from None
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            header = head.decode("utf-16", errors="replace").lower()
+        else:
+            header = head.decode("utf-8", errors="replace").lower()
+        header = header.splitlines()[0] if header.splitlines() else ""
         return "openi-csv" if "uid" in header and "mesh" in header else "csv"
-    raise ValueError(f"cannot tell the format of {path}; pass --test-format/--format explicitly")
+    raise MalformedFile(f"{path}: cannot tell the format from the name; pass --test-format/--format explicitly "
+                        f"(one of {', '.join(FORMATS)})")
 
 
 def load_reports(path: str | Path, fmt: str | None = None, **options) -> LoadResult:
@@ -52,4 +66,15 @@ def load_reports(path: str | Path, fmt: str | None = None, **options) -> LoadRes
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"report file not found: {p}")
-    return _loader(fmt or detect_format(p))(p, **options)
+    if options.get("encoding") is None:
+        options.pop("encoding", None)
+    try:
+        return _loader(fmt or detect_format(p))(p, **options)
+    except (MalformedFile, FileNotFoundError):
+        raise
+    except TypeError:
+        raise
+    except (ValueError, OSError, EOFError, RuntimeError, NotImplementedError, RecursionError, LookupError,
+            UnicodeError, MemoryError) as exc:
+        # A safety net: whatever a library raised on odd input becomes one line naming the file.
+        raise MalformedFile(f"{p}: cannot be loaded as {fmt or 'its format'} ({type(exc).__name__}: {exc})") from None

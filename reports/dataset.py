@@ -21,11 +21,11 @@ class SplitReports:
 
 
 def load_split(data: str | Path | None = None, fmt: str | None = None, spec: SplitSpec = SplitSpec(),
-               remove_deid: bool = False) -> SplitReports:
+               remove_deid: bool = False, encoding: str | None = None) -> SplitReports:
     """Load `data` (default: the shared OpenI CSV) and split it (official split when present)."""
     path = default_data_path(data)
     fmt = fmt or detect_format(path)
-    loaded = load_reports(path, fmt, remove_deid=remove_deid)
+    loaded = load_reports(path, fmt, remove_deid=remove_deid, encoding=encoding)
     reports = assign_splits(loaded.reports, spec)
     return SplitReports(select(reports, "train"), select(reports, "validate"), select(reports, "test"),
                         loaded, path, fmt)

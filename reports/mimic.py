@@ -17,9 +17,6 @@ split=None and get a seeded split downstream.
 """
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import logging
 import re
 import zipfile
@@ -28,7 +25,8 @@ from typing import Iterator
 
 from core.cleaning import clean_text
 from core.records import LoadResult, Report
-from reports.openi_csv import MalformedFile
+from reports.errors import MalformedFile
+from reports.readers import csv_records, decode_text, decompress_bytes, max_bytes, read_file_bytes, read_stream, too_big
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +85,7 @@ def extract_findings_impression(text: str, remove_deid: bool = False) -> tuple[s
 
 
 def load_mimic(path: str | Path, remove_deid: bool = False, split_file: str | Path | None = None,
-               source: str = "mimic-cxr") -> LoadResult:
+               source: str = "mimic-cxr", encoding: str | None = None) -> LoadResult:
     """Load a MIMIC-CXR reports folder (the one holding files/, or files/ itself) or its zip."""
     p = Path(path)
     result = LoadResult(reports=[])
@@ -107,7 +105,8 @@ def load_mimic(path: str | Path, remove_deid: bool = False, split_file: str | Pa
         n_files += 1
         match = _REPORT_PATH.search(name)
         stem, study_id = match.group(1), match.group(2)
-        findings, impression = extract_findings_impression(raw.decode("utf-8", errors="replace"), remove_deid)
+        text = decode_text(raw, f"{p} entry {name}", encoding)
+        findings, impression = extract_findings_impression(text, remove_deid)
         if not findings:
             result.skip("no findings")
             continue
@@ -133,17 +132,39 @@ def _folder_documents(folder: Path) -> Iterator[tuple[str, bytes]]:
     for file in sorted(folder.rglob("s*.txt")):
         name = file.relative_to(folder).as_posix()
         if _REPORT_PATH.search(name):
-            yield name, file.read_bytes()
+            yield name, read_file_bytes(file, decompress=False)
 
 
-def _zip_documents(path: Path) -> Iterator[tuple[str, bytes]]:
+def _zip_documents(path: Path) -> list[tuple[str, bytes]]:
+    """Every report of a zip, all read (CRC-checked) before any is used: a damaged zip is an error, not a part."""
+    return [(name, data) for name, data in _zip_entries(path, lambda n: bool(_REPORT_PATH.search(n)))]
+
+
+def _zip_entries(path: Path, wanted) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    budget = max_bytes()
+    name = "?"
     try:
         with zipfile.ZipFile(path) as zf:
-            for name in sorted(zf.namelist()):
-                if _REPORT_PATH.search(name):
-                    yield name, zf.read(name)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise MalformedFile(f"{path}: unreadable zip ({exc})") from None
+            infos = sorted((i for i in zf.infolist() if not i.is_dir() and wanted(i.filename)),
+                           key=lambda i: i.filename)
+            if sum(i.file_size for i in infos) > budget:
+                raise too_big(str(path))
+            for info in infos:
+                name = info.filename
+                if info.flag_bits & 0x1:
+                    raise MalformedFile(f"{path}: entry {name}: encrypted; decrypt the zip first")
+                with zf.open(info) as fh:
+                    data = read_stream(fh, f"{path} entry {name}", budget)
+                budget -= len(data)
+                out.append((name, data))
+    except MalformedFile:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError, NotImplementedError,
+            ValueError) as exc:
+        where = f" entry {name}" if name != "?" else ""
+        raise MalformedFile(f"{path}:{where} unreadable zip ({type(exc).__name__}: {exc})") from None
+    return out
 
 
 def _find_split_beside(path: Path) -> dict[str, str] | None:
@@ -157,36 +178,26 @@ def _find_split_beside(path: Path) -> dict[str, str] | None:
 
 
 def _split_inside_zip(path: Path) -> dict[str, str] | None:
-    with zipfile.ZipFile(path) as zf:
-        for name in zf.namelist():
-            if PurePosixPath(name).name in SPLIT_FILE_NAMES:
-                data = zf.read(name)
-                return _parse_split_csv(gzip.decompress(data) if name.endswith(".gz") else data, f"{path}!{name}")
+    for name, data in _zip_entries(path, lambda n: PurePosixPath(n).name in SPLIT_FILE_NAMES)[:1]:
+        label = f"{path} entry {name}"
+        return _parse_split_csv(decompress_bytes(data, label), label)
     return None
 
 
 def _read_split_file(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise MalformedFile(f"split file {path} does not exist")
-    data = path.read_bytes()
-    if path.name.endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise MalformedFile(f"{path}: not a readable gzip file ({exc})") from None
-    return _parse_split_csv(data, str(path))
+    return _parse_split_csv(read_file_bytes(path), str(path))
 
 
 def _parse_split_csv(data: bytes, label: str) -> dict[str, str]:
     """study_id (no leading zeros) -> train/validate/test; many dicom rows per study collapse to one."""
-    reader = csv.DictReader(io.StringIO(data.decode("utf-8", errors="replace")))
-    fields = [f.strip() for f in reader.fieldnames or []]
-    reader.fieldnames = fields
+    fields, rows = csv_records(decode_text(data, label), label)
     missing = [c for c in ("study_id", "split") if c not in fields]
     if missing:
         raise MalformedFile(f"{label}: split file lacks column(s) {', '.join(missing)}; found {fields}")
     splits: dict[str, str] = {}
-    for row in reader:
+    for _line, row in rows:
         study = str(row.get("study_id") or "").strip().lstrip("s").lstrip("0")
         split = SPLIT_NAMES.get(str(row.get("split") or "").strip().lower())
         if study and split:

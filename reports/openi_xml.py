@@ -5,11 +5,13 @@ COMPARISON/INDICATION) and the report id in `<uId id="CXRNNNN"/>`. The report id
 after "CXR", which equals the `uid` column of the OpenI CSV export, so both formats give the
 same report the same id; without a uId element the file name's stem is used.
 
-Accepts the .tgz/.tar.gz archive, a folder of .xml files (searched recursively) or one .xml file.
-Unparseable files are skipped and counted, never fatal.
+Accepts the .tgz/.tar.gz/.tar archive, a folder of .xml files (searched recursively) or one .xml file.
+Inside an archive or folder an unparseable report is skipped and counted; a damaged archive (bad
+CRC, truncated, a broken entry header) and a single .xml file that does not parse are errors.
 """
 from __future__ import annotations
 
+import io
 import re
 import tarfile
 from pathlib import Path, PurePosixPath
@@ -20,17 +22,23 @@ from defusedxml.common import DefusedXmlException
 
 from core.cleaning import clean_text
 from core.records import LoadResult, Report
-from reports.openi_csv import MalformedFile
+from reports.errors import MalformedFile
+from reports.readers import read_file_bytes
 
 _UID_NUMBER = re.compile(r"^CXR(\d+)$", re.IGNORECASE)
 META_LABELS = {"INDICATION": "indication", "COMPARISON": "comparison"}
 
 
-def load_openi_xml(path: str | Path, remove_deid: bool = False, source: str = "openi") -> LoadResult:
+def load_openi_xml(path: str | Path, remove_deid: bool = False, source: str = "openi",
+                   encoding: str | None = None) -> LoadResult:
+    """`encoding` is accepted for a uniform interface; XML declares its own encoding."""
     result = LoadResult(reports=[])
     n_files = 0
+    single = Path(path).is_file() and Path(path).name.lower().endswith(".xml")
     for name, data in _xml_documents(Path(path)):
         n_files += 1
+        if single:
+            _check_single_document(data, str(path))
         report = parse_report_xml(data, PurePosixPath(name).stem, result, remove_deid, source)
         if report is not None:
             report.meta["file"] = name
@@ -46,14 +54,14 @@ def parse_report_xml(data: bytes, fallback_id: str, result: LoadResult, remove_d
     """One Report from the bytes of one Open-i XML file, or None (the reason counted in `result`)."""
     try:
         root = SafeET.fromstring(data)
-    except (SafeET.ParseError, DefusedXmlException, ValueError):
+        sections: dict[str, str] = {}
+        for node in root.iter("AbstractText"):
+            label = (node.get("Label") or "").strip().upper()
+            if label and label not in sections:
+                sections[label] = "".join(node.itertext())
+    except (SafeET.ParseError, DefusedXmlException, ValueError, RecursionError):
         result.skip("malformed XML")
         return None
-    sections: dict[str, str] = {}
-    for node in root.iter("AbstractText"):
-        label = (node.get("Label") or "").strip().upper()
-        if label and label not in sections:
-            sections[label] = "".join(node.itertext())
     findings = clean_text(sections.get("FINDINGS"), remove_deid)
     impression = clean_text(sections.get("IMPRESSION"), remove_deid)
     if not findings:
@@ -74,22 +82,55 @@ def parse_report_xml(data: bytes, fallback_id: str, result: LoadResult, remove_d
                   source=source, meta=meta)
 
 
+def _check_single_document(data: bytes, label: str) -> None:
+    """One .xml file given on its own must parse: its error names the line and column."""
+    try:
+        SafeET.fromstring(data)
+    except SafeET.ParseError as exc:
+        line, column = getattr(exc, "position", (0, 0))
+        raise MalformedFile(f"{label}: line {line}, column {column}: malformed XML ({exc})") from None
+    except DefusedXmlException as exc:
+        raise MalformedFile(f"{label}: refused XML construct ({type(exc).__name__}: entities and DTDs are "
+                            "not allowed)") from None
+    except (ValueError, RecursionError) as exc:
+        raise MalformedFile(f"{label}: unreadable XML ({type(exc).__name__})") from None
+
+
 def _xml_documents(path: Path) -> Iterator[tuple[str, bytes]]:
     """(name, bytes) of every .xml report in an archive, a folder or a single file, in name order."""
     name = path.name.lower()
     if path.is_dir():
         for file in sorted(path.rglob("*.xml")):
-            yield str(file.relative_to(path)), file.read_bytes()
-    elif name.endswith((".tgz", ".tar.gz", ".tar")):
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.lower().endswith(".xml")),
-                                 key=lambda m: m.name)
-                for member in members:
-                    fh = tar.extractfile(member)
-                    if fh is not None:
-                        yield member.name, fh.read()
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise MalformedFile(f"{path}: not a readable tar archive of Open-i XML reports ({exc})") from None
+            if file.is_file():
+                yield str(file.relative_to(path)), read_file_bytes(file, decompress=False)
+    elif name.endswith((".tgz", ".tar.gz", ".tar", ".tar.bz2", ".tar.xz")):
+        yield from _tar_documents(path)
     else:
-        yield path.name, path.read_bytes()
+        yield path.name, read_file_bytes(path, decompress=False)
+
+
+def _tar_documents(path: Path) -> list[tuple[str, bytes]]:
+    """Every .xml member of a tar archive, read whole first: a corrupt or truncated archive is an error,
+    never the members before the damage (tarfile alone stops quietly at a damaged header)."""
+    data = read_file_bytes(path)  # decompressed in full: the gzip CRC and length are checked, size capped
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            members = tar.getmembers()
+            end = tar.offset
+            documents = []
+            for member in sorted((m for m in members if m.isfile() and m.name.lower().endswith(".xml")),
+                                 key=lambda m: m.name):
+                if member.offset_data + member.size > len(data):
+                    raise MalformedFile(f"{path}: entry {member.name}: truncated archive (the entry ends past "
+                                        "the end of the data)")
+                fh = tar.extractfile(member)
+                if fh is not None:
+                    documents.append((member.name, fh.read()))
+    except MalformedFile:
+        raise
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        raise MalformedFile(f"{path}: not a readable tar archive of Open-i XML reports ({exc})") from None
+    if data[end:].strip(b"\0"):
+        raise MalformedFile(f"{path}: corrupt tar archive: unreadable entry header at byte {end} of the "
+                            f"decompressed data (after {len(members)} entries); nothing loaded")
+    return documents

@@ -41,24 +41,32 @@ def test_csv_missing_column_is_a_clear_error():
 
 # ---------------------------------------------------------------------------------- plain files
 
-def test_jsonl_loads_cleans_and_counts_bad_lines(tmp_path):
+def test_jsonl_loads_cleans_and_counts_skipped_reports(tmp_path):
     path = tmp_path / "reports.jsonl"
     lines = [
         json.dumps({"id": "a", "findings": "Lungs  clear.\nHeart normal.", "impression": "1. Normal chest."}),
-        "{not json",
         json.dumps({"findings": "Cardiomegaly.", "impression": "Enlarged heart.", "split": "test"}),
         json.dumps({"id": "c", "findings": "   ", "impression": "Nothing."}),
         json.dumps({"id": "d", "findings": "Effusion XXXX.", "impression": ""}),
-        json.dumps(["a", "list"]),
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
     result = load_reports(path)
-    assert [r.id for r in result.reports] == ["a", "3"]  # a missing id becomes the line number
+    assert [r.id for r in result.reports] == ["a", "2"]  # a missing id becomes the line number
     assert result.reports[0].findings == "Lungs clear. Heart normal."
     assert result.reports[0].impression == "Normal chest."
     assert result.reports[1].split == "test"
-    assert result.skipped == {"malformed line": 2, "no findings": 1, "no impression": 1}
+    assert result.skipped == {"no findings": 1, "no impression": 1}
+
+
+@pytest.mark.parametrize("bad_line, message", [("{not json", "line 2: not valid JSON"),
+                                               (json.dumps(["a", "list"]), "line 2: expected a JSON object")])
+def test_jsonl_bad_line_is_an_error_naming_the_line(tmp_path, bad_line, message):
+    path = tmp_path / "reports.jsonl"
+    good = json.dumps({"id": "a", "findings": "Lungs clear.", "impression": "Normal."})
+    path.write_text("\n".join([good, bad_line, good]), encoding="utf-8")
+    with pytest.raises(MalformedFile, match=message):
+        load_reports(path)
 
 
 def test_jsonl_without_the_fields_is_a_clear_error(tmp_path):

@@ -138,7 +138,7 @@ def test_add_rater_gets_calibration_and_the_least_covered_cases(tmp_path):
 @pytest.mark.parametrize("content, suffix, message", [
     ("case_id,text\nc1,hello\n", ".csv", "missing column"),
     ("case_id,system,text\nc1,,hello\n", ".csv", "line 2"),
-    ("case_id,system,text\nc1,s,hello,extra\n", ".csv", "more fields"),
+    ("case_id,system,text\nc1,s,hello,extra\n", ".csv", "line 2: 4 fields where the header has 3"),
     ('{"case_id": "c1", "system": "s", "text": "a"}\nnot json\n', ".jsonl", "line 2"),
     ('{"case_id": "c1", "system": "s", "text": "a"}\n{"case_id": "c1", "system": "s", "text": "b"}\n', ".jsonl",
      "different text"),

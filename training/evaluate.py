@@ -112,7 +112,8 @@ def load_test_set(args: argparse.Namespace) -> TestSet:
     need_default = args.test_file is None or args.train_file is None
     if need_default:
         try:
-            default = load_split(args.data, args.data_format, spec, remove_deid=args.remove_deid)
+            default = load_split(args.data, args.data_format, spec, remove_deid=args.remove_deid,
+                                 encoding=args.encoding)
             notes.append(f"data {default.path} ({default.fmt}): {default.load.summary()}")
         except DataNotFound:
             if args.test_file is None:
@@ -151,7 +152,7 @@ def load_test_set(args: argparse.Namespace) -> TestSet:
 
 
 def _load_options(args: argparse.Namespace, fmt: str) -> dict:
-    options: dict = {"remove_deid": args.remove_deid}
+    options: dict = {"remove_deid": args.remove_deid, "encoding": args.encoding}
     if fmt == "mimic" and args.mimic_split_file:
         options["split_file"] = args.mimic_split_file
     return options
@@ -369,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-format", choices=FORMATS, help="format of --test-file (guessed when omitted)")
     p.add_argument("--train-file", type=Path, help="training reports for retrieval/models (default: --data's train split)")
     p.add_argument("--train-format", choices=FORMATS, help="format of --train-file (guessed when omitted)")
+    p.add_argument("--encoding", help="text encoding of the report files when not UTF-8/UTF-16 with a BOM "
+                   "(e.g. latin-1); by default other encodings are refused naming the line and byte")
     p.add_argument("--mimic-split-file", type=Path, help="mimic-cxr-2.0.0-split.csv(.gz) when not beside the reports")
     p.add_argument("--split", choices=("test", "validate"), default="test", help="which held-out split to score")
     p.add_argument("--seed", type=int, default=42, help="seed of the data split and of the bootstrap")

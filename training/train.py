@@ -214,7 +214,10 @@ def main(cfg: TrainConfig) -> Path:
     log = MetricsLog(run_dir / "metrics.jsonl", enabled=accelerator.is_main_process)
     log.write(stage="start", recipe=cfg.name, config=cfg.to_dict(), num_processes=accelerator.num_processes)
 
-    data = load_data(cfg)
+    try:
+        data = load_data(cfg)
+    except (OSError, ValueError) as exc:  # MalformedFile, DataNotFound, no train/validate reports
+        raise SystemExit(f"error: {exc}") from None
     with accelerator.main_process_first():  # the main process trains and saves it, the others load it
         tokenizer = build_tokenizer(cfg, run_dir, data.train)
     model = build_base_model(cfg, run_dir, tokenizer, data.train, accelerator, log)

@@ -16,6 +16,8 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    # A plain engine: SQLite's foreign keys stay OFF (its default), so a batch table rebuild cannot
+    # cascade deletes. The app itself migrates through db.engine.upgrade_schema (backup first).
     engine = create_engine(url)
     with engine.begin() as conn:
         _run(conn)

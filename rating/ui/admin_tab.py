@@ -8,6 +8,8 @@ can be downloaded once as CSV (rating/ui/links_route.py).
 from __future__ import annotations
 
 import gradio as gr
+
+from db.engine import DatabaseUnavailable
 import pandas as pd
 
 from rating.admin import AdminDenied
@@ -19,7 +21,7 @@ from rating.study_setup import StudySetupError
 from rating.ui.links_route import links_href
 from rating.workload import RaterWorkload, workload_lines
 
-USER_ERRORS = (AdminDenied, StudySetupError, ImportFormatError, FileNotFoundError, ValueError)
+USER_ERRORS = (AdminDenied, StudySetupError, ImportFormatError, FileNotFoundError, ValueError, DatabaseUnavailable)
 
 
 def _names(text: str) -> tuple[str, ...]:

@@ -9,9 +9,11 @@ from functools import partial
 
 import gradio as gr
 
+from db.engine import DatabaseUnavailable
+
 from rating.analysis_service import AnalysisDenied
 
-USER_ERRORS = (AnalysisDenied, KeyError, ValueError)
+USER_ERRORS = (AnalysisDenied, KeyError, ValueError, DatabaseUnavailable)
 DOWNLOADS = (("csv", "Ratings CSV"), ("xlsx", "Ratings XLSX (+ summary sheets)"), ("parquet", "Ratings Parquet"),
              ("png", "Figure 4 PNG (double column, 7.2 in, 300 dpi)"), ("svg", "Figure 4 SVG (double column)"),
              ("pdf", "Figure 4 PDF (double column)"), ("png_single", "Figure 4 PNG (single column, 3.5 in, 300 dpi)"),

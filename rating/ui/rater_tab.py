@@ -20,6 +20,7 @@ import gradio as gr
 from markdown_it import MarkdownIt
 
 from db.models import CRITERIA, MAX_COMMENT_CHARS
+from db.engine import DatabaseUnavailable
 from rating.service import ANCHORS, CRITERION_TITLES, AccessDenied, CaseView, RatingError, SessionKey
 
 PAGE_DIR = Path(__file__).resolve().parent / "rater_page"
@@ -73,7 +74,7 @@ def build_rater_tab(service) -> None:
             return {"ok": True, **fn(key, *args)}
         except AccessDenied as exc:
             return {"ok": False, "signed_out": True, "had_session": True, "error": str(exc)}
-        except RatingError as exc:
+        except (RatingError, DatabaseUnavailable) as exc:  # plain words; database details go to the log
             return {"ok": False, "error": str(exc)}
 
     def _field(data, name, default=None):
@@ -107,7 +108,7 @@ def build_rater_tab(service) -> None:
     def _api(fn, *args) -> dict:
         try:
             return _view(fn(*args))
-        except RatingError as exc:
+        except (RatingError, DatabaseUnavailable) as exc:  # plain words; database details go to the log
             raise gr.Error(str(exc), print_exception=False) from None
 
     def _step(position, delta: int) -> int:
