@@ -175,7 +175,7 @@ class LMGenerator(GeneratorBase):
             return self._decode(texts, settings)
         own = self._decode(texts, replace(settings, strategy="greedy"))
         retrieved = self.prompts.neighbour_impressions(findings, self.rerank_config.neighbours)
-        return rerank(self.model, self.tokenizer, texts, own, retrieved, self.rerank_config)
+        return rerank(self.model, self.tokenizer, texts, own, retrieved, self.rerank_config, findings)
 
     def _decode(self, texts: Sequence[str], settings: GenerationSettings) -> list[str]:
         """Greedy or beam continuations of the prompts, cut to the impression."""

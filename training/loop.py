@@ -49,6 +49,7 @@ class LoopSpec:
     patience: int = 0
     max_minutes: float | None = None
     log_every: int = 10
+    max_steps: int | None = None
 
 
 def make_optimizer(model, spec: LoopSpec, total_steps: int):
@@ -70,7 +71,8 @@ def make_optimizer(model, spec: LoopSpec, total_steps: int):
 
 def total_optimizer_steps(n_examples: int, spec: LoopSpec, num_processes: int = 1) -> int:
     per_epoch = batches_per_epoch(n_examples, spec.batch_size)
-    return max(1, int(per_epoch * spec.epochs) // (spec.accumulation * num_processes))
+    steps = max(1, int(per_epoch * spec.epochs) // (spec.accumulation * num_processes))
+    return min(steps, spec.max_steps) if spec.max_steps else steps
 
 
 @torch.no_grad()
@@ -135,7 +137,11 @@ def run_loop(accelerator, model, optimizer, scheduler, train: Sequence[Encoded],
                 _evaluate_and_checkpoint(accelerator, model, validate, spec, pad_id, log, state, on_checkpoint)
             if out_of_time:
                 log.write(stage=spec.stage, step=state.step, event="time budget spent", minutes=spec.max_minutes)
+                tqdm.write(f"WARNING: [{spec.stage}] the --max-minutes {spec.max_minutes:g} wall-clock cap CUT TRAINING at "
+                           f"step {state.step} of {total_steps}: this model depends on how fast this machine was "
+                           "and differs from the step-bounded build.")
                 state.stopped = True
+                state.cut_by_time = True
             if state.stopped or state.step >= total_steps:
                 break
         epoch += 1

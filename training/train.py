@@ -81,7 +81,7 @@ def build_base_model(cfg: TrainConfig, run_dir: Path, tokenizer, train: list[Rep
     if cfg.pretrain_epochs > 0:
         blocks = pack_texts(tokenizer, report_texts(train), cfg.pretrain_seq_len)
         spec = LoopSpec("pretrain", cfg.pretrain_epochs, cfg.pretrain_batch_size, 1, cfg.pretrain_learning_rate,
-                        cfg.weight_decay, 0.05, cfg.seed)
+                        cfg.weight_decay, 0.05, cfg.seed, max_steps=cfg.pretrain_max_steps)
         opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(blocks), spec))
         model, opt = accelerator.prepare(model, opt)
         run_loop(accelerator, model, opt, sched, blocks, spec, tokenizer.pad_token_id, log)
@@ -106,7 +106,7 @@ def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: Ru
     spec = LoopSpec("finetune", cfg.epochs, cfg.per_device_batch_size,
                     cfg.gradient_accumulation_steps(accelerator.num_processes), cfg.learning_rate,
                     cfg.weight_decay, cfg.warmup_ratio, cfg.seed, cfg.eval_every_steps,
-                    cfg.early_stopping_patience, cfg.max_minutes)
+                    cfg.early_stopping_patience, cfg.max_minutes, max_steps=cfg.max_steps)
     opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(train_ex), spec, accelerator.num_processes))
     state = TrainingState()
     last = latest_checkpoint(run_dir)
@@ -143,7 +143,7 @@ def write_final(cfg: TrainConfig, run_dir: Path, model, tokenizer, state: Traini
             "retrieved_examples": cfg.retrieved_examples, "max_example_words": cfg.max_example_words,
             "max_seq_len": cfg.max_seq_len, "data": cfg.data, "max_train_reports": cfg.max_train_reports,
             "train_reports": len(data.train), "best_step": state.best_step, "best_val_loss": state.best_val_loss,
-            "recipe": cfg.name}
+            "recipe": cfg.name, "steps": state.step, "cut_by_time": state.cut_by_time}
     (final / FINAL_META).write_text(json.dumps(meta, indent=2))
     return final
 
@@ -171,6 +171,9 @@ def main(cfg: TrainConfig) -> Path:
               minutes=round(minutes, 2))
     print(f"final model: {final} (best step {state.best_step}, val loss {state.best_val_loss:.4f}, "
           f"{minutes:.1f} min)")
+    if state.cut_by_time:
+        print(f"WARNING: training was CUT by --max-minutes {cfg.max_minutes:g} at step {state.step}; "
+              "rebuild without it for the reproducible model.")
     return final
 
 
@@ -180,13 +183,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--output-dir", help="override the recipe's output_dir")
     p.add_argument("--model", help="override model_name_or_path (hub id or local folder)")
     p.add_argument("--data", help="override the report file")
+    p.add_argument("--max-minutes", type=float,
+                   help="opt-in wall-clock cap on instruction tuning (the model then depends on machine speed)")
     return p.parse_args(argv)
 
 
 def cli(argv=None) -> None:
     args = parse_args(argv)
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("model_name_or_path", args.model),
-                                   ("data", args.data)) if v}
+                                   ("data", args.data), ("max_minutes", args.max_minutes)) if v}
     try:
         cfg = load_recipe(args.recipe, **overrides)
     except (FileNotFoundError, ValueError) as exc:
