@@ -23,6 +23,7 @@ import torch
 from core.records import Report
 from training.checkpoints import (TrainingState, latest_checkpoint, load_checkpoint, prune_checkpoints,
                                   save_checkpoint, step_dir, write_model_side_files)
+from training.build_lock import BUSY_EXIT_CODE, BuildBusy, build_lock
 from training.config import TrainConfig, load_recipe
 from generation.prompting import PromptBuilder
 from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop, total_optimizer_steps
@@ -158,6 +159,11 @@ def main(cfg: TrainConfig) -> Path:
         int(os.environ.get("WORLD_SIZE", "1"))), mixed_precision=cfg.mixed_precision)
     run_dir = cfg.run_dir(PROJECT_ROOT)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with build_lock(run_dir):
+        return _build(cfg, run_dir, accelerator, started)
+
+
+def _build(cfg: TrainConfig, run_dir: Path, accelerator, started: float) -> Path:
     log = MetricsLog(run_dir / "metrics.jsonl")
     log.write(stage="start", recipe=cfg.name, config=cfg.to_dict())
 
@@ -196,7 +202,11 @@ def cli(argv=None) -> None:
         cfg = load_recipe(args.recipe, **overrides)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
-    main(cfg)
+    try:
+        main(cfg)
+    except BuildBusy as exc:
+        print(f"error: {exc}", flush=True)
+        raise SystemExit(BUSY_EXIT_CODE) from None
 
 
 if __name__ == "__main__":
