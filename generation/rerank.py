@@ -37,7 +37,7 @@ class RerankConfig:
     """Subtracted per significant positive observation of the findings the candidate denies."""
     addition_weight: float = 0.0
     """Subtracted per significant positive observation the candidate adds (not in the findings)."""
-    complete_omissions: bool = False
+    complete_omissions: bool = True
     """Put the findings sentences of still-omitted positive observations in front of the chosen text."""
 
     def __post_init__(self) -> None:
