@@ -51,10 +51,20 @@ class OmissionCheck:
         return not self.omitted
 
 
+_BENIGN: dict[str, re.Pattern[str]] = {"Lung Lesion": re.compile(r"calcif|granulom")}
+"""A sentence whose only reason for an observation is benign (calcified nodules: old granulomas) does not count."""
+
+
 def positives(text: str) -> set[str]:
-    """Significant observations positive (or uncertain) in `text`."""
-    labels = label_report(clean_text(text))
-    return {o for o in SIGNIFICANT if is_positive(labels[o])}
+    """Significant observations positive (or uncertain) in `text`, sentence by sentence; calcified
+    nodules and granulomas (healed, not reported as findings) do not count as Lung Lesion."""
+    out: set[str] = set()
+    for sentence in split_sentences(clean_text(text)) or [""]:
+        labels = label_report(sentence)
+        lowered = sentence.lower()
+        out |= {o for o in SIGNIFICANT if is_positive(labels[o])
+                and not (o in _BENIGN and _BENIGN[o].search(lowered))}
+    return out
 
 
 def negatives(text: str) -> set[str]:

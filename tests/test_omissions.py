@@ -74,3 +74,8 @@ def test_evaluate_registers_omission_and_verbatim_columns():
     rows = score_reports(metrics, ["The heart is enlarged.", "No acute disease."], ["x", "y"],
                          context={"findings": [README_EXAMPLE, "Lungs clear."], "train_impressions": {"No acute disease."}})
     assert [r["omission_rate"] for r in rows] == [1.0, 0.0] and [r["verbatim_train"] for r in rows] == [0.0, 1.0]
+
+
+def test_calcified_granulomas_are_not_counted_as_lesions_but_a_nodule_is():
+    assert check("Calcified granuloma in the right upper lobe. Lungs otherwise clear.", "No acute disease.").complete
+    assert check("Noncalcified 8 mm nodule in the right upper lobe.", "No acute disease.").omitted == ("Lung Lesion",)
