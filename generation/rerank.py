@@ -13,7 +13,8 @@ findings sentences of the observations it still leaves out are put in front of i
 
 All candidates of a batch of reports go through the model in left-padded forward passes,
 masked exactly like training targets (generation.sequences), so nothing is sampled and the
-result is deterministic. The weights were chosen on the validation split (README).
+result is deterministic. The weights were chosen on the validation split (README;
+`python -m bench.sweep_rerank` replays the sweep).
 """
 from __future__ import annotations
 
@@ -31,11 +32,11 @@ class RerankConfig:
     """Weight of the retrieval cosine similarity (0..1) added to the mean token log-likelihood."""
     batch_size: int = 32
     """(prompt, candidate) sequences per forward pass."""
-    omission_weight: float = 0.0
+    omission_weight: float = 1.0
     """Subtracted per significant positive observation of the findings the candidate leaves out."""
-    contradiction_weight: float = 0.0
+    contradiction_weight: float = 1.0
     """Subtracted per significant positive observation of the findings the candidate denies."""
-    addition_weight: float = 0.0
+    addition_weight: float = 1.0
     """Subtracted per significant positive observation the candidate adds (not in the findings)."""
     complete_omissions: bool = True
     """Put the findings sentences of still-omitted positive observations in front of the chosen text."""
