@@ -13,7 +13,7 @@ Uncertain mentions ("possible effusion") count as positive, as in the clinical F
 `complete(findings, impression)` returns the impression with the findings sentences that carry
 the omitted observations put in front of it (lightly rewritten: "There is a large right pleural
 effusion." -> "A large right pleural effusion."), and the impression's sentences that deny one of
-them dropped. Pure functions: no torch, no I/O.
+them, or assert an observation the findings deny, dropped. Pure functions: no torch, no I/O.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class OmissionCheck:
         return not self.omitted
 
 
-_BENIGN: dict[str, re.Pattern[str]] = {"Lung Lesion": re.compile(r"calcif|granulom")}
+_BENIGN: dict[str, re.Pattern[str]] = {"Lung Lesion": re.compile(r"(?<!non)(?<!non-)calcif|granulom")}
 """A sentence whose only reason for an observation is benign (calcified nodules: old granulomas) does not count."""
 
 
@@ -107,17 +107,20 @@ def rewrite_sentence(sentence: str) -> str:
 
 
 def complete(findings: str, impression: str) -> str:
-    """`impression` with the findings sentences of its omitted observations in front (see module doc)."""
+    """`impression` with the findings sentences of its omitted observations in front (see module doc);
+    its sentences that assert an observation the findings deny ("Stable cardiomegaly." for "Heart size
+    normal.") are dropped as well, unless nothing would be left."""
     result = check(findings, impression)
-    if result.complete:
-        return impression
+    denied = negatives(findings) - positives(findings)
     missing = set(result.omitted)
     carried = [rewrite_sentence(s) for s in split_sentences(clean_text(findings)) if positives(s) & missing]
-    if not carried:
+    sentences = split_sentences(clean_text(impression))
+    kept = [s for s in sentences
+            if not (negatives(s) & missing) and not (positives(s) & denied)
+            and not any(_wrong_side(findings, s, o) for o in positives(s) & missing)]
+    if not carried and len(kept) == len(sentences):
         return impression
-    kept = [s for s in split_sentences(clean_text(impression))
-            if not (negatives(s) & missing) and not any(_wrong_side(findings, s, o) for o in positives(s) & missing)]
-    return " ".join(carried + kept)
+    return " ".join(carried + kept) or impression
 
 
 def omission_rates(findings: list[str], impressions: list[str]) -> list[dict[str, float]]:

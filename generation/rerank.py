@@ -35,7 +35,8 @@ class RerankConfig:
     omission_weight: float = 1.0
     """Subtracted per significant positive observation of the findings the candidate leaves out."""
     contradiction_weight: float = 1.0
-    """Subtracted per significant positive observation of the findings the candidate denies."""
+    """Subtracted per significant positive observation of the findings the candidate denies, and per
+    observation the candidate asserts that the findings deny."""
     addition_weight: float = 1.0
     """Subtracted per significant positive observation the candidate adds (not in the findings)."""
     complete_omissions: bool = True
@@ -85,7 +86,8 @@ def consistency_penalty(findings: str, candidate: str, config: RerankConfig) -> 
     from core.omissions import check, negatives, positives
 
     result = check(findings, candidate)
-    denied = len(negatives(candidate) & positives(findings))
+    found, said = positives(findings), positives(candidate)
+    denied = len(negatives(candidate) & found) + len(said & (negatives(findings) - found))
     return (config.omission_weight * len(result.omitted) + config.contradiction_weight * denied
             + config.addition_weight * len(result.added))
 

@@ -79,3 +79,11 @@ def test_evaluate_registers_omission_and_verbatim_columns():
 def test_calcified_granulomas_are_not_counted_as_lesions_but_a_nodule_is():
     assert check("Calcified granuloma in the right upper lobe. Lungs otherwise clear.", "No acute disease.").complete
     assert check("Noncalcified 8 mm nodule in the right upper lobe.", "No acute disease.").omitted == ("Lung Lesion",)
+
+
+def test_complete_drops_a_sentence_that_asserts_what_the_findings_deny():
+    findings = "Large left pneumothorax with partial collapse of the left lung. Heart size normal."
+    fixed = complete(findings, "Stable cardiomegaly. No acute disease.")
+    assert fixed == "Large left pneumothorax with partial collapse of the left lung. No acute disease."
+    assert check(findings, fixed).complete and check(findings, fixed).added == ()
+    assert complete("Heart size normal.", "Cardiomegaly.") == "Cardiomegaly."  # nothing would be left: unchanged
