@@ -7,9 +7,15 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV = "RADLLAMA_DATA"
 MODEL_ENV = "RADLLAMA_MODEL"
+MODELS_DIR_ENV = "RADLLAMA_MODELS_DIR"
+"""Where the app builds the project's model (default: PROJECT_ROOT/models), read once at start."""
 SHARED_OPENI = PROJECT_ROOT.parent / "shared" / "data" / "openi" / "indiana_reports.csv"
-DEFAULT_RUN_DIR = PROJECT_ROOT / "models" / "default"
+DEFAULT_RUN_DIR = Path(os.environ.get(MODELS_DIR_ENV) or PROJECT_ROOT / "models").expanduser() / "default"
 DEFAULT_MODEL_DIR = DEFAULT_RUN_DIR / "final"
+
+BUILD_COMMAND_TEXT = "python -m training.train --recipe default"
+BUILD_TIME_TEXT = "about 15 minutes on 2 quiet CPU cores, longer on a busy machine"
+"""The one build-time figure every message and the README use (measured: README, "Training")."""
 
 
 class DataNotFound(FileNotFoundError):

@@ -25,11 +25,11 @@ CLINICAL_USE_NOTE = ("**Research demo - not for clinical use.** Generated impres
 def make_generate_handler(service: GenerationService):
     """The streaming handler behind the Generate button (and the /generate API)."""
 
-    def generate(findings: str, system: str | None = None, strategy: str = "greedy", num_beams: float = 4,
+    def generate(findings: str, system: str | None = None, strategy: str = "rerank", num_beams: float = 4,
                  max_new_tokens: float = 96):
         """Write the impression for `findings`; yields (impression so far, details line)."""
         try:
-            settings = GenerationSettings(strategy=strategy or "greedy", num_beams=int(num_beams or 4),
+            settings = GenerationSettings(strategy=strategy or "rerank", num_beams=int(num_beams or 4),
                                           max_new_tokens=int(max_new_tokens or 96))
             for update in service.stream(findings, system, settings):
                 yield update.impression, update.details()
@@ -78,13 +78,15 @@ def build_generate_tab(service: GenerationService) -> None:
             system = gr.Dropdown(choices=[(c.label, c.key) for c in choices], value=choices[0].key,
                                  label="System", elem_id="system")
             with gr.Accordion("Decoding options", open=False):
-                strategy = gr.Radio(["greedy", "beam", "rerank"], value="greedy", label="Decoding", elem_id="strategy",
-                                    info="greedy streams; beam and rerank (best quality) answer whole")
+                strategy = gr.Radio(["greedy", "beam", "rerank"], value="rerank", label="Decoding", elem_id="strategy",
+                                    info="rerank (best quality, keeps the positive findings) and beam answer whole; "
+                                         "greedy streams")
                 num_beams = gr.Slider(1, 8, value=4, step=1, label="Beams (beam search only)", elem_id="num-beams")
                 max_new_tokens = gr.Slider(8, 256, value=96, step=8, label="Max new tokens", elem_id="max-new-tokens")
             generate_button = gr.Button("Generate", variant="primary", elem_id="generate")
         with gr.Column(scale=2):
             impression = gr.Textbox(label="Impression", lines=6, interactive=False, elem_id="impression")
+            omissions = gr.Markdown(elem_id="omission-check")
             details = gr.Markdown(elem_id="generation-details")
             follow_up_note = gr.Markdown("Follow-up questions: generate an impression first.", elem_id="follow-up-status")
             chat = gr.Chatbot(label="Follow-up questions", height=240, render_markdown=False, elem_id="follow-up-chat")
@@ -103,7 +105,9 @@ def build_generate_tab(service: GenerationService) -> None:
     reset_follow_up, ask_follow_up = make_follow_up_handlers(service)
     generate_button.click(make_generate_handler(service), [findings, system, strategy, num_beams, max_new_tokens],
                           [impression, details], api_name="generate",
-                          api_description="Findings in; (impression, details line) out. Streams.").then(
+                          api_description="Findings in; (impression, details line) out. Streams."
+                          ).then(service.omission_markdown, [findings, impression], [omissions], api_visibility="private",
+                                 show_progress="hidden").then(
         reset_follow_up, [system], [follow_up_note, chat, question, ask], api_visibility="private")
     follow_up_io = ([findings, impression, chat, question, system], [chat, question])
     ask.click(ask_follow_up, *follow_up_io, api_name="follow_up",

@@ -2,14 +2,23 @@
 
 The first `python app.py` on a fresh checkout has no model yet. Rather than stop, the app
 starts `python -m training.train --recipe default` in the background (logging to
-RUN/build.log), keeps serving the baselines, and reports progress from RUN/metrics.jsonl.
-A lock file (RUN/build.lock, held with flock by the training subprocess itself) keeps two
-app processes from building at once; the model is picked up as soon as RUN/final is complete.
+RUN/build.log), says so in the terminal (how long it takes, where the log is), keeps serving
+the baselines, and reports progress from RUN/metrics.jsonl.
+
+One build per run folder: RUN/build.lock is held with flock by whoever builds (the app, whose
+child inherits the locked descriptor, or `training.train` started by hand, training.build_lock).
+A lock dies with its process, so a lock file left by a killed build is stale by construction and
+the build starts again. The build lives and dies with the app: the child stays in the app's
+process group (Ctrl-C reaches it), is terminated when the app exits (atexit), and on Linux gets
+SIGTERM when the app is killed outright (PR_SET_PDEATHSIG).
 """
 from __future__ import annotations
 
+import atexit
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -17,12 +26,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.paths import PROJECT_ROOT
+from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, PROJECT_ROOT
+from training.build_lock import BUSY_EXIT_CODE, INHERITED_ENV, LOCK_NAME
 
-BUILD_COMMAND_TEXT = "python -m training.train --recipe default"
 FINAL_MARKER = "radllama.json"  # written last by training.train.write_final
-FRESH_METRICS_S = 180.0
-"""A metrics.jsonl written to this recently means a training run (maybe started by hand) is active."""
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def model_is_complete(folder: Path) -> bool:
@@ -112,24 +127,26 @@ class ModelBuilder:
         self.model_dir = Path(model_dir)
         self.run_dir = self.model_dir.parent
         self.log_path = self.run_dir / "build.log"
-        self.lock_path = self.run_dir / "build.lock"
+        self.lock_path = self.run_dir / LOCK_NAME
         self.metrics_path = self.run_dir / "metrics.jsonl"
-        self.command = command or [sys.executable, "-m", "training.train", "--recipe", "default"] + (
-            ["--data", str(data_path)] if data_path else [])
+        self.command = command or [sys.executable, "-m", "training.train", "--recipe", "default",
+                                   "--output-dir", str(self.run_dir)] + (["--data", str(data_path)] if data_path else [])
         self._proc: subprocess.Popen | None = None
         self._failed_rc: int | None = None
         self._started_here = False
-        self._mutex = threading.Lock()
+        self._keep_building = False
+        self._mutex = threading.RLock()
 
     # -- starting ---------------------------------------------------------------------------
     def start_if_missing(self) -> BuildStatus:
         """Start the build unless the model exists or another process is building it."""
         with self._mutex:
-            if model_is_complete(self.model_dir) or self._proc is not None:
+            self._keep_building = True
+            if model_is_complete(self.model_dir) or (self._proc is not None and self._proc.poll() is None):
                 return self.status()
+            if self._failed_rc is not None:
+                return self.status()  # a failed build is reported, not retried in a loop
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            if self._training_log_is_fresh():
-                return self.status()  # a build started by hand (without the lock) is writing metrics
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 if not _try_lock(fd):
@@ -140,14 +157,22 @@ class ModelBuilder:
                 log = open(self.log_path, "ab")
                 log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(self.command)}\n".encode())
                 log.flush()
-                # The child inherits the locked descriptor, so the lock lives exactly as long as the build,
-                # even if this app process exits first.
+                # The child inherits the locked descriptor, so the lock lives exactly as long as the build.
+                # Same process group as the app (Ctrl-C reaches both); SIGTERM when the app dies.
+                in_main = threading.current_thread() is threading.main_thread()  # PDEATHSIG follows the thread
                 self._proc = subprocess.Popen(self.command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL, pass_fds=(fd,), start_new_session=True,
-                                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                              stdin=subprocess.DEVNULL, pass_fds=(fd,),
+                                              preexec_fn=_die_with_parent if in_main else None,
+                                              env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                                   INHERITED_ENV: str(self.run_dir.resolve())})
                 os.write(fd, f"pid {self._proc.pid}\n".encode())
                 log.close()
+                if not self._started_here:
+                    atexit.register(self.stop)
                 self._started_here = True
+                print(f"Building the project model in the background: `{BUILD_COMMAND_TEXT}` ({BUILD_TIME_TEXT}). "
+                      f"The baselines answer meanwhile; the Generate tab switches to the model when it is ready. "
+                      f"Log: {self.log_path}. Stopping the app stops the build.", file=sys.stderr, flush=True)
             finally:
                 os.close(fd)  # the child keeps its copy (and the lock) until it exits
             return self.status()
@@ -167,28 +192,33 @@ class ModelBuilder:
         finally:
             os.close(fd)
 
-    def _training_log_is_fresh(self) -> bool:
-        try:
-            return time.time() - self.metrics_path.stat().st_mtime < FRESH_METRICS_S
-        except OSError:
-            return False
-
     def status(self) -> BuildStatus:
+        """Where the build stands; when this app was asked to build and nobody builds any more (the other
+        app's build was stopped, its lock is stale), the build starts again here."""
+        with self._mutex:
+            status = self._status()
+            if status.state == "missing" and self._keep_building:
+                return self.start_if_missing()
+            return status
+
+    def _status(self) -> BuildStatus:
         if model_is_complete(self.model_dir):
             return BuildStatus("ready", f"Project model ready: `{self.model_dir}`.")
-        manual = f"Build it by hand with `{BUILD_COMMAND_TEXT}` (about 10-15 min on a CPU)."
+        manual = f"Build it by hand with `{BUILD_COMMAND_TEXT}` ({BUILD_TIME_TEXT})."
         if self._proc is not None:
             rc = self._proc.poll()
             if rc is None:
                 return BuildStatus("building", f"Building the project model in the background "
-                                   f"({summarize_metrics(self.metrics_path)}). Baselines serve meanwhile; "
-                                   f"log: `{self.log_path}`.", self.log_path)
-            if rc != 0 or not model_is_complete(self.model_dir):
+                                   f"({summarize_metrics(self.metrics_path)}; {BUILD_TIME_TEXT}). Baselines serve "
+                                   f"meanwhile; log: `{self.log_path}`.", self.log_path)
+            if rc == BUSY_EXIT_CODE:  # someone else took the lock first: theirs is the build
+                self._proc = None
+            elif rc != 0 or not model_is_complete(self.model_dir):
                 self._failed_rc = rc
         if self._failed_rc is not None:
             return BuildStatus("failed", f"Building the project model failed (exit code {self._failed_rc}); "
                                f"see `{self.log_path}`. {manual}", self.log_path)
-        if self._lock_held_elsewhere() or self._training_log_is_fresh():
+        if self._lock_held_elsewhere():
             return BuildStatus("building-elsewhere", "Another process is building the project model "
                                f"({summarize_metrics(self.metrics_path)}); it is picked up when done. "
                                f"Log: `{self.log_path}`.", self.log_path)
@@ -205,7 +235,8 @@ class ModelBuilder:
         return self.status()
 
     def stop(self) -> None:
-        """Terminate a build this object started (tests)."""
+        """Terminate a build this object started (at app exit, and in tests)."""
+        self._keep_building = False
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:

@@ -234,6 +234,14 @@ class GenerationService:
             notices = notices + [f"{key} wrote an empty impression; try another system or more new tokens."]
         yield GenerationUpdate(partial.strip(), key, time.perf_counter() - started, True, notices)
 
+    def omission_markdown(self, findings: object, impression: object) -> str:
+        """The omission check shown under the impression: positive findings left out, and added (core.omissions)."""
+        from core.omissions import check, markdown
+
+        if not isinstance(findings, str) or not isinstance(impression, str) or not impression.strip():
+            return ""
+        return markdown(check(findings, impression))
+
     def generate(self, findings: object, system: str | None = None,
                  settings: GenerationSettings = GenerationSettings()) -> GenerationUpdate:
         """The finished answer (scripts, the benchmark)."""

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from core.paths import default_model_dir
+from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, default_model_dir
 from core.prompt import build_prompt, extract_impression
 from core.records import Report
 from generation.base import GenerationSettings, GeneratorBase
@@ -25,7 +25,7 @@ from generation.prompting import PromptBuilder
 from generation.rerank import RerankConfig, rerank
 
 FINAL_META = "radllama.json"
-TRAIN_HINT = "Build it with `python -m training.train --recipe default` (about 10 minutes on 2 CPU cores)."
+TRAIN_HINT = f"Build it with `{BUILD_COMMAND_TEXT}` ({BUILD_TIME_TEXT})."
 
 
 DTYPE_ENV = "RADLLAMA_DTYPE"
@@ -184,7 +184,7 @@ class LMGenerator(GeneratorBase):
             return self._decode(texts, settings)
         own = self._decode(texts, replace(settings, strategy="greedy"))
         retrieved = self.prompts.neighbour_impressions(findings, self.rerank_config.neighbours)
-        return rerank(self.model, self.tokenizer, texts, own, retrieved, self.rerank_config)
+        return rerank(self.model, self.tokenizer, texts, own, retrieved, self.rerank_config, findings)
 
     def _decode(self, texts: Sequence[str], settings: GenerationSettings) -> list[str]:
         """Greedy or beam continuations of the prompts, cut to the impression."""

@@ -4,11 +4,17 @@ For each report the candidates are the model's own greedy impression and the dis
 impressions of its nearest training reports. Each candidate is scored by the fine-tuned
 model's mean log-likelihood per token (candidate + EOS, given the same prompt generation
 used), plus `similarity_weight` x the TF-IDF cosine similarity of the training findings that
-carry it (0 for text only the model wrote). The best-scoring candidate is returned.
+carry it (0 for text only the model wrote), minus a clinical-consistency term when the findings
+are given: `omission_weight` per significant positive observation of the findings the candidate
+leaves out, `contradiction_weight` per one it denies, `addition_weight` per positive observation it
+adds (core.omissions). The best-scoring candidate is returned; with `complete_omissions` the
+findings sentences of the observations it still leaves out are put in front of it
+(core.omissions.complete), so an abnormal finding is never dropped.
 
 All candidates of a batch of reports go through the model in left-padded forward passes,
 masked exactly like training targets (generation.sequences), so nothing is sampled and the
-result is deterministic. The weights were chosen on the validation split (README).
+result is deterministic. The weights were chosen on the validation split (README;
+`python -m bench.sweep_rerank` replays the sweep).
 """
 from __future__ import annotations
 
@@ -26,12 +32,22 @@ class RerankConfig:
     """Weight of the retrieval cosine similarity (0..1) added to the mean token log-likelihood."""
     batch_size: int = 32
     """(prompt, candidate) sequences per forward pass."""
+    omission_weight: float = 1.0
+    """Subtracted per significant positive observation of the findings the candidate leaves out."""
+    contradiction_weight: float = 1.0
+    """Subtracted per significant positive observation of the findings the candidate denies, and per
+    observation the candidate asserts that the findings deny."""
+    addition_weight: float = 1.0
+    """Subtracted per significant positive observation the candidate adds (not in the findings)."""
+    complete_omissions: bool = True
+    """Put the findings sentences of still-omitted positive observations in front of the chosen text."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.neighbours <= 32:
             raise ValueError("neighbours must lie in 0..32")
-        if self.similarity_weight < 0:
-            raise ValueError("similarity_weight must be 0 or more")
+        for name in ("similarity_weight", "omission_weight", "contradiction_weight", "addition_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
 
@@ -63,13 +79,29 @@ def mean_log_likelihoods(model, tokenizer, prompts: Sequence[str], targets: Sequ
     return out
 
 
+def consistency_penalty(findings: str, candidate: str, config: RerankConfig) -> float:
+    """The clinical-consistency term subtracted from a candidate's score (0 with the weights at 0)."""
+    if not (config.omission_weight or config.contradiction_weight or config.addition_weight):
+        return 0.0
+    from core.omissions import check, negatives, positives
+
+    result = check(findings, candidate)
+    found, said = positives(findings), positives(candidate)
+    denied = len(negatives(candidate) & found) + len(said & (negatives(findings) - found))
+    return (config.omission_weight * len(result.omitted) + config.contradiction_weight * denied
+            + config.addition_weight * len(result.added))
+
+
 def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retrieved: Sequence[dict[str, float]],
-           config: RerankConfig = RerankConfig()) -> list[str]:
+           config: RerankConfig = RerankConfig(), findings: Sequence[str] | None = None) -> list[str]:
     """The best candidate per report: `own` (the model's output) or a retrieved impression.
 
     retrieved[i] maps each retrieved impression to its similarity (generation.prompting).
-    Reports with a single candidate skip the model.
+    Reports with a single candidate skip the model. `findings` (one per report) turns on the
+    clinical-consistency term and the completion of omitted observations set in `config`.
     """
+    if findings is not None and len(findings) != len(own):
+        raise ValueError(f"{len(findings)} findings for {len(own)} reports")
     candidates: list[dict[str, float]] = []
     for text, neighbours in zip(own, retrieved):
         pool = dict(neighbours)
@@ -82,6 +114,12 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
     best_score = [float("-inf")] * len(own)
     for (i, text), lp in zip(flat, scores):
         score = lp + config.similarity_weight * candidates[i][text]
+        if findings is not None:
+            score -= consistency_penalty(findings[i], text, config)
         if score > best_score[i]:
             best[i], best_score[i] = text, score
+    if findings is not None and config.complete_omissions:
+        from core.omissions import complete
+
+        best = [complete(f, text) for f, text in zip(findings, best)]
     return best

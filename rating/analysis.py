@@ -137,14 +137,15 @@ def study_info(session: Session, study_id: int) -> dict:
 def load_outputs(session: Session, study_id: int) -> pd.DataFrame:
     """One row per output of the study: ids, system, case and its metrics against the reference."""
     rows = session.execute(
-        select(Output.id, Output.case_id, System.name, System.kind, Output.text, Case.reference_impression)
+        select(Output.id, Output.case_id, System.name, System.kind, Output.text, Case.reference_impression,
+               Case.findings)
         .join(Case, Output.case_id == Case.id).join(System, Output.system_id == System.id)
         .where(Case.study_id == study_id).order_by(Output.id)).all()
-    out = pd.DataFrame(rows, columns=["output_id", "case_id", "system", "system_kind", "text", "reference"])
+    out = pd.DataFrame(rows, columns=["output_id", "case_id", "system", "system_kind", "text", "reference", "findings"])
     out["shared_with"] = shared_with(out["case_id"].tolist(), out["output_id"].tolist(), out["system"].tolist(),
                                      out["text"].tolist())
-    metrics = output_metrics(out["text"].tolist(), out["reference"].tolist())
-    return pd.concat([out.drop(columns=["text", "reference"]).reset_index(drop=True), metrics], axis=1)
+    metrics = output_metrics(out["text"].tolist(), out["reference"].tolist(), out["findings"].tolist())
+    return pd.concat([out.drop(columns=["text", "reference", "findings"]).reset_index(drop=True), metrics], axis=1)
 
 
 SYSTEM_FIELDS = ("model", "adapter", "base_url", "api", "dtype", "device", "prompt", "decoding")

@@ -3,6 +3,9 @@
 ROUGE-1/2/L F1 from `core.metrics.rouge_pair`, scored once per distinct (output, reference) pair,
 so thousands of ratings of the same outputs cost one score each.
 The clinical metric (core.clinical, CheXpert-style labels) adds columns prefixed "chexpert_".
+Given the case findings, the omission check (core.omissions) adds `omission_rate` (1 when the
+output leaves out a significant positive observation of the findings) and `addition_rate`
+(1 when it adds one); their means per system are the rates.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Sequence
 import pandas as pd
 
 ROUGE_COLUMNS = ("rouge1", "rouge2", "rougeL")
+OMISSION_COLUMNS = ("omission_rate", "addition_rate")
 CLINICAL_PREFIX = "chexpert_"
 """Prefix of the clinical-metric columns, kept apart from the criterion clinical_utility."""
 
@@ -41,18 +45,31 @@ def clinical_columns(texts: Sequence[str], references: Sequence[str]) -> pd.Data
     return pd.DataFrame(list(clinical_per_report(list(texts), list(references)))).add_prefix(CLINICAL_PREFIX)
 
 
-def output_metrics(texts: Sequence[str], references: Sequence[str]) -> pd.DataFrame:
-    """One row per output: rouge1, rouge2, rougeL, then any chexpert_* columns."""
-    if len(texts) != len(references):
+def omission_columns(texts: Sequence[str], findings: Sequence[str]) -> pd.DataFrame:
+    """Per-output omission_rate and addition_rate (0/1) against the case findings (core.omissions)."""
+    from core.omissions import omission_rates
+
+    rows = omission_rates(list(findings), list(texts))
+    return pd.DataFrame([[r[c] for c in OMISSION_COLUMNS] for r in rows], columns=list(OMISSION_COLUMNS), dtype=float)
+
+
+def output_metrics(texts: Sequence[str], references: Sequence[str],
+                   findings: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per output: rouge1, rouge2, rougeL, then any chexpert_* columns, then (with the findings)
+    omission_rate and addition_rate."""
+    if len(texts) != len(references) or (findings is not None and len(findings) != len(texts)):
         raise ValueError(f"{len(texts)} outputs for {len(references)} references")
     rouge = pd.DataFrame([rouge_for_output(t, r) for t, r in zip(texts, references)], columns=list(ROUGE_COLUMNS),
                          dtype=float)
     if not len(texts):
         return rouge
-    return pd.concat([rouge, clinical_columns(texts, references)], axis=1)
+    parts = [rouge, clinical_columns(texts, references)]
+    if findings is not None:
+        parts.append(omission_columns(texts, findings))
+    return pd.concat(parts, axis=1)
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """The automatic-metric columns present in a frame: ROUGE, then any clinical-metric columns."""
     return [c for c in frame.columns if c in ROUGE_COLUMNS] + \
-        [c for c in frame.columns if c.startswith(CLINICAL_PREFIX)]
+        [c for c in frame.columns if c.startswith(CLINICAL_PREFIX)] + [c for c in frame.columns if c in OMISSION_COLUMNS]

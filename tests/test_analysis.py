@@ -180,8 +180,28 @@ def test_simulated_effect_recovered(simulated):
     assert rest["significant"].mean() < 0.2  # no injected difference among the others
 
 
+def _check_omission_rates(analysis, factory):
+    """Table 1 reports each system's omission and addition rates, recomputed here from the stored texts."""
+    from sqlalchemy import select
+
+    from core.omissions import check
+    from db.models import Case, Output, System
+
+    t1 = analysis.table1.set_index("system")
+    with factory() as session:
+        rows = session.execute(select(System.name, Output.text, Case.findings, Case.id)
+                               .join(Output, Output.system_id == System.id).join(Case, Output.case_id == Case.id)).all()
+    rated = set(analysis.ratings["case_id"])
+    for system in t1.index:
+        mine = [(t, f) for name, t, f, case in rows if name == system and case in rated]
+        expected = np.mean([bool(check(f, t).omitted) for t, f in mine])
+        assert t1.loc[system, "omission_rate"] == pytest.approx(expected)
+        assert 0 <= t1.loc[system, "addition_rate"] <= 1
+    assert "omission_rate" in analysis.ratings.columns
+
+
 def test_simulated_tables_come_out(simulated):
-    result, analysis, _ = simulated
+    result, analysis, factory = simulated
     assert analysis.info["simulated"] and analysis.info["name"].startswith("SIMULATED")
     assert len(analysis.ratings) == result.n_ratings
     assert set(analysis.ratings["rater"]) == {r["pseudonym"] for r in result.raters}
@@ -190,6 +210,7 @@ def test_simulated_tables_come_out(simulated):
     assert t1.loc[BOOSTED_SYSTEM, "rouge1"] > t1.loc["lead", "rouge1"]  # it drops fewer words
     assert "chexpert_micro_f1" in analysis.ratings.columns  # core.clinical's metric joined per output
     assert t1.loc["reference", "chexpert_micro_f1"] == pytest.approx(1.0)
+    _check_omission_rates(analysis, factory)
     alpha = analysis.agreement
     assert alpha["alpha"].between(0.05, 0.95).all()
     assert (alpha["ci_low"] < alpha["alpha"]).all() and (alpha["alpha"] < alpha["ci_high"]).all()

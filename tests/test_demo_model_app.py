@@ -82,3 +82,34 @@ def test_browser_types_findings_clicks_generate_and_reads_an_impression(app):
 def test_nothing_left_the_machine(app, client):
     client.predict(FINDINGS, api_name="/generate")
     assert app.outbound() == [], app.outbound()
+
+
+README_EXAMPLE = ("The heart is enlarged. There is a large right pleural effusion with adjacent atelectasis. "
+                  "No pneumothorax.")
+
+
+@pytest.mark.browser
+def test_browser_shows_the_omission_check_under_the_impression(app):
+    """The README example: the project model (rerank, the tab's default) keeps every positive finding; the
+    lead baseline ("The heart is enlarged.") leaves out the effusion and the atelectasis, and the tab says so."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page()
+            page.goto(app.url + "/", wait_until="networkidle")
+            page.fill("#findings textarea", README_EXAMPLE)
+            page.click("#generate")
+            check = page.locator("#omission-check")
+            expect(check).to_contain_text("Every positive observation", timeout=60_000)
+            expect(check).to_contain_text("Cardiomegaly, Atelectasis, Pleural Effusion")
+            kept = page.input_value("#impression textarea")
+            page.click("#system input")
+            page.get_by_role("option", name="Lead baseline (first sentence of the findings)").click()
+            page.click("#generate")
+            expect(check).to_contain_text("Missing from the impression: Atelectasis, Pleural Effusion", timeout=60_000)
+            assert page.input_value("#impression textarea") == "The heart is enlarged."
+        finally:
+            browser.close()
+    assert "effusion" in kept.lower() and "atelectasis" in kept.lower() and "enlarged" in kept.lower()

@@ -1,6 +1,7 @@
 """GenerationService, input limits and the background model build, without a web server."""
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -178,10 +179,38 @@ def test_metrics_summary_tolerates_missing_and_broken_files(tmp_path):
     assert summarize_metrics(tmp_path / "m.jsonl") == "starting"
 
 
-def test_a_build_started_by_hand_is_not_duplicated(tmp_path):
-    (tmp_path / "metrics.jsonl").write_text('{"stage": "pretrain", "step": 3}\n')  # fresh: someone is training
-    builder = fake_builder(tmp_path, 0)
-    assert builder.start_if_missing().state == "building-elsewhere" and builder._proc is None
+HAND_BUILD = ("import pathlib, sys, time\n"
+              "from training.build_lock import build_lock\n"
+              "with build_lock(pathlib.Path(sys.argv[1])):\n"
+              "    print('locked', flush=True); time.sleep(60)\n")
+
+
+def test_a_build_started_by_hand_is_not_duplicated_and_the_app_builds_when_it_stops(tmp_path):
+    hand = subprocess.Popen([sys.executable, "-c", HAND_BUILD, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    builder = fake_builder(tmp_path, 3)
+    try:
+        assert hand.stdout.readline().strip() == "locked"
+        assert builder.start_if_missing().state == "building-elsewhere" and builder._proc is None
+        hand.kill()
+        hand.wait(10)
+        assert builder.status().state == "building" and builder._proc is not None  # nobody builds now: restart
+    finally:
+        hand.kill()
+        builder.stop()
+
+
+def test_a_stale_lock_is_detected_and_the_build_restarts(tmp_path):
+    # A build killed a minute ago left its lock file (with its pid) and a recent metrics.jsonl behind.
+    (tmp_path / "build.lock").write_text("pid 999999999\n")
+    (tmp_path / "metrics.jsonl").write_text('{"stage": "pretrain", "step": 3}\n')
+    builder = fake_builder(tmp_path, 3)
+    try:
+        status = builder.start_if_missing()
+        assert status.state == "building" and builder._proc is not None
+        assert (tmp_path / "build.lock").read_text().strip() == f"pid {builder._proc.pid}"
+    finally:
+        builder.stop()
 
 
 @pytest.mark.parametrize("build", [True, False])

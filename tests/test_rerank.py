@@ -70,7 +70,10 @@ def test_rerank_strategy_answers_from_the_candidates(generator):
     reranked = generator.generate(FINDINGS, settings)
     assert reranked == generator.generate(FINDINGS, settings)  # deterministic
     pools = generator.prompts.neighbour_impressions(FINDINGS, generator.rerank_config.neighbours)
-    assert all(r == g or r in pool for r, g, pool in zip(reranked, greedy, pools))
+    from core.omissions import check, complete
+    # a candidate, completed with the findings sentences of the positive observations it leaves out
+    assert all(r in {complete(f, c) for c in [g, *pool]} for r, f, g, pool in zip(reranked, FINDINGS, greedy, pools))
+    assert all(check(f, r).complete for f, r in zip(FINDINGS, reranked))
     assert list(generator.stream(FINDINGS[0], settings)) == [reranked[0]]  # one whole answer
     assert generator.describe()["rerank"]["neighbours"] == generator.rerank_config.neighbours
 
@@ -89,3 +92,22 @@ def test_unknown_strategy_and_bad_config_are_refused():
         GenerationSettings(strategy="sample")
     with pytest.raises(ValueError, match="similarity_weight"):
         RerankConfig(similarity_weight=-1)
+
+
+def test_consistency_term_prefers_the_candidate_that_keeps_the_findings_and_completion_adds_the_rest(generator):
+    from generation.rerank import RerankConfig, rerank
+
+    findings = ["Large right pleural effusion. Heart size is normal."]
+    prompt = generator.prompts.prompts(findings)
+    own = ["Model text."]
+    retrieved = [{"No acute disease.": 0.9, "Large right pleural effusion.": 0.1}]
+    plain = RerankConfig(similarity_weight=8, complete_omissions=False)
+    assert rerank(generator.model, generator.tokenizer, prompt, own, retrieved, plain, findings) == ["No acute disease."]
+    weighted = RerankConfig(similarity_weight=8, omission_weight=100, complete_omissions=False)
+    assert rerank(generator.model, generator.tokenizer, prompt, own, retrieved, weighted,
+                  findings) == ["Large right pleural effusion."]
+    completed = rerank(generator.model, generator.tokenizer, prompt, own, retrieved,
+                       RerankConfig(similarity_weight=8), findings)
+    assert completed == ["Large right pleural effusion. No acute disease."]
+    with pytest.raises(ValueError, match="omission_weight"):
+        RerankConfig(omission_weight=-1)

@@ -30,6 +30,7 @@ class TrainingState:
     best_step: int = -1
     evals_without_improvement: int = 0
     stopped: bool = False
+    cut_by_time: bool = False
 
     def to_json(self) -> str:
         d = dict(self.__dict__)

@@ -58,6 +58,8 @@ class TrainConfig:
     """Sequences per pretraining step."""
     pretrain_seq_len: int = 256
     """Tokens per packed pretraining sequence."""
+    pretrain_max_steps: int | None = None
+    """Most pretraining optimizer steps (None: pretrain_epochs decide); the schedule ends there."""
 
     # --- instruction tuning ------------------------------------------------------------------
     finetune_method: str = "lora"
@@ -72,6 +74,9 @@ class TrainConfig:
     """Module names that receive LoRA adapters."""
     epochs: float = 3.0
     """Maximum passes over the training reports (early stopping may end sooner)."""
+    max_steps: int | None = None
+    """Most instruction-tuning optimizer steps (None: epochs decide); the learning-rate schedule ends
+    there, so the same recipe and seed give the same model on any machine."""
     learning_rate: float = 3e-4
     """Peak learning rate (linear warm-up, cosine decay)."""
     weight_decay: float = 0.01
@@ -97,7 +102,8 @@ class TrainConfig:
     log_every_steps: int = 10
     """Optimizer steps between logged training losses (metrics.jsonl and the progress bar)."""
     max_minutes: float | None = None
-    """Wall-clock budget for instruction tuning; training stops cleanly when it is spent."""
+    """Opt-in wall-clock budget for instruction tuning (None: none). When it cuts training the model
+    depends on the machine's speed: the build says so loudly and records it in final/radllama.json."""
     mixed_precision: str = "no"
     """Accelerate mixed precision: "no", "bf16" or "fp16"."""
     gradient_checkpointing: bool = False
@@ -138,6 +144,9 @@ class TrainConfig:
             raise ValueError("warmup_ratio and lora_dropout must lie in [0, 1)")
         if not self.lora_target_modules:
             raise ValueError("lora_target_modules must name at least one module")
+        for name in ("max_steps", "pretrain_max_steps"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1 when set")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError("max_minutes must be positive when set")
         if self.model_name_or_path is None and self.max_seq_len > self.max_position_embeddings:

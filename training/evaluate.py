@@ -189,13 +189,19 @@ def generate_all(name: str, systems: SystemService, findings: Sequence[str], set
 
 
 def score_all(name: str, metrics: Sequence[Metric], predictions: Sequence[str], references: Sequence[str],
-              remove_deid: bool, progress: bool, chunk: int = 256) -> tuple[list[dict[str, float]], float]:
+              remove_deid: bool, progress: bool, chunk: int = 256, context: dict | None = None
+              ) -> tuple[list[dict[str, float]], float]:
+    """Per-report metric columns; context: "findings" (per report, sliced with the chunks) and
+    "train_impressions" (a set), for the metrics that need them."""
+    context = context or {}
     start = time.perf_counter()
     rows: list[dict[str, float]] = []
     with tqdm(total=len(predictions), desc=f"score {name}", unit="report", file=sys.stderr,
               disable=not progress, leave=False) as bar:
         for lo in range(0, len(predictions), chunk):
-            rows.extend(score_reports(metrics, predictions[lo: lo + chunk], references[lo: lo + chunk], remove_deid))
+            part = {k: (v[lo: lo + chunk] if k == "findings" else v) for k, v in context.items()}
+            rows.extend(score_reports(metrics, predictions[lo: lo + chunk], references[lo: lo + chunk], remove_deid,
+                                      part))
             bar.update(min(chunk, len(predictions) - lo))
     return rows, time.perf_counter() - start
 
@@ -422,9 +428,12 @@ def evaluate(args: argparse.Namespace) -> tuple[TestSet, list[SystemRun], list[S
     progress = not args.no_progress
     runs: list[SystemRun] = []
     systems = SystemService(data.train)
+    from core.cleaning import clean_text
+    context = {"findings": findings, "train_impressions": {clean_text(r.impression) for r in data.train}}
     for name in names:
         predictions, gen_s, description = generate_all(name, systems, findings, settings, args.batch_size, progress)
-        scores, score_s = score_all(name, metrics, predictions, references, args.remove_deid, progress)
+        scores, score_s = score_all(name, metrics, predictions, references, args.remove_deid, progress,
+                                    context=context)
         log.info("%s: generated %d in %.1fs, scored in %.1fs", name, len(predictions), gen_s, score_s)
         runs.append(SystemRun(name, predictions, scores, gen_s, score_s, description))
     unseen = unseen_indices(data.test, data.train)

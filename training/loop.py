@@ -60,6 +60,7 @@ class LoopSpec:
     patience: int = 0
     max_minutes: float | None = None
     log_every: int = 10
+    max_steps: int | None = None
 
 
 def make_optimizer(model, spec: LoopSpec, total_steps: int):
@@ -87,7 +88,8 @@ def used_batches_per_epoch(n_examples: int, batch_size: int, num_processes: int 
 
 def total_optimizer_steps(n_examples: int, spec: LoopSpec, num_processes: int = 1) -> int:
     per_epoch = used_batches_per_epoch(n_examples, spec.batch_size, num_processes)
-    return max(1, int(per_epoch * spec.epochs) // (spec.accumulation * num_processes))
+    steps = max(1, int(per_epoch * spec.epochs) // (spec.accumulation * num_processes))
+    return min(steps, spec.max_steps) if spec.max_steps else steps
 
 
 def _all_agree(accelerator, flag: bool) -> bool:
@@ -169,7 +171,11 @@ def run_loop(accelerator, model, optimizer, scheduler, train: Sequence[Encoded],
                 _evaluate_and_checkpoint(accelerator, model, validate, spec, pad_id, log, state, on_checkpoint)
             if out_of_time:
                 log.write(stage=spec.stage, step=state.step, event="time budget spent", minutes=spec.max_minutes)
+                tqdm.write(f"WARNING: [{spec.stage}] the --max-minutes {spec.max_minutes:g} wall-clock cap CUT TRAINING at "
+                           f"step {state.step} of {total_steps}: this model depends on how fast this machine was "
+                           "and differs from the step-bounded build.")
                 state.stopped = True
+                state.cut_by_time = True
             if state.stopped or state.step >= total_steps:
                 break
         epoch += 1

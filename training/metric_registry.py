@@ -9,7 +9,9 @@ CSV and per-report JSONL). To add one, append a `Metric` to METRICS, e.g.
 or call `register_metric(...)`; metrics whose module may be missing go in OPTIONAL_METRICS
 (the CheXpert-style clinical agreement of core.clinical is wired in that way). A metric whose system-level value is not
 the mean of per-report values (e.g. micro F1 over pooled counts) may also give `corpus`, whose
-numbers are reported beside the means.
+numbers are reported beside the means. A metric that needs more than the two texts names what
+in `needs` ("findings": the report's findings; "train_impressions": the set of training
+impressions) and receives it as keyword arguments.
 """
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ class Metric:
     """Table header per column (the column name when absent)."""
     corpus: Corpus | None = None
     """Optional system-level values that are not per-report means, e.g. pooled micro F1."""
+    needs: tuple[str, ...] = ()
+    """Context the metric needs besides the texts ("findings", "train_impressions"), passed by keyword."""
 
     def __post_init__(self) -> None:
         if not self.columns:
@@ -69,11 +73,18 @@ def columns(metrics: Sequence[Metric]) -> list[str]:
 
 
 def score_reports(metrics: Sequence[Metric], predictions: Sequence[str], references: Sequence[str],
-                  remove_deid: bool = False) -> list[dict[str, float]]:
-    """All metric columns for each report, merged into one dict per report."""
+                  remove_deid: bool = False, context: dict | None = None) -> list[dict[str, float]]:
+    """All metric columns for each report, merged into one dict per report.
+
+    context holds what metrics may need (see Metric.needs); a metric whose needs are missing is skipped.
+    """
     rows: list[dict[str, float]] = [{} for _ in predictions]
+    context = context or {}
     for metric in metrics:
-        scored = metric.score(predictions, references, remove_deid=remove_deid)
+        if any(k not in context for k in metric.needs):
+            continue
+        extra = {k: context[k] for k in metric.needs}
+        scored = metric.score(predictions, references, remove_deid=remove_deid, **extra)
         if len(scored) != len(predictions):
             raise ValueError(f"metric {metric.name!r} returned {len(scored)} rows for {len(predictions)} reports")
         for row, values in zip(rows, scored):
@@ -93,7 +104,41 @@ def _chexpert_metric() -> Metric | None:
                   clinical.corpus_scores)
 
 
-OPTIONAL_METRICS: tuple[Callable[[], Metric | None], ...] = (_chexpert_metric,)
+def _omissions(predictions, references, remove_deid: bool = False, findings=()) -> list[dict[str, float]]:
+    from core.omissions import omission_rates
+
+    return omission_rates(list(findings), list(predictions))
+
+
+def _verbatim(predictions, references, remove_deid: bool = False, train_impressions=frozenset()):
+    from core.cleaning import clean_text
+
+    return [{"verbatim_train": float(clean_text(p) in train_impressions)} for p in predictions]
+
+
+OMISSIONS = Metric("omissions", ("omission_rate", "addition_rate"), _omissions,
+                   {"omission_rate": "Omit %", "addition_rate": "Add %"}, needs=("findings",))
+"""Share of reports whose impression leaves out (adds) a significant positive observation of the findings."""
+VERBATIM = Metric("verbatim", ("verbatim_train",), _verbatim, {"verbatim_train": "Verbatim %"},
+                  needs=("train_impressions",))
+"""Share of outputs that are, word for word, an impression of a training report."""
+
+
+def _omission_metric() -> Metric | None:
+    try:
+        from core import omissions  # noqa: F401, PLC0415
+    except ModuleNotFoundError as exc:
+        if exc.name == "core.omissions":
+            return None
+        raise
+    return OMISSIONS
+
+
+def _verbatim_metric() -> Metric:
+    return VERBATIM
+
+
+OPTIONAL_METRICS: tuple[Callable[[], Metric | None], ...] = (_chexpert_metric, _omission_metric, _verbatim_metric)
 """Metrics whose module may be absent; each returns None when it cannot be built."""
 
 

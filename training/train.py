@@ -15,6 +15,7 @@ the tokenizer, pretraining, tuning and the retrieved prompt examples.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ import torch
 from core.records import Report
 from training.checkpoints import (TrainingState, latest_checkpoint, load_checkpoint, prune_checkpoints,
                                   save_checkpoint, step_dir, write_model_side_files)
+from training.build_lock import BUSY_EXIT_CODE, BuildBusy, build_lock
 from training.config import TrainConfig, load_recipe
 from generation.prompting import PromptBuilder
 from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop, total_optimizer_steps
@@ -87,7 +89,7 @@ def build_base_model(cfg: TrainConfig, run_dir: Path, tokenizer, train: list[Rep
     if cfg.pretrain_epochs > 0:
         blocks = pack_texts(tokenizer, report_texts(train), cfg.pretrain_seq_len)
         spec = LoopSpec("pretrain", cfg.pretrain_epochs, cfg.pretrain_batch_size, 1, cfg.pretrain_learning_rate,
-                        cfg.weight_decay, 0.05, cfg.seed)
+                        cfg.weight_decay, 0.05, cfg.seed, max_steps=cfg.pretrain_max_steps)
         opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(blocks), spec, accelerator.num_processes))
         model, opt = accelerator.prepare(model, opt)
         run_loop(accelerator, model, opt, sched, blocks, spec, tokenizer.pad_token_id, log)
@@ -112,7 +114,7 @@ def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: Ru
     spec = LoopSpec("finetune", cfg.epochs, cfg.per_device_batch_size,
                     cfg.gradient_accumulation_steps(accelerator.num_processes), cfg.learning_rate,
                     cfg.weight_decay, cfg.warmup_ratio, cfg.seed, cfg.eval_every_steps,
-                    cfg.early_stopping_patience, cfg.max_minutes, cfg.log_every_steps)
+                    cfg.early_stopping_patience, cfg.max_minutes, cfg.log_every_steps, max_steps=cfg.max_steps)
     opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(train_ex), spec, accelerator.num_processes))
     state = TrainingState()
     last = latest_checkpoint(run_dir)
@@ -192,7 +194,7 @@ def write_final(cfg: TrainConfig, run_dir: Path, model, tokenizer, state: Traini
             "retrieved_examples": cfg.retrieved_examples, "max_example_words": cfg.max_example_words,
             "max_seq_len": cfg.max_seq_len, "data": cfg.data, "max_train_reports": cfg.max_train_reports,
             "train_reports": len(data.train), "best_step": state.best_step, "best_val_loss": state.best_val_loss,
-            "recipe": cfg.name}
+            "recipe": cfg.name, "steps": state.step, "cut_by_time": state.cut_by_time}
     (final / FINAL_META).write_text(json.dumps(meta, indent=2))
     return final
 
@@ -211,6 +213,12 @@ def main(cfg: TrainConfig) -> Path:
                          "(the llama2-7b recipe does), or DDP (training/accelerate/ddp.yaml)")
     run_dir = cfg.run_dir(PROJECT_ROOT)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # Only the main process writes (and so locks) the run folder; the others follow it.
+    with build_lock(run_dir) if accelerator.is_main_process else contextlib.nullcontext():
+        return _build(cfg, run_dir, accelerator, started)
+
+
+def _build(cfg: TrainConfig, run_dir: Path, accelerator, started: float) -> Path:
     log = MetricsLog(run_dir / "metrics.jsonl", enabled=accelerator.is_main_process)
     log.write(stage="start", recipe=cfg.name, config=cfg.to_dict(), num_processes=accelerator.num_processes)
 
@@ -231,6 +239,9 @@ def main(cfg: TrainConfig) -> Path:
     if accelerator.is_main_process:
         print(f"final model: {final} (best step {state.best_step}, val loss {state.best_val_loss:.4f}, "
               f"{minutes:.1f} min)")
+        if state.cut_by_time:
+            print(f"WARNING: training was CUT by --max-minutes {cfg.max_minutes:g} at step {state.step}; "
+                  "rebuild without it for the reproducible model.")
     return final
 
 
@@ -240,18 +251,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--output-dir", help="override the recipe's output_dir")
     p.add_argument("--model", help="override model_name_or_path (hub id or local folder)")
     p.add_argument("--data", help="override the report file")
+    p.add_argument("--max-minutes", type=float,
+                   help="opt-in wall-clock cap on instruction tuning (the model then depends on machine speed)")
     return p.parse_args(argv)
 
 
 def cli(argv=None) -> None:
     args = parse_args(argv)
     overrides = {k: v for k, v in (("output_dir", args.output_dir), ("model_name_or_path", args.model),
-                                   ("data", args.data)) if v}
+                                   ("data", args.data), ("max_minutes", args.max_minutes)) if v}
     try:
         cfg = load_recipe(args.recipe, **overrides)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
-    main(cfg)
+    try:
+        main(cfg)
+    except BuildBusy as exc:
+        print(f"error: {exc}", flush=True)
+        raise SystemExit(BUSY_EXIT_CODE) from None
 
 
 if __name__ == "__main__":

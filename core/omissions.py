@@ -1,0 +1,150 @@
+"""Omission check: which positive findings an impression leaves out, and which it adds.
+
+`check(findings, impression)` labels both texts with `core.clinical` (the 14 CheXpert-style
+observations) and compares the clinically significant positive ones, i.e. every observation
+except "No Finding" and "Support Devices" (tubes and lines are rarely repeated in an impression).
+Uncertain mentions ("possible effusion") count as positive, as in the clinical F1.
+
+* omitted: positive in the findings, not positive in the impression; also an observation whose
+  side the findings state (left / right / bilateral) when the impression names it only with
+  another side ("right effusion" in the findings, "left effusion" in the impression).
+* added: positive in the impression, positive nowhere in the findings.
+
+`complete(findings, impression)` returns the impression with the findings sentences that carry
+the omitted observations put in front of it (lightly rewritten: "There is a large right pleural
+effusion." -> "A large right pleural effusion."), and the impression's sentences that deny one of
+them, or assert an observation the findings deny, dropped. Pure functions: no torch, no I/O.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from core.chexpert_rules import NO_FINDING, OBSERVATIONS, SUPPORT_DEVICES
+from core.cleaning import clean_text, split_sentences
+from core.clinical import is_positive, label_report
+
+SIGNIFICANT: tuple[str, ...] = tuple(o for o in OBSERVATIONS if o not in (NO_FINDING, SUPPORT_DEVICES))
+"""Observations the check compares, in CheXpert order."""
+
+_SIDE = re.compile(r"\b(left|right|bilateral(?:ly)?|both)\b")
+_LEADING = re.compile(r"^(?:there\s+(?:is|are|has been|have been)\s+(?:again\s+|now\s+|also\s+)?"
+                      r"|again\s+(?:seen|noted|demonstrated)\s+(?:is|are)\s+|redemonstrat(?:ed|ion of)\s+|also\s+)",
+                      re.IGNORECASE)
+_SEEN = re.compile(r"\s+(?:is|are)\s+(?:again\s+|also\s+)?(?:seen|noted|identified|present|demonstrated|visualized)"
+                   r"(?=\s*[.,;]|\s*$)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class OmissionCheck:
+    """The result of comparing one findings text with one impression."""
+
+    omitted: tuple[str, ...]
+    """Significant observations positive in the findings that the impression leaves out (or mis-sides)."""
+    added: tuple[str, ...]
+    """Significant observations positive in the impression and nowhere in the findings."""
+    findings_positive: tuple[str, ...]
+    """Every significant observation positive in the findings."""
+
+    @property
+    def complete(self) -> bool:
+        return not self.omitted
+
+
+_BENIGN: dict[str, re.Pattern[str]] = {"Lung Lesion": re.compile(r"(?<!non)(?<!non-)calcif|granulom")}
+"""A sentence whose only reason for an observation is benign (calcified nodules: old granulomas) does not count."""
+
+
+def positives(text: str) -> set[str]:
+    """Significant observations positive (or uncertain) in `text`, sentence by sentence; calcified
+    nodules and granulomas (healed, not reported as findings) do not count as Lung Lesion."""
+    out: set[str] = set()
+    for sentence in split_sentences(clean_text(text)) or [""]:
+        labels = label_report(sentence)
+        lowered = sentence.lower()
+        out |= {o for o in SIGNIFICANT if is_positive(labels[o])
+                and not (o in _BENIGN and _BENIGN[o].search(lowered))}
+    return out
+
+
+def negatives(text: str) -> set[str]:
+    """Significant observations that `text` explicitly denies."""
+    labels = label_report(clean_text(text))
+    return {o for o in SIGNIFICANT if labels[o] == 0}
+
+
+def _sides(text: str, observation: str) -> set[str]:
+    """Sides (left/right/bilateral) stated in the sentences of `text` that are positive for `observation`."""
+    out: set[str] = set()
+    for sentence in split_sentences(clean_text(text)):
+        if observation in positives(sentence):
+            for side in _SIDE.findall(sentence.lower()):
+                out.add("bilateral" if side.startswith("bilateral") or side == "both" else side)
+    return out
+
+
+def _wrong_side(findings: str, impression: str, observation: str) -> bool:
+    stated = _sides(findings, observation)
+    written = _sides(impression, observation)
+    return bool(stated and written and not (stated & written))
+
+
+def check(findings: str, impression: str) -> OmissionCheck:
+    """Omitted and added significant observations of `impression` against its `findings`."""
+    found = positives(findings)
+    said = positives(impression)
+    omitted = {o for o in found if o not in said or _wrong_side(findings, impression, o)}
+    added = said - found
+    order = SIGNIFICANT.index
+    return OmissionCheck(tuple(sorted(omitted, key=order)), tuple(sorted(added, key=order)),
+                         tuple(sorted(found, key=order)))
+
+
+def rewrite_sentence(sentence: str) -> str:
+    """A findings sentence in impression style: no leading "There is", no trailing "is seen"."""
+    text = _SEEN.sub("", _LEADING.sub("", sentence.strip()))
+    return text[:1].upper() + text[1:] if text else sentence.strip()
+
+
+def complete(findings: str, impression: str) -> str:
+    """`impression` with the findings sentences of its omitted observations in front (see module doc);
+    its sentences that assert an observation the findings deny ("Stable cardiomegaly." for "Heart size
+    normal.") are dropped as well, unless nothing would be left."""
+    result = check(findings, impression)
+    denied = negatives(findings) - positives(findings)
+    missing = set(result.omitted)
+    carried = [rewrite_sentence(s) for s in split_sentences(clean_text(findings)) if positives(s) & missing]
+    sentences = split_sentences(clean_text(impression))
+    kept = [s for s in sentences
+            if not (negatives(s) & missing) and not (positives(s) & denied)
+            and not any(_wrong_side(findings, s, o) for o in positives(s) & missing)]
+    if not carried and len(kept) == len(sentences):
+        return impression
+    return " ".join(carried + kept) or impression
+
+
+def omission_rates(findings: list[str], impressions: list[str]) -> list[dict[str, float]]:
+    """Per report: omitted (1 when any significant positive finding is left out), added, and their counts."""
+    if len(findings) != len(impressions):
+        raise ValueError(f"{len(impressions)} impressions for {len(findings)} findings")
+    rows = []
+    for f, i in zip(findings, impressions):
+        r = check(f, i)
+        rows.append({"omission_rate": float(bool(r.omitted)), "addition_rate": float(bool(r.added)),
+                     "omitted_observations": float(len(r.omitted)), "added_observations": float(len(r.added))})
+    return rows
+
+
+def markdown(result: OmissionCheck) -> str:
+    """A short plain summary for the demo (no HTML)."""
+    if not result.findings_positive and not result.added:
+        return "**Omission check:** the findings state no positive observation the checker knows; nothing to compare."
+    lines = ["**Omission check** (rule-based, CheXpert observations):"]
+    if result.omitted:
+        lines.append("- Missing from the impression: " + ", ".join(result.omitted))
+    else:
+        lines.append("- Every positive observation of the findings is in the impression: "
+                     + (", ".join(result.findings_positive) or "none"))
+    if result.added:
+        lines.append("- Added by the impression (not in the findings): " + ", ".join(result.added))
+    return "\n".join(lines)
