@@ -56,9 +56,13 @@ def test_empty_findings_get_a_clear_error(client):
 
 
 def test_huge_findings_are_cut_with_a_notice(client):
-    impression, details = client.predict("Small left pleural effusion. " * 3500, "retrieval", api_name="/generate")
+    # 20,300 characters: over the 16,000-character cap, under the 64 KiB request cap: cut with a notice.
+    impression, details = client.predict("Small left pleural effusion. " * 700, "retrieval", api_name="/generate")
     assert impression.strip()
     assert "characters long; only the first" in details
+    # 101,500 characters: the request itself is refused (413) before Gradio keeps it.
+    with pytest.raises(Exception, match="413"):
+        client.predict("Small left pleural effusion. " * 3500, "retrieval", api_name="/generate")
 
 
 def test_unknown_system_is_refused(client):
