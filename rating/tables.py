@@ -36,7 +36,7 @@ COLUMN_LABELS = {
     "mean_diff": "Difference (A - B)", "statistic": "Wilcoxon W", "p_holm": "p (Holm)",
     "significant": "Significant (Holm)",
     "case_id": "Case", "assignments": "Assignments", "complete": "Complete", "ratings_done": "Ratings done",
-    "ratings_expected": "Ratings expected", "percent_done": "% done",
+    "ratings_expected": "Ratings expected", "percent_done": "% done", "note": "Note",
 }
 """Machine column name -> header; metric columns and their _ci_low/_ci_high are added below."""
 

@@ -67,13 +67,13 @@ def test_na_in_the_app_tables_and_the_xlsx(tmp_path):
     view = AnalysisService(factory, admin=_Admin(), config=AnalysisConfig(n_bootstrap=50, n_bootstrap_alpha=20),
                            export_root=tmp_path / "exports").analyze_and_export("s", created.study_id)
     agreement = view.tables["agreement"]
-    assert list(agreement["alpha"]) == ["n/a"] * len(CRITERIA)
-    assert agreement["note"].str.startswith("n/a: every rating uses the same score").all()
+    assert list(agreement["Krippendorff's alpha"]) == ["n/a"] * len(CRITERIA)
+    assert agreement["Note"].str.startswith("n/a: every rating uses the same score").all()
     wb = load_workbook(view.files["xlsx"])
     rows = list(wb["agreement"].iter_rows(values_only=True))
     header = rows[0]
-    assert all(r[header.index("alpha")] == "n/a" for r in rows[1:])
-    assert all(r[header.index("note")].startswith("n/a: every rating uses the same score") for r in rows[1:])
+    assert all(r[header.index("Krippendorff's alpha")] == "n/a" for r in rows[1:])
+    assert all(r[header.index("Note")].startswith("n/a: every rating uses the same score") for r in rows[1:])
     ratings = list(wb["ratings"].iter_rows(values_only=True))
     assert "n/a" not in {v for r in ratings for v in r}  # the ratings sheet keeps empty cells for missing values
     factory.kw["bind"].dispose()

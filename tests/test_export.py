@@ -115,7 +115,7 @@ def test_export_cli_end_to_end(simulated_db, tmp_path):
     assert cmp["p (Holm)"].tolist() == [format_p(p) for p in raw.comparisons["p_holm"]]
     assert rve["p"].tolist() == [format_p(p) for p in raw.rouge_vs_experts["p_value"]]
     for frame in (cmp["p"], cmp["p (Holm)"], rve["p"]):
-        assert frame.str.fullmatch(r"< 0\.001|[01]\.\d{3}|").all()
+        assert frame.str.fullmatch(r"< 0\.001|[01]\.\d{3}|n/a").all()
     for name in SUMMARIES:  # the same reader tables as CSV
         frame = pd.read_csv(out / "summary" / f"{name}.csv", dtype=str, keep_default_na=False)
         assert "rouge1" not in frame.columns and "p_holm" not in frame.columns
@@ -220,7 +220,7 @@ def test_analysis_tab_builds_in_blocks(simulated_db):
 
 def test_p_values_and_headers_for_readers():
     assert [format_p(p) for p in (0.0, 4e-12, 0.000999, 0.001, 0.0312, 1.0, float("nan"), None)] == \
-        ["< 0.001", "< 0.001", "< 0.001", "0.001", "0.031", "1.000", "", ""]
+        ["< 0.001", "< 0.001", "< 0.001", "0.001", "0.031", "1.000", "n/a", "n/a"]
     frame = pd.DataFrame({"criterion": ["clinical_utility"], "system_a": ["default"], "system_b": ["retrieval"],
                           "metric": ["rouge1"], "rouge2_ci_low": [0.123456], "p_value": [0.0], "p_holm": [0.04321]})
     out = readable_table(frame, {"default": "Radiology-Llama (ours)"}, digits=3)

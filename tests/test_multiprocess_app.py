@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Assignment, Rater, Rating
-from tests.rating_support import AppServer, client, make_study, submit_args
+from tests.rating_support import AppServer, client, make_study, submit_args, view_position
 
 pytestmark = pytest.mark.slow
 N_RATERS = 40
@@ -49,7 +49,7 @@ def test_two_app_processes_on_postgresql_one_killed_mid_load_loses_nothing_and_r
         token, server = created.rater_tokens[name], home[name]
         try:
             c = client(server.rater_url)
-            position = int(c.predict(token, api_name="/sign_in")[1])
+            position = view_position(c.predict(token, api_name="/sign_in"))
         except Exception as exc:  # noqa: BLE001 - the kill came before this rater signed in
             c, position = None, 0
             first_error = exc
@@ -65,7 +65,7 @@ def test_two_app_processes_on_postgresql_one_killed_mid_load_loses_nothing_and_r
                     return
                 server = site_b  # the site went down: the rater opens their link on the other site
                 c = client(server.rater_url)
-                position = int(c.predict(token, api_name="/sign_in")[1])
+                position = view_position(c.predict(token, api_name="/sign_in"))
                 with lock:
                     moved[name] = (len(acked[name]), position)
                 continue

@@ -230,7 +230,7 @@ def _build(cfg: TrainConfig, run_dir: Path, accelerator, started: float) -> Path
         tokenizer = build_tokenizer(cfg, run_dir, data.train)
     model = build_base_model(cfg, run_dir, tokenizer, data.train, accelerator, log)
     model, state = instruction_tune(cfg, run_dir, model, tokenizer, data, accelerator, log)
-    final = (write_final(cfg, run_dir, model, tokenizer, state, data, sharded=sharded)
+    final = (write_final(cfg, run_dir, model, tokenizer, state, data, sharded=_is_fsdp(accelerator))
              if accelerator.is_main_process else run_dir)
     accelerator.wait_for_everyone()
     minutes = (time.time() - started) / 60
