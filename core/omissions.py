@@ -5,10 +5,12 @@ observations) and compares the clinically significant positive ones, i.e. every 
 except "No Finding" and "Support Devices" (tubes and lines are rarely repeated in an impression).
 Uncertain mentions ("possible effusion") count as positive, as in the clinical F1.
 
-* omitted: positive in the findings, not positive in the impression; also an observation whose
+* omitted: positive in the findings, not positive in the impression (a more specific child in
+  CheXpert's hierarchy counts: "pneumonia" keeps "airspace opacity"); also an observation whose
   side the findings state (left / right / bilateral) when the impression names it only with
   another side ("right effusion" in the findings, "left effusion" in the impression).
-* added: positive in the impression, positive nowhere in the findings.
+* added: positive in the impression, positive nowhere in the findings (pneumonia, consolidation,
+  atelectasis or edema read from an opacity or consolidation of the findings are not "added").
 
 `complete(findings, impression)` returns the impression with the findings sentences that carry
 the omitted observations put in front of it (lightly rewritten: "There is a large right pleural
@@ -89,12 +91,23 @@ def _wrong_side(findings: str, impression: str, observation: str) -> bool:
     return bool(stated and written and not (stated & written))
 
 
+_COVERS: dict[str, frozenset[str]] = {
+    "Lung Opacity": frozenset({"Edema", "Consolidation", "Pneumonia", "Lung Lesion", "Atelectasis"}),
+    "Enlarged Cardiomediastinum": frozenset({"Cardiomegaly"}),
+}
+"""CheXpert's hierarchy: an impression naming a child ("pneumonia") keeps its parent ("airspace opacity")."""
+_READ_FROM: dict[str, frozenset[str]] = {o: frozenset({"Lung Opacity", "Consolidation"}) - {o}
+                                         for o in ("Pneumonia", "Consolidation", "Atelectasis", "Edema")}
+"""What an impression may read from the findings: "pneumonia" from an opacity or consolidation is not added."""
+
+
 def check(findings: str, impression: str) -> OmissionCheck:
     """Omitted and added significant observations of `impression` against its `findings`."""
     found = positives(findings)
     said = positives(impression)
-    omitted = {o for o in found if o not in said or _wrong_side(findings, impression, o)}
-    added = said - found
+    covered = said | {parent for parent, children in _COVERS.items() if said & children}
+    omitted = {o for o in found if o not in covered or (o in said and _wrong_side(findings, impression, o))}
+    added = {o for o in said - found if not (_READ_FROM.get(o, frozenset()) & found)}
     order = SIGNIFICANT.index
     return OmissionCheck(tuple(sorted(omitted, key=order)), tuple(sorted(added, key=order)),
                          tuple(sorted(found, key=order)))
@@ -106,12 +119,19 @@ def rewrite_sentence(sentence: str) -> str:
     return text[:1].upper() + text[1:] if text else sentence.strip()
 
 
+NOT_INFERRED = frozenset({"Lung Lesion", "Pneumothorax", "Fracture"})
+"""Observations an impression cannot infer from other findings: a sentence asserting one the findings
+do not describe is dropped by `complete` (unlike, say, Pneumonia read from an opacity)."""
+
+
 def complete(findings: str, impression: str) -> str:
     """`impression` with the findings sentences of its omitted observations in front (see module doc);
     its sentences that assert an observation the findings deny ("Stable cardiomegaly." for "Heart size
-    normal.") are dropped as well, unless nothing would be left."""
+    normal.") or a NOT_INFERRED one they never describe (a mass, a pneumothorax, a fracture) are
+    dropped as well, unless nothing would be left."""
     result = check(findings, impression)
-    denied = negatives(findings) - positives(findings)
+    found = positives(findings)
+    denied = (negatives(findings) - found) | (NOT_INFERRED - found)
     missing = set(result.omitted)
     carried = [rewrite_sentence(s) for s in split_sentences(clean_text(findings)) if positives(s) & missing]
     sentences = split_sentences(clean_text(impression))

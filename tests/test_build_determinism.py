@@ -58,3 +58,15 @@ def test_default_recipe_is_bounded_in_steps_without_a_clock():
 
     cfg = load_recipe("default")
     assert cfg.max_minutes is None and cfg.max_steps and cfg.pretrain_max_steps
+
+
+def test_a_second_build_of_the_same_folder_is_refused_but_further_ranks_of_one_run_are_not(tmp_path, monkeypatch):
+    from training.build_lock import BuildBusy, build_lock
+
+    with build_lock(tmp_path):
+        with pytest.raises(BuildBusy, match="another process is building"):
+            with build_lock(tmp_path):
+                pass
+        monkeypatch.setenv("RANK", "1")
+        with build_lock(tmp_path):  # rank 1 of an accelerate run: rank 0 holds the lock
+            pass

@@ -87,3 +87,10 @@ def test_complete_drops_a_sentence_that_asserts_what_the_findings_deny():
     assert fixed == "Large left pneumothorax with partial collapse of the left lung. No acute disease."
     assert check(findings, fixed).complete and check(findings, fixed).added == ()
     assert complete("Heart size normal.", "Cardiomegaly.") == "Cardiomegaly."  # nothing would be left: unchanged
+
+
+def test_complete_drops_a_mass_the_findings_never_describe():
+    findings = "Large left pneumothorax with partial collapse of the left lung. Heart size normal."
+    fixed = complete(findings, "Suspected left hilar mass with obstructive atelectasis. Recommend CT.")
+    assert "mass" not in fixed and check(findings, fixed).complete and check(findings, fixed).added == ()
+    assert complete("Left lower lobe airspace opacity.", "Left lower lobe pneumonia.") == "Left lower lobe pneumonia."

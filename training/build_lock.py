@@ -3,7 +3,8 @@
 The lock dies with the process that holds it, so a lock file left behind by a crashed or killed
 build is never mistaken for a running one. The app (demo/model_builder.py) takes the lock before
 it starts the build and hands the locked descriptor to the child; it tells the child so with
-INHERITED_ENV, and the child then does not lock again.
+INHERITED_ENV, and the child then does not lock again. In a multi-process run (accelerate launch)
+only rank 0 locks.
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ class BuildBusy(RuntimeError):
 @contextmanager
 def build_lock(run_dir: Path) -> Iterator[None]:
     """Hold RUN/build.lock for the duration (no-op when the app already holds it for this process)."""
-    if os.environ.get(INHERITED_ENV) == str(Path(run_dir).resolve()):
-        yield
+    if os.environ.get(INHERITED_ENV) == str(Path(run_dir).resolve()) or int(os.environ.get("RANK", "0") or 0) > 0:
+        yield  # the app holds it for us, or we are a further process of a multi-process (accelerate) run
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_NAME
