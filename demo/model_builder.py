@@ -6,7 +6,7 @@ RUN/build.log), says so in the terminal (how long it takes, where the log is), k
 the baselines, and reports progress from RUN/metrics.jsonl.
 
 One build per run folder: RUN/build.lock is held with flock by whoever builds (the app, whose
-child inherits the locked descriptor, or `training.train` started by hand, training.build_lock).
+child inherits the locked descriptor, or `training.train` started by hand, core.build_lock).
 A lock dies with its process, so a lock file left by a killed build is stale by construction and
 the build starts again. The build lives and dies with the app: the child stays in the app's
 process group (Ctrl-C reaches it), is terminated when the app exits (atexit), and on Linux gets
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, PROJECT_ROOT
-from training.build_lock import BUSY_EXIT_CODE, INHERITED_ENV, LOCK_NAME
+from core.build_lock import BUSY_EXIT_CODE, INHERITED_ENV, LOCK_NAME
 
 FINAL_MARKER = "radllama.json"  # written last by training.train.write_final
 _PR_SET_PDEATHSIG = 1

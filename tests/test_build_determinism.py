@@ -61,7 +61,7 @@ def test_default_recipe_is_bounded_in_steps_without_a_clock():
 
 
 def test_a_second_build_of_the_same_folder_is_refused_but_further_ranks_of_one_run_are_not(tmp_path, monkeypatch):
-    from training.build_lock import BuildBusy, build_lock
+    from core.build_lock import BuildBusy, build_lock
 
     with build_lock(tmp_path):
         with pytest.raises(BuildBusy, match="another process is building"):

@@ -180,7 +180,7 @@ def test_metrics_summary_tolerates_missing_and_broken_files(tmp_path):
 
 
 HAND_BUILD = ("import pathlib, sys, time\n"
-              "from training.build_lock import build_lock\n"
+              "from core.build_lock import build_lock\n"
               "with build_lock(pathlib.Path(sys.argv[1])):\n"
               "    print('locked', flush=True); time.sleep(60)\n")
 

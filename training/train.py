@@ -28,7 +28,7 @@ import torch
 from core.records import Report
 from training.checkpoints import (TrainingState, latest_checkpoint, load_checkpoint, prune_checkpoints,
                                   save_checkpoint, step_dir, write_model_side_files)
-from training.build_lock import BUSY_EXIT_CODE, BuildBusy, build_lock
+from core.build_lock import BUSY_EXIT_CODE, BuildBusy, build_lock
 from training.config import TrainConfig, load_recipe
 from generation.prompting import PromptBuilder
 from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop, total_optimizer_steps
