@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from core.display_text import display_text
-from db.engine import unit_of_work
+from db.engine import read_only_session, unit_of_work
 from db.models import (CRITERIA, MAX_COMMENT_CHARS, Assignment, Output, Rater, RaterSession, Rating, RatingDraft,
                        RatingEdit, Study)
 from rating.assignments import label_for
@@ -297,7 +297,16 @@ class RatingService:
 
     # --- reading --------------------------------------------------------------------------
     def resume(self, token: str) -> CaseView:
-        """Sign in: the case the rater last viewed, else their first case without a complete rating."""
+        """Sign in: the case the rater last viewed, else their first case without a complete rating.
+
+        A rater coming back to the case they last viewed changes nothing, so that sign-in reads in a
+        read-only transaction and never waits for (or takes) the write lock; only a first visit writes.
+        """
+        with read_only_session(self.session_factory) as session:
+            rater = self._rater(session, token)
+            total = self._total(session, rater)
+            if rater.last_position is not None and self._opened_before(session, rater, rater.last_position, total):
+                return self._open(session, rater, min(max(rater.last_position, 0), total), total)
         with unit_of_work(self.session_factory) as session:
             rater = self._rater(session, token)
             total = self._total(session, rater)
@@ -306,6 +315,12 @@ class RatingService:
                 unrated = self._unrated(session, rater)
                 position = unrated[0] if unrated else total
             return self._open(session, rater, min(max(position, 0), total), total)
+
+    def _opened_before(self, session: Session, rater: Rater, position: int, total: int) -> bool:
+        """True when opening `position` again would write nothing (the end, or a case opened before)."""
+        if not 0 <= position < total:
+            return position >= total
+        return self._assignment(session, rater, position).first_opened_at is not None
 
     def open_case(self, token: str, position: object, active_ms: object = 0, from_position: object = None) -> CaseView:
         """Show the case at `position` (0-based) of the rater's own queue; `total` shows the end.

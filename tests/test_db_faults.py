@@ -243,6 +243,28 @@ def test_read_only_session_takes_no_write_lock(rated):
     factory.kw["bind"].dispose()
 
 
+def test_signing_in_again_takes_no_write_lock(tmp_path, monkeypatch):
+    """A returning rater's sign-in reads only: it answers while another process holds the write lock."""
+    monkeypatch.setattr(db_engine, "SQLITE_BUSY_TIMEOUT_MS", 300)
+    db = tmp_path / "signin.db"
+    created = make_study(db, n_raters=1, n_cases=2, n_calibration=0, n_repeats=0)
+    token = next(iter(created.rater_tokens.values()))
+    factory = make_session_factory(prepare_database(str(db)))
+    svc = RatingService(factory)
+    first = svc.resume(token)  # the first visit records the case as opened (a write)
+    writer = sqlite3.connect(db, timeout=0.5, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock from now on
+    try:
+        again = svc.resume(token)
+        assert (again.position, again.findings) == (first.position, first.findings)
+        with pytest.raises(DatabaseUnavailable):
+            svc.open_case(token, first.position + 1)  # a first visit of another case must write: it waits
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        factory.kw["bind"].dispose()
+
+
 # ------------------------------------------------------------------------------------ hot backup
 
 def test_backup_while_raters_submit_is_consistent(tmp_path):
