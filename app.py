@@ -293,6 +293,15 @@ def _admin_ok(admin, secret: str) -> bool:
     return True
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM ends the process through SystemExit, so atexit handlers run (the private file cache is
+    removed, a background build is stopped). uvicorn shuts down gracefully, then re-raises the signal,
+    whose default handler would end the process before any atexit handler."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
 def _private_gradio_cache() -> None:
     """Gradio's file cache (uploads, downloads such as analysis exports) in a private folder, removed at exit."""
     if os.environ.get("GRADIO_TEMP_DIR"):
@@ -331,7 +340,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     print(f"Radiology-Llama on http://{cfg.host}:{cfg.port}/  (raters: http://{cfg.host}:{cfg.port}{RATER_PATH}/)",
           flush=True)
-    uvicorn.run(server, host=cfg.host, port=cfg.port, log_level="warning")
+    # X-Forwarded-For is believed only from the proxies named in $RADLLAMA_TRUSTED_PROXIES: otherwise any
+    # local process could pick the client address that the lockout counts against.
+    trusted = os.environ.get("RADLLAMA_TRUSTED_PROXIES", "").strip()
+    _exit_cleanly_on_sigterm()
+    uvicorn.run(server, host=cfg.host, port=cfg.port, log_level="warning", proxy_headers=bool(trusted),
+                forwarded_allow_ips=trusted or None)
 
 
 if __name__ == "__main__":

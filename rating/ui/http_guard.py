@@ -9,7 +9,9 @@
 2. The rater app at /rate takes no uploads and serves no files: the rater page needs neither.
 3. File routes never fetch URLs: `.../file=http://HOST` is refused before Gradio resolves HOST.
 4. Wrong admin secrets count per client (AdminService.require): a locked-out client gets 429.
-5. /admin-links/<key>.csv passes: the key is a one-time capability only the admin's page showed.
+5. Gradio's deep_link and monitoring routes are refused: the app uses neither, and deep_link writes
+   session state (a rater's token included) to disk for anyone.
+6. /admin-links/<key>.csv passes: the key is a one-time capability only the admin's page showed.
 """
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ SIGN_IN_PATH = "/admin/sign-in"
 SIGN_OUT_PATH = "/admin/sign-out"
 MAX_FORM_BYTES = 4096
 LINKS_PREFIX = "/admin-links/"
+_UNUSED_ROUTES = re.compile(r"/gradio_api/(deep_link|monitoring)\b|/monitoring\b")
+"""Gradio routes this app never uses: deep_link writes a session's state (inputs, a rater's token) to
+disk for anyone who asks; monitoring reports server internals."""
 _SCHEME = re.compile(r"^(/*[a-zA-Z][a-zA-Z0-9+.\-]*:|//)")
 
 
@@ -135,6 +140,8 @@ class HttpGuard:
             return await send({"type": "websocket.close", "code": 1008})
         if fetches_url(path):
             return await _send(send, 403, "File routes serve local files only.")
+        if _UNUSED_ROUTES.search(path):
+            return await _send(send, 404, "Not found.")
         if path == self.rater_prefix or path.startswith(self.rater_prefix + "/"):
             if is_upload(scope, headers) or is_file_route(path):
                 return await _send(send, 403, "The rating page takes no uploads and serves no files.")
