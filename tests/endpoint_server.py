@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.app_process import free_port
+from tests.app_process import free_port, stop_process
 
 
 @dataclass
@@ -36,13 +36,7 @@ class ServedModel:
         return sum(1 for line in lines if f'"POST {route}' in line)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, timeout: float = 180.0,
