@@ -59,12 +59,15 @@ from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.home import home_dir
+
 log = logging.getLogger(__name__)
 
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DB_ENV = "RADLLAMA_DB"
-DEFAULT_DB_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'radllama.db'}"
+DEFAULT_DB_NAME = "radllama.db"
+"""The default SQLite file, in the home folder (core.home: $RADLLAMA_HOME, default the project folder)."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 20
 """Connections a SQLite file engine keeps open, and as many more on demand. SQLAlchemy's default
@@ -77,12 +80,12 @@ MIGRATION_LOCK_KEY = 724_511_015
 
 
 def database_url(explicit: str | None = None) -> str:
-    """The URL to use: argument, else $RADLLAMA_DB, else radllama.db in the project root.
+    """The URL to use: argument, else $RADLLAMA_DB, else radllama.db in the home folder (core.home).
 
     A bare file path is accepted and turned into a sqlite URL; postgresql:// and postgres:// URLs
     get the psycopg (3) driver.
     """
-    url = explicit or os.environ.get(DB_ENV) or DEFAULT_DB_URL
+    url = explicit or os.environ.get(DB_ENV) or f"sqlite:///{home_dir() / DEFAULT_DB_NAME}"
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
     for bare in ("postgresql://", "postgres://"):  # libpq-style URLs: the installed driver is psycopg 3
