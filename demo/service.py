@@ -165,7 +165,9 @@ class GenerationService:
     def choices(self) -> list[SystemChoice]:
         out = [SystemChoice(PROJECT, "Radiology-Llama: the project's fine-tuned model"),
                SystemChoice(BASE, "Base model (before instruction tuning)")]
-        out += [SystemChoice(k, v) for k, v in BASELINE_LABELS.items() if k != "retrieval" or self.train]
+        # Retrieval is offered once there is data, or data is being downloaded (the picker is laid out at start).
+        out += [SystemChoice(k, v) for k, v in BASELINE_LABELS.items()
+                if k != "retrieval" or self.train or self.data_fetch is not None]
         return out + self.extra
 
     def project_model_ready(self) -> bool:
@@ -235,6 +237,10 @@ class GenerationService:
             why = {"building": "is still being built", "building-elsewhere": "is still being built",
                    "failed": "failed to build"}.get(self.model_status().state, "is missing")
             return fallback, [f"The project model is not available yet (it {why}; see the model status), "
+                              f"so the {fallback} baseline answered."]
+        if key == "retrieval" and not self.train:  # offered while the report data downloads
+            fallback = self.fallback_system()
+            return fallback, [f"Retrieval needs the report data ({self.data_fetch.message if self.data_fetch else ''}), "
                               f"so the {fallback} baseline answered."]
         return key, []
 

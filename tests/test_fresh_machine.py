@@ -98,7 +98,8 @@ def test_download_once_into_the_home_folder_then_retrieval(no_data, monkeypatch,
         # while the download runs: the terminal and the Generate tab say so; baselines without data answer
         assert "Downloading the Open-i reports archive" in service.status_markdown()
         assert "downloading the Open-i reports archive from " + server.url in capsys.readouterr().err
-        assert "retrieval" not in {c.key for c in service.choices()}
+        early = service.generate(ABNORMAL_FINDINGS, "retrieval")  # offered, but answered by lead until the data is here
+        assert early.system == "lead" and "Retrieval needs the report data" in early.details()
         assert service.generate(ABNORMAL_FINDINGS, "lead").impression
         server.release.set()
         assert service.data_fetch.wait(120) == "ready"
