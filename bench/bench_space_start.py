@@ -10,6 +10,8 @@ seconds to the first impression, which system wrote it, and the app's log lines 
 
 --model-dir PATH copies a prebuilt model (e.g. models/default/final) into the clone's
 models/default/final first: "with a prebuilt model". Without it the model is missing.
+--hub-cache-model PATH lays a prebuilt model out as the Hub cache would (HOME/models/hub/
+models--bench--radllama/snapshots/REV) and sets RADLLAMA_MODEL=bench/radllama: the Hub-id path, offline.
 --loopback-archive serves a small Open-i-like archive from 127.0.0.1 (the test-only override), to
 time a start whose download succeeds on a machine with no internet; without it the app tries the
 real Open-i URL (which fails on a machine with no internet: one error line, the baselines serve).
@@ -41,6 +43,7 @@ KEY_LINES = ("Home folder", "warning:", "error:", "downloading", "kept in", "Bui
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model-dir", type=Path, default=None, help="prebuilt model copied to models/default/final")
+    p.add_argument("--hub-cache-model", type=Path, default=None, help="prebuilt model served as Hub id bench/radllama")
     p.add_argument("--loopback-archive", action="store_true", help="serve a small archive from 127.0.0.1")
     p.add_argument("--clone-from", default=str(ROOT), help="repository to clone (default: this one)")
     p.add_argument("--timeout", type=float, default=900.0)
@@ -53,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(args.model_dir, clone / "models" / "default" / "final")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RADLLAMA_", "HF_", "TRANSFORMERS_"))}
+    if args.hub_cache_model:
+        revision = "0" * 40
+        repo = clone / "models" / "hub" / "models--bench--radllama"
+        shutil.copytree(args.hub_cache_model, repo / "snapshots" / revision)
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text(revision)
+        env["RADLLAMA_MODEL"] = "bench/radllama"
     env.update(SPACE_ID="bench/radiology-llama", GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                PYTHONUNBUFFERED="1")
     server = None
@@ -64,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT)
-    result: dict = {"prebuilt_model": bool(args.model_dir), "loopback_archive": args.loopback_archive}
+    result: dict = {"prebuilt_model": bool(args.model_dir), "hub_cache_model": bool(args.hub_cache_model),
+                    "loopback_archive": args.loopback_archive}
     try:
         from gradio_client import Client
 
