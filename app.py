@@ -111,7 +111,10 @@ class AppConfig:
 def parse_args(argv: list[str] | None = None) -> AppConfig:
     env = os.environ
     p = argparse.ArgumentParser(description="Radiology-Llama demo, rating study and analysis")
-    p.add_argument("--host", default=env.get("GRADIO_SERVER_NAME", AppConfig.host))
+    from core.space import SPACE_LISTEN_HOST, SpaceRefused, on_space, space_settings
+
+    p.add_argument("--host", default=env.get("GRADIO_SERVER_NAME") or (SPACE_LISTEN_HOST if on_space(env)
+                                                                       else AppConfig.host))
     p.add_argument("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", AppConfig.port)))
     p.add_argument("--model", dest="model_path", default=env.get("RADLLAMA_MODEL"))
     p.add_argument("--system", "--extra-model", dest="systems", action="append", metavar="SPEC",
@@ -135,8 +138,6 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
     p.add_argument("--space-study", action="store_true", default=env.get("RADLLAMA_SPACE_STUDY") == "1",
                    help="on a Space, serve studies and the rater page too (needs RADLLAMA_ADMIN_SECRET as a Space secret)")
     a = p.parse_args(argv)
-    from core.space import SpaceRefused, space_settings
-
     try:
         a.public_demo, a.fetch_data, a.public_url = space_settings(
             env, public_demo=a.public_demo, fetch_data=a.fetch_data, space_study=a.space_study,

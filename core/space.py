@@ -14,6 +14,11 @@ from collections.abc import Mapping
 
 from core.home import on_space
 
+__all__ = ["SPACE_LISTEN_HOST", "SpaceRefused", "on_space", "space_settings"]
+
+SPACE_LISTEN_HOST = "0.0.0.0"
+"""Interface to listen on, on a Space, when GRADIO_SERVER_NAME is unset: the Space's proxy reaches the
+container from outside, so 127.0.0.1 would serve nobody."""
 SPACE_HOST_ENV = "SPACE_HOST"
 """Set by Spaces to the Space's public host name (owner-name.hf.space)."""
 

@@ -200,6 +200,21 @@ def test_space_rules():
         (False, True, "https://lab-demo.hf.space")
 
 
+def test_on_a_space_the_app_is_the_public_demo_on_every_interface(monkeypatch):
+    import app
+
+    for name in ("GRADIO_SERVER_NAME", "RADLLAMA_PUBLIC_DEMO", "RADLLAMA_SPACE_STUDY", "RADLLAMA_ADMIN_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPACE_ID", "lab/demo")
+    cfg = app.parse_args([])
+    assert (cfg.public_demo, cfg.fetch_data, cfg.host) == (True, True, "0.0.0.0")
+    with pytest.raises(SystemExit):
+        app.parse_args(["--space-study"])  # no admin secret as a Space secret: refused, nothing generated
+    monkeypatch.delenv("SPACE_ID")
+    cfg = app.parse_args([])
+    assert (cfg.public_demo, cfg.fetch_data, cfg.host) == (False, False, "127.0.0.1")
+
+
 # -- what must never be committed ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["radllama.db", "radllama.db-wal", "radllama.db-shm", "radllama.db-journal",
                                   "radllama.db.admin-secret", "other/site-a.admin-secret", "models/default/final/x",

@@ -49,6 +49,7 @@ def test_a_space_serves_the_public_demo_only_and_downloads_its_data(tmp_path):
     app = None
     try:
         app = start_app(tmp_path, [], cwd=clone, extra_env={"SPACE_ID": "lab/radiology-llama",
+                                                            "GRADIO_SERVER_NAME": "127.0.0.1",  # as a Space sets it
                                                             "RADLLAMA_BUILD_MODEL": "0", **server.env()})
         config = urllib.request.urlopen(app.url + "/config", timeout=60).read().decode()
         assert "Downloading the Open-i reports archive" in config  # the Generate tab says so while it happens
