@@ -424,11 +424,6 @@ def _migrate_sqlite(engine: Engine, revision: str, downgrade: bool) -> None:
             migration_engine.dispose()
 
 
-def create_schema(engine: Engine) -> None:
-    """Kept for callers of the first version: same as upgrade_schema(engine)."""
-    upgrade_schema(engine)
-
-
 def prepare_database(url: str | None = None) -> Engine:
     """Engine for `url` with the schema brought up to date (created on first start).
 

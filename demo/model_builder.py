@@ -154,19 +154,18 @@ class ModelBuilder:
                 if model_is_complete(self.model_dir):  # finished while we waited for the lock
                     return self.status()
                 os.ftruncate(fd, 0)
-                log = open(self.log_path, "ab")
-                log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(self.command)}\n".encode())
-                log.flush()
-                # The child inherits the locked descriptor, so the lock lives exactly as long as the build.
-                # Same process group as the app (Ctrl-C reaches both); SIGTERM when the app dies.
-                in_main = threading.current_thread() is threading.main_thread()  # PDEATHSIG follows the thread
-                self._proc = subprocess.Popen(self.command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL, pass_fds=(fd,),
-                                              preexec_fn=_die_with_parent if in_main else None,
-                                              env={**os.environ, "PYTHONUNBUFFERED": "1",
-                                                   INHERITED_ENV: str(self.run_dir.resolve())})
-                os.write(fd, f"pid {self._proc.pid}\n".encode())
-                log.close()
+                with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+                    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(self.command)}\n".encode())
+                    log.flush()
+                    # The child inherits the locked descriptor, so the lock lives exactly as long as the build.
+                    # Same process group as the app (Ctrl-C reaches both); SIGTERM when the app dies.
+                    in_main = threading.current_thread() is threading.main_thread()  # PDEATHSIG follows the thread
+                    self._proc = subprocess.Popen(self.command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                                  stdin=subprocess.DEVNULL, pass_fds=(fd,),
+                                                  preexec_fn=_die_with_parent if in_main else None,
+                                                  env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                                       INHERITED_ENV: str(self.run_dir.resolve())})
+                    os.write(fd, f"pid {self._proc.pid}\n".encode())
                 if not self._started_here:
                     atexit.register(self.stop)
                 self._started_here = True

@@ -162,7 +162,7 @@ class EndpointGenerator(GeneratorBase):
                     text = reply.choices[0].text or ""
             except GenerationError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every client error becomes a named GenerationError
+            except Exception as exc:
                 raise self._explain(exc) from exc
         return extract_impression(text)
 
@@ -190,7 +190,7 @@ class EndpointGenerator(GeneratorBase):
                             yield text
             except GenerationError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise self._explain(exc) from exc
 
     def stream(self, findings: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:

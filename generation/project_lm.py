@@ -204,7 +204,7 @@ class LMGenerator(GeneratorBase):
                 with torch.inference_mode():
                     new_ids = self.model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1]:]
             decoded = self.tokenizer.batch_decode(new_ids, skip_special_tokens=True)
-            for i, text in zip(idx, decoded):
+            for i, text in zip(idx, decoded, strict=True):
                 out[i] = extract_impression(text)
         return out
 

@@ -67,8 +67,8 @@ class PromptBuilder:
         """One prompt per findings; with a tokenizer and budget, examples are dropped to fit."""
         examples = self.examples_for(findings, exclude_self)
         if tokenizer is None or budget is None:
-            return [build_prompt(f, ex) for f, ex in zip(findings, examples)]
-        return [fit_prompt(tokenizer, f, ex, budget) for f, ex in zip(findings, examples)]
+            return [build_prompt(f, ex) for f, ex in zip(findings, examples, strict=True)]
+        return [fit_prompt(tokenizer, f, ex, budget) for f, ex in zip(findings, examples, strict=True)]
 
     def describe(self) -> dict:
         return {"retrieved_examples": self.k, "max_example_words": self.max_example_words,

@@ -142,7 +142,7 @@ def load_outputs(session: Session, study_id: int) -> pd.DataFrame:
         .join(Case, Output.case_id == Case.id).join(System, Output.system_id == System.id)
         .where(Case.study_id == study_id).order_by(Output.id)).all()
     out = pd.DataFrame(rows, columns=["output_id", "case_id", "system", "system_kind", "text", "reference", "findings"])
-    out["shared_with"] = shared_with(out["case_id"].tolist(), out["output_id"].tolist(), out["system"].tolist(),
+    out["shared_with"] = shared_with(out["case_id"].tolist(), out["system"].tolist(),
                                      out["text"].tolist())
     metrics = output_metrics(out["text"].tolist(), out["reference"].tolist(), out["findings"].tolist())
     return pd.concat([out.drop(columns=["text", "reference", "findings"]).reset_index(drop=True), metrics], axis=1)
@@ -370,7 +370,7 @@ def table1_rouge(ratings: pd.DataFrame, outputs: pd.DataFrame, systems: list[str
         owns.append(own)
     sums = (wc @ per_case.reshape(len(rated_cases), -1)).reshape(len(wc), len(systems), 1 + len(metric_cols))
     rows = []
-    for k, (system, own) in enumerate(zip(systems, owns)):
+    for k, (system, own) in enumerate(zip(systems, owns, strict=True)):
         row = [system, int(len(own))]
         for j, m in enumerate(metric_cols):
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -613,7 +613,7 @@ def compare_systems(ratings: pd.DataFrame, systems: list[str] | None = None,
             block.append([criterion, a, b, int(len(pair)), float(pair[a].mean()), float(pair[b].mean()),
                           float(diff.mean()) if len(diff) else float("nan"), stat, p])
         adjusted = holm_adjust([r[-1] for r in block])
-        for r, adj in zip(block, adjusted):
+        for r, adj in zip(block, adjusted, strict=True):
             note = ""
             if r[3] == 0:
                 note = "n/a: no case has ratings of both systems"

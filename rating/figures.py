@@ -19,12 +19,12 @@ from typing import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from db.models import CRITERIA  # noqa: E402
-from rating.analysis import CRITERION_LABELS  # noqa: E402
+from db.models import CRITERIA
+from rating.analysis import CRITERION_LABELS
 
 OKABE_ITO = {
     "blue": "#0072B2", "vermillion": "#D55E00", "bluish green": "#009E73", "reddish purple": "#CC79A7",
@@ -102,7 +102,7 @@ def figure4(table: pd.DataFrame, systems: Sequence[str] | None = None, title: st
     x = np.arange(len(CRITERIA), dtype=float)
     spread = min(0.7, 0.16 * len(systems))
     offsets = np.linspace(-spread / 2, spread / 2, len(systems)) if len(systems) > 1 else np.zeros(1)
-    for offset, system in zip(offsets, systems):
+    for offset, system in zip(offsets, systems, strict=True):
         style = styles.get(system) or system_styles([system])[system]
         rows = table[table["system"] == system].set_index("criterion").reindex(list(CRITERIA))
         means = rows["mean"].to_numpy(dtype=float)

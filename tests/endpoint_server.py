@@ -49,10 +49,10 @@ def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, 
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
            "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "NO_COLOR": "1"}
-    log = open(log_path, "w")
-    proc = subprocess.Popen([exe, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-                             "--device", "cpu", "--dtype", "float32", "--log-level", "info", *(extra_args or [])],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    with open(log_path, "w") as log:  # the server keeps its own copy of the descriptor
+        proc = subprocess.Popen([exe, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
+                                 "--device", "cpu", "--dtype", "float32", "--log-level", "info", *(extra_args or [])],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
     served = ServedModel(proc, str(model_dir), f"http://127.0.0.1:{port}/v1", log_path)
     deadline = time.time() + timeout
     while time.time() < deadline:
