@@ -26,10 +26,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, PROJECT_ROOT
+from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, FINAL_META, PROJECT_ROOT
 from core.build_lock import BUSY_EXIT_CODE, INHERITED_ENV, LOCK_NAME
 
-FINAL_MARKER = "radllama.json"  # written last by training.train.write_final
 _PR_SET_PDEATHSIG = 1
 
 
@@ -42,7 +41,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 def model_is_complete(folder: Path) -> bool:
     """True when `folder` holds a finished model built by training.train (its marker is written last)."""
-    return (Path(folder) / FINAL_MARKER).is_file()
+    return (Path(folder) / FINAL_META).is_file()
 
 
 def checkpoint_exists(folder: Path) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, default_model_dir
+from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, FINAL_META, default_model_dir
 from core.prompt import build_prompt, extract_impression
 from core.records import Report
 from generation.base import GenerationSettings, GeneratorBase
@@ -24,7 +24,6 @@ from generation.greedy_decode import greedy_token_ids
 from generation.prompting import PromptBuilder
 from generation.rerank import RerankConfig, rerank
 
-FINAL_META = "radllama.json"
 TRAIN_HINT = f"Build it with `{BUILD_COMMAND_TEXT}` ({BUILD_TIME_TEXT})."
 
 

@@ -44,6 +44,24 @@ def test_lower_layers_never_import_higher_ones(lower, higher):
     assert importers_of(higher, (lower,)) == []
 
 
+@pytest.mark.parametrize("lower, higher", [("db", "rating"), ("db", "reports"), ("core", "reports"),
+                                            ("demo", "rating"), ("rating", "demo"),
+                                            ("training", "demo"), ("training", "rating")])
+def test_sibling_and_lower_layers_stay_apart(lower, higher):
+    """Rules nothing breaks yet: db knows no study logic or report readers, core no readers, the demo and
+    the rating study never reach into each other, training never into the apps."""
+    assert importers_of(higher, (lower,)) == []
+
+
+def test_the_layer_check_sees_imports_inside_functions(tmp_path, monkeypatch):
+    """The rules above can fail: a lazy import inside a function is found too."""
+    pkg = tmp_path / "db"
+    pkg.mkdir()
+    (pkg / "bad.py").write_text("def f():\n    from rating.service import RatingService\n")
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    assert importers_of("rating", ("db",)) == ["db/bad.py imports rating.service"]
+
+
 def test_core_is_pure():
     heavy = ("torch", "gradio", "sqlalchemy", "transformers", "demo", "rating", "training", "generation", "db")
     found = [line for h in heavy for line in importers_of(h, ("core",))]
