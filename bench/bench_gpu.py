@@ -186,10 +186,7 @@ def stage_train(args, results: dict, device, dtype, workdir: Path):
     config = json.loads(config_file.read_text())
     config["base_model_name_or_path"] = str(base_dir)
     config_file.write_text(json.dumps(config, indent=2))
-    del model, opt, batches
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    return adapter_dir
+    return adapter_dir  # the model and optimizer are freed when this frame ends
 
 
 def stage_generate(args, results: dict, device, adapter_dir: Path) -> None:
@@ -297,6 +294,8 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         workdir = Path(tmp)
         adapter = stage_train(args, results, device, dtype, workdir)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
         stage_generate(args, results, device, adapter)
         if device.type == "cuda" and not args.skip_fsdp:
             stage_fsdp(args, results, workdir)

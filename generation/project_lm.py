@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, FINAL_META, default_model_dir
-from core.prompt import build_prompt, extract_impression
+from core.prompt import extract_impression
 from core.records import Report
 from generation.base import GenerationSettings, GeneratorBase
 from generation.greedy_decode import greedy_token_ids

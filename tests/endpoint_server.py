@@ -100,7 +100,7 @@ def start_unauthorised_server(status: int = 401, message: bytes = b"Incorrect AP
 class _Recording(http.server.BaseHTTPRequestHandler):
     """Answers /v1/completions with a fixed text and records each request's JSON body."""
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         import json
 
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
