@@ -17,6 +17,9 @@ HOME_DATA_NAMES = ("NLMCXR_reports.tgz", "indiana_reports.csv")
 """Report files looked for in HOME/data/openi, in this order, after --data, $RADLLAMA_DATA and ../shared."""
 DEFAULT_RUN_DIR = Path(os.environ.get(MODELS_DIR_ENV) or home_dir() / "models").expanduser() / "default"
 DEFAULT_MODEL_DIR = DEFAULT_RUN_DIR / "final"
+FINAL_META = "radllama.json"
+"""The metadata file of a model folder (format, base model, prompt settings, steps): written last
+by training.train.write_final, so its presence marks a finished build; read by generation."""
 
 BUILD_COMMAND_TEXT = "python -m training.train --recipe default"
 BUILD_TIME_TEXT = "about 15 minutes on 2 quiet CPU cores, longer on a busy machine"

@@ -23,7 +23,6 @@ from core.home import home_dir
 from core.paths import HOME_DATA_DIR
 from reports import download_openi
 
-FETCH_ENV = "RADLLAMA_FETCH_DATA"
 TEST_URL_ENV = "RADLLAMA_TEST_OPENI_URL"
 TEST_SHA256_ENV = "RADLLAMA_TEST_OPENI_SHA256"
 TEST_SIZE_ENV = "RADLLAMA_TEST_OPENI_SIZE"

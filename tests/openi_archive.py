@@ -77,7 +77,7 @@ def serve_archive(body: bytes, released: bool = True) -> ArchiveServer:
     requests: list = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
+        def do_GET(self):
             requests.append(self.path)
             release.wait(600)
             if self.path != f"/{ARCHIVE_NAME}":
