@@ -32,7 +32,8 @@ from core.build_lock import BUSY_EXIT_CODE, BuildBusy, build_lock
 from training.config import TrainConfig, load_recipe
 from generation.prompting import PromptBuilder
 from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop, total_optimizer_steps
-from core.paths import FINAL_META, PROJECT_ROOT
+from core.home import home_dir
+from core.paths import FINAL_META
 
 
 @dataclass
@@ -209,7 +210,7 @@ def main(cfg: TrainConfig) -> Path:
     if sharded and not (cfg.finetune_method == "lora" and cfg.final_format == "adapter"):
         raise SystemExit("error: FSDP runs write a LoRA adapter: use finetune_method: lora and final_format: adapter "
                          "(the llama2-7b recipe does), or DDP (training/accelerate/ddp.yaml)")
-    run_dir = cfg.run_dir(PROJECT_ROOT)
+    run_dir = cfg.run_dir(home_dir())  # a relative output_dir is inside the home folder ($RADLLAMA_HOME)
     run_dir.mkdir(parents=True, exist_ok=True)
     # Only the main process writes (and so locks) the run folder; the others follow it.
     with build_lock(run_dir) if accelerator.is_main_process else contextlib.nullcontext():
