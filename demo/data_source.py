@@ -69,7 +69,8 @@ class ArchiveFetch:
         self.state = "fetching"
         """fetching, ready or failed."""
         self.message = ("Downloading the Open-i reports archive (once; kept in the home folder for later starts). "
-                        "Retrieval and the OpenI examples come when it is done; the other baselines answer now.")
+                        "Retrieval and the model build follow when it is done (the OpenI examples from the next start); "
+                        "the other baselines answer now.")
         self._thread = threading.Thread(target=self._run, name="fetch-openi", daemon=True)
 
     def start(self) -> ArchiveFetch:
@@ -95,5 +96,5 @@ class ArchiveFetch:
             return
         self.state = "ready"
         self.message = "Report data: the Open-i reports archive, downloaded into the home folder."
-        self.announce(f"Open-i reports archive kept in {self.destination}; retrieval and the OpenI examples "
-                      "are available.")
+        self.announce(f"Open-i reports archive kept in {self.destination}; retrieval is available (the OpenI "
+                      "examples from the next start).")
