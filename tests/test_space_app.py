@@ -136,3 +136,28 @@ def test_radllama_home_moves_every_file_the_app_writes(tmp_path):
     assert {f for f in _files(user) if not f.startswith(".config/matplotlib")} == set(), _files(user)
     assert not list((home / "exports").rglob("*.*")), "exports are removed when the app stops"
     assert (home / "radllama.db").stat().st_size > 0
+
+
+def test_a_lab_opts_in_to_a_study_on_its_own_space(tmp_path):
+    """RADLLAMA_SPACE_STUDY=1 with the admin secret as a Space secret: the whole app, and no secret in the log."""
+    secret = "space-secret-0123456789"
+    app = start_app(tmp_path, ["--no-build-model", "--db", str(tmp_path / "study.db")],
+                    extra_env={"SPACE_ID": "lab/radiology-llama", "SPACE_HOST": "lab-radiology-llama.hf.space",
+                               "GRADIO_SERVER_NAME": "127.0.0.1", "RADLLAMA_SPACE_STUDY": "1",
+                               "RADLLAMA_ADMIN_SECRET": secret, "RADLLAMA_DATA": str(_archive(tmp_path))},
+                    ready_path="/rate/config")
+    try:
+        assert _status(app.url + "/rate/config") == 200
+        assert _status(app.url + "/admin/sign-in") != 404
+        config = urllib.request.urlopen(app.url + "/config", timeout=60).read().decode()
+        assert "Study admin" in config
+        assert secret not in app.log() and not (tmp_path / "study.db.admin-secret").exists()
+    finally:
+        app.stop()
+
+
+def _archive(tmp_path: Path) -> Path:
+    path = tmp_path / "reports" / ARCHIVE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(small_archive())
+    return path
