@@ -166,6 +166,17 @@ def test_hub_model_id_resolves_from_the_hub_cache_in_the_home_folder(tmp_path):
         resolve_model("acme/not-cached", cache, may_download=False)
 
 
+def test_a_hub_download_that_fails_is_one_line(tmp_path, monkeypatch):
+    """May download, but the hub cannot be reached (here: huggingface_hub's offline mode): one line, no traceback."""
+    from generation.hub_model import HubModelUnavailable, resolve_model
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(HubModelUnavailable) as caught:
+        resolve_model("acme/radllama-openi", tmp_path / "hub", may_download=True, announce=lambda line: None)
+    assert "could not download the model 'acme/radllama-openi'" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
 def test_the_app_serves_a_hub_model_id_from_the_cache(tmp_path, monkeypatch):
     """The app's own path: --model OWNER/NAME -> HOME/models/hub snapshot -> the model the Generate tab runs."""
     import app
