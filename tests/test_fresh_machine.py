@@ -117,6 +117,24 @@ def test_download_once_into_the_home_folder_then_retrieval(no_data, monkeypatch,
         server.close()
 
 
+def test_no_data_means_no_build_is_announced(no_data, monkeypatch, capsys, tmp_path):
+    """Before: with no data the app said "Building the project model ... about 15 minutes" and the build died
+    within a second ("No report data found")."""
+    import demo.service as service_module
+    from demo.service import GenerationService
+
+    final = tmp_path / "models" / "default" / "final"
+    monkeypatch.setattr(service_module, "DEFAULT_MODEL_DIR", final)
+    monkeypatch.setenv("RADLLAMA_MODEL", str(final))
+    service = GenerationService.from_config(build_if_missing=True, fetch_data=False)
+    try:
+        assert "Building the project model" not in capsys.readouterr().err
+        assert service.builder is not None and service.builder._proc is None
+        assert service.model_status().state == "missing" and "No report data" in service.status_markdown()
+    finally:
+        service.builder.stop()
+
+
 @pytest.mark.parametrize("override, why", [({"sha256": "0" * 64}, "SHA-256"), ({"size": 100}, "bytes")])
 def test_a_bad_download_is_one_line_and_the_baselines_serve(no_data, monkeypatch, capsys, override, why):
     server = serve_archive(small_archive())
