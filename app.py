@@ -74,6 +74,11 @@ class AppConfig:
     default the server's own address http://HOST:PORT, never the host the admin's browser used."""
     public_demo: bool = False
     """Serve only the Generate tab, to anyone, and no study (RADLLAMA_PUBLIC_DEMO=1; for a Space)."""
+    secure_cookies: bool = False
+    """Mark every cookie Secure (RADLLAMA_SECURE_COOKIES=1): the site is served over HTTPS by a proxy that is
+    not named in RADLLAMA_TRUSTED_PROXIES (from a trusted one, X-Forwarded-Proto: https does the same)."""
+    header_timeout_s: float = 10.0
+    """Seconds a connection has to send a request's headers before it is closed (RADLLAMA_HEADER_TIMEOUT_S)."""
 
     def __post_init__(self) -> None:
         if self.public_demo and (self.rating_only or self.only_tab not in (None, "generate")):
@@ -81,6 +86,8 @@ class AppConfig:
                              "--rating-only or --only " + str(self.only_tab or ""))
         if not 0 < self.port < 65536:
             raise ValueError(f"port must lie in 1..65535, not {self.port}")
+        if not 0 < self.header_timeout_s <= 3600:
+            raise ValueError(f"header timeout must lie in (0, 3600] seconds, not {self.header_timeout_s}")
         if self.public_url is not None:
             from rating.invitations import normalise_public_url
 
@@ -118,6 +125,11 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
                    help="base URL of rater links, e.g. https://ratings.example.org (default http://HOST:PORT)")
     p.add_argument("--public-demo", action="store_true", default=env.get("RADLLAMA_PUBLIC_DEMO") == "1",
                    help="serve the Generate tab to anyone and no study, admin or rater page (for a Space)")
+    p.add_argument("--secure-cookies", action="store_true", default=env.get("RADLLAMA_SECURE_COOKIES") == "1",
+                   help="mark cookies Secure (the site is served over HTTPS by a proxy)")
+    p.add_argument("--header-timeout", dest="header_timeout_s", type=float,
+                   default=float(env.get("RADLLAMA_HEADER_TIMEOUT_S") or AppConfig.header_timeout_s),
+                   help="seconds a client has to send a request's headers (default 10)")
     a = p.parse_args(argv)
     argv_seen = sys.argv[1:] if argv is None else argv
     if any(arg == "--admin-secret" or arg.startswith("--admin-secret=") for arg in argv_seen):
@@ -128,7 +140,8 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
         return AppConfig(host=a.host, port=a.port, model_path=a.model_path, systems=tuple(a.systems),
                          db_url=a.db_url, data_path=a.data_path, admin_secret=a.admin_secret, share=a.share,
                          rating_only=a.rating_only, build_model=a.build_model, only_tab=a.only_tab,
-                         public_url=a.public_url, public_demo=a.public_demo)
+                         public_url=a.public_url, public_demo=a.public_demo, secure_cookies=a.secure_cookies,
+                         header_timeout_s=a.header_timeout_s)
     except ValueError as exc:
         p.error(str(exc))
 
@@ -224,13 +237,18 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     from fastapi.responses import RedirectResponse
 
     from core.request_limits import RequestLimits
-    from rating.ui.http_guard import HttpGuard
+    from rating.ui.http_guard import COOKIE, AdminSessions, HttpGuard
+    from rating.ui.request_client import current_cookie
 
     services = services or build_services(cfg)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     # Oversized bodies are refused (413) before Gradio keeps them in session state; 422s are not echoed.
     server.add_middleware(RequestLimits)
-    guard = {"admin": services.admin, "rater_prefix": RATER_PATH, "public_demo": cfg.public_demo}
+    sessions = AdminSessions()
+    guard = {"admin": services.admin, "rater_prefix": RATER_PATH, "public_demo": cfg.public_demo,
+             "sessions": sessions, "secure_cookies": cfg.secure_cookies}
+    if services.admin is not None:  # a signed-in admin is never locked out by others' wrong secrets
+        services.admin.signed_in = lambda: sessions.valid(current_cookie(COOKIE))
     if services.admin is not None and services.admin.downloads is not None:
         from rating.ui.links_route import add_links_route
 
@@ -320,6 +338,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
+    from core.header_timeout import header_timeout_protocol
     from core.request_limits import TruncatingStream
     from db.engine import DatabaseRefused
     from rating.admin import AdminSecretError
@@ -345,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     trusted = os.environ.get("RADLLAMA_TRUSTED_PROXIES", "").strip()
     _exit_cleanly_on_sigterm()
     uvicorn.run(server, host=cfg.host, port=cfg.port, log_level="warning", proxy_headers=bool(trusted),
-                forwarded_allow_ips=trusted or None)
+                forwarded_allow_ips=trusted or None, http=header_timeout_protocol(cfg.header_timeout_s))
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ class RatingError(ValueError):
 
 
 class AccessDenied(RatingError):
-    """Missing, wrong, expired or revoked token; reason is one of invalid, expired, withdrawn, closed, signed_out."""
+    """Missing, wrong, expired or revoked token; reason is one of invalid, expired, withdrawn, closed, signed_out,
+    too_many (this client address is locked out after wrong codes)."""
 
     def __init__(self, message: str, reason: str = "invalid"):
         super().__init__(message)
@@ -242,7 +243,7 @@ class RatingService:
         try:
             self.throttle.check(client)
         except Throttled as exc:
-            raise AccessDenied(str(exc)) from None
+            raise AccessDenied(str(exc), "too_many") from None
         if len(token) > MAX_TOKEN_CHARS:
             self.throttle.failed(client)
             raise AccessDenied("This access code is not valid.")

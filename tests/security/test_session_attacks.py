@@ -8,23 +8,27 @@
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from db.engine import unit_of_work
 from db.models import CRITERIA, Rating
-from rating.service import MAX_SESSIONS_PER_RATER, AccessDenied, RatingError, RatingService, SessionKey
+from rating.service import (
+    MAX_SESSIONS_PER_RATER,
+    AccessDenied,
+    RatingError,
+    RatingService,
+    SessionKey,
+)
 from rating.study_setup import reissue_token, revoke_rater
-from sqlalchemy import select
 from tests.security.study_kit import study_with_texts
-
-
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -111,7 +115,7 @@ def test_time_on_task_through_drafts_and_moves_is_bounded_too(kit):
 
 @pytest.mark.parametrize("bad", ["\x00", "note \x1b[31m red"])
 def test_drafts_refuse_the_characters_submit_refuses(kit, bad):
-    factory, _, token, service, _ = kit
+    _, _, token, service, _ = kit
     key = service.start_session(token)[0]
     view = service.resume(key)
     forms = [{**f, "comment": bad} for f in _forms(view)]
