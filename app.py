@@ -253,10 +253,14 @@ def create_server(cfg: AppConfig, services: Services | None = None):
         from rating.ui.links_route import add_links_route
 
         add_links_route(server, services.admin.downloads)  # before the workbench claims "/"
+    from demo.queue_bound import bound_queue
+
     if cfg.public_demo or (cfg.only_tab and cfg.only_tab != "rate"):
         page = build_single_tab(services, "generate" if cfg.public_demo else cfg.only_tab)
         page.state_session_capacity = WORKBENCH_STATE_SESSIONS
-        gr.mount_gradio_app(server, page.queue(default_concurrency_limit=2), path="", footer_links=["api"])
+        # Queued jobs are capped per client and in all: one client cannot make a visitor wait behind a flood.
+        gr.mount_gradio_app(server, bound_queue(page.queue(default_concurrency_limit=2)), path="",
+                            footer_links=["api"])
         return HttpGuard(server, **guard)
     from rating.ui.rater_session import install_rater_session
 
@@ -271,7 +275,7 @@ def create_server(cfg: AppConfig, services: Services | None = None):
         def _to_rating():
             return RedirectResponse(f"{RATER_PATH}/")
     else:
-        workbench = build_workbench(services).queue(default_concurrency_limit=2)
+        workbench = bound_queue(build_workbench(services).queue(default_concurrency_limit=2))
         workbench.state_session_capacity = WORKBENCH_STATE_SESSIONS
         gr.mount_gradio_app(server, workbench, path="", footer_links=["api"])
     return HttpGuard(server, **guard)
