@@ -36,7 +36,7 @@ def _redirect(path: str, notice: str | None = None) -> RedirectResponse:
     return RedirectResponse(target, status_code=303, headers=NO_STORE)
 
 
-LINK_PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">
+LINK_PAGE = """<!doctype html><html><head><meta charset="utf-8"><meta name="referrer" content="same-origin">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Rating study: sign in</title></head>
 <body style="font-family: sans-serif; max-width: 32em; margin: 4em auto; padding: 0 1em">
 <h1>Rating study</h1><form id="sign-in" method="post" action="{action}">
@@ -65,8 +65,11 @@ def link_page(request: Request, path: str, token: str) -> Response:
                             auto=AUTO_SUBMIT if direct else "")
     policy = (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; form-action 'self'; "
               "frame-ancestors 'none'; base-uri 'none'")
+    # Referrer-Policy same-origin, not no-referrer: under no-referrer the browser sends `Origin: null`
+    # with the form's POST, which the sign-in route must refuse as cross-site.
     return Response(page, media_type="text/html; charset=utf-8",
-                    headers={**NO_STORE, "Content-Security-Policy": policy, "X-Frame-Options": "DENY"})
+                    headers={**NO_STORE, "Referrer-Policy": "same-origin", "Content-Security-Policy": policy,
+                             "X-Frame-Options": "DENY"})
 
 
 def _sign_in_response(service, request: Request, path: str, token: str) -> Response:
