@@ -28,7 +28,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.app_process import start_app  # noqa: E402
-from tests.security.flood import FLOOD_FINDINGS, VISITOR_FINDINGS, answer, generate_fn, join  # noqa: E402
+from tests.security.flood import (  # noqa: E402
+    FLOOD_FINDINGS,
+    VISITOR_FINDINGS,
+    answer,
+    generate_fn,
+    join,
+)
 
 FLOODER, VISITOR = "10.50.0.1", "10.50.0.2"
 

@@ -81,8 +81,9 @@ def bound_queue(blocks, limits: QueueLimits | None = None):
         per_client, waiting = _jobs_by_client(queue)
         mine = per_client[client] + joining[client]
         if limits.per_client and mine >= limits.per_client:
-            return (False, f"You already have {mine} requests waiting or running (at most {limits.per_client} "
-                           "per visitor). Wait for them to finish, then try again.", "queue_full")
+            message = (f"You already have {mine} requests waiting or running (at most {limits.per_client} "
+                       "per visitor). Wait for them to finish, then try again.")
+            return False, message, "queue_full"
         if limits.total and waiting + sum(joining.values()) >= limits.total:
             return (False, f"The demo is busy: {waiting} requests are waiting. Please try again in a minute.",
                     "queue_full")

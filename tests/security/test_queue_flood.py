@@ -15,7 +15,13 @@ import pytest
 
 from demo.queue_bound import QueueLimits
 from tests.app_process import start_app
-from tests.security.flood import FLOOD_FINDINGS, VISITOR_FINDINGS, answer, generate_fn, join
+from tests.security.flood import (
+    FLOOD_FINDINGS,
+    VISITOR_FINDINGS,
+    answer,
+    generate_fn,
+    join,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("security_queue_flood")]
 
