@@ -128,6 +128,8 @@ class CreatedStudy:
     n_systems: int
     n_outputs: int
     n_assignments: int
+    warnings: tuple[str, ...] = ()
+    """Inherent tells of the study's systems, with reasons (rating.tells); stored in its config too."""
 
 
 # --- choosing cases -----------------------------------------------------------------------
