@@ -246,7 +246,7 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     server.add_middleware(RequestLimits)
     sessions = AdminSessions()
     guard = {"admin": services.admin, "rater_prefix": RATER_PATH, "public_demo": cfg.public_demo,
-             "sessions": sessions, "secure_cookies": cfg.secure_cookies}
+             "sessions": sessions, "secure_cookies": cfg.secure_cookies, "public_url": cfg.public_url}
     if services.admin is not None:  # a signed-in admin is never locked out by others' wrong secrets
         services.admin.signed_in = lambda: sessions.valid(current_cookie(COOKIE))
     if services.admin is not None and services.admin.downloads is not None:

@@ -13,7 +13,7 @@
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from urllib.parse import urlsplit
 
 CONTENT_SECURITY_POLICY = (
@@ -22,14 +22,24 @@ CONTENT_SECURITY_POLICY = (
     "worker-src 'self' blob:; frame-src 'self'; frame-ancestors 'self'; base-uri 'self'; form-action 'self'; "
     "object-src 'none'")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CHECKED = "radllama.origin_checked"
+"""Scope key the HTTP guard sets once it has checked a request's origin (its rules know the public URL)."""
 
 
-def cross_site(headers: Mapping[str, str]) -> bool:
-    """True for a browser request from another origin (headers: lower-case names)."""
+def cross_site(headers: Mapping[str, str], also_allowed: Collection[str] = ()) -> bool:
+    """True for a browser request from another origin (headers: lower-case names). also_allowed: more
+    host[:port] values that count as this site (the public URL, behind a proxy that rewrites Host)."""
     origin = headers.get("origin")
     if origin is not None:
-        return origin == "null" or urlsplit(origin).netloc.lower() != (headers.get("host") or "").lower()
+        netloc = urlsplit(origin).netloc.lower()
+        return origin == "null" or (netloc != (headers.get("host") or "").lower() and netloc not in also_allowed)
     return headers.get("sec-fetch-site") == "cross-site"
+
+
+def refused_cross_site(scope, headers: Mapping[str, str]) -> bool:
+    """For routes that may run without the HTTP guard (the rater app launched alone): cross_site,
+    unless the guard in front already checked the request."""
+    return not scope.get(CHECKED) and cross_site(headers)
 
 
 def secure_cookie(value: bytes) -> bytes:

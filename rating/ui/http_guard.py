@@ -26,10 +26,10 @@ import secrets
 import threading
 import time
 from typing import Callable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from rating.admin import AdminDenied, AdminLockedOut
-from rating.ui.browser_rules import SAFE_METHODS, cross_site, response_headers
+from rating.ui.browser_rules import CHECKED, SAFE_METHODS, cross_site, response_headers
 
 COOKIE = "radllama_admin"
 SESSION_S = 12 * 3600
@@ -128,10 +128,13 @@ class HttpGuard:
 
     def __init__(self, app, admin, rater_prefix: str = "/rate", public_demo: bool = False,
                  sessions: AdminSessions | None = None, now_open: Callable[[], bool] | None = None,
-                 secure_cookies: bool = False):
-        """secure_cookies: mark every cookie Secure (the site is served over HTTPS by a proxy)."""
+                 secure_cookies: bool = False, public_url: str | None = None):
+        """secure_cookies: mark every cookie Secure (the site is served over HTTPS by a proxy); public_url:
+        the address raters use (--public-url), whose origin counts as this site even behind a proxy that
+        rewrites the Host header."""
         self.app = app
         self.secure_cookies = secure_cookies
+        self.own_hosts = frozenset({urlsplit(public_url).netloc.lower()} if public_url else ())
         self.admin = admin
         self.rater_prefix = rater_prefix.rstrip("/")
         self.public_demo = public_demo
@@ -144,10 +147,11 @@ class HttpGuard:
         path, headers = scope["path"], _headers(scope)
         if scope["type"] == "http":
             send = self._outgoing(send, https=self.secure_cookies or scope.get("scheme") == "https")
-            if scope.get("method") not in SAFE_METHODS and cross_site(headers):
+            if scope.get("method") not in SAFE_METHODS and cross_site(headers, self.own_hosts):
                 return await _send(send, 403, "Cross-site request refused.")
+            scope = {**scope, CHECKED: True}
         if scope["type"] == "websocket":
-            if cross_site(headers):
+            if cross_site(headers, self.own_hosts):
                 return await send({"type": "websocket.close", "code": 1008})
             if self.public_demo or path.startswith(self.rater_prefix + "/") or self._admin(scope, headers) is True:
                 return await self.app(scope, receive, send)

@@ -25,7 +25,7 @@ from starlette.middleware import Middleware
 from starlette.concurrency import run_in_threadpool
 
 from rating.service import MAX_TOKEN_CHARS, AccessDenied, SessionKey
-from rating.ui.browser_rules import cross_site
+from rating.ui.browser_rules import refused_cross_site
 from rating.ui.rater_tab import SESSION_COOKIE, SIGN_IN_NOTICES
 
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -108,13 +108,13 @@ class TokenLinkMiddleware:
 
 def _routes(service, path: str) -> list[APIRoute]:
     async def rater_sign_in(request: Request):
-        if cross_site(request.headers):
+        if refused_cross_site(request.scope, request.headers):
             return Response("Cross-site request refused.", status_code=403, headers=NO_STORE)
         form = await request.form()
         return await run_in_threadpool(_sign_in_response, service, request, path, str(form.get("code") or ""))
 
     async def rater_sign_out(request: Request):
-        if cross_site(request.headers):
+        if refused_cross_site(request.scope, request.headers):
             return Response("Cross-site request refused.", status_code=403, headers=NO_STORE)
         key = request.cookies.get(SESSION_COOKIE)
         if key:
