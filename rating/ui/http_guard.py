@@ -170,6 +170,8 @@ class HttpGuard:
         if path == SIGN_IN_PATH and self.admin is not None and not self.public_demo:
             return await self._sign_in(scope, receive, send, headers)
         if path == SIGN_OUT_PATH:
+            if headers.get("sec-fetch-site") == "cross-site":  # an image tag on another page: no logout CSRF
+                return await _send(send, 403, "Cross-site request refused.")
             self.sessions.end(_cookie(headers, COOKIE))
             return await _send(send, 303, "", extra=[(b"location", SIGN_IN_PATH.encode()),
                                                      (b"set-cookie", f"{COOKIE}=; Max-Age=0; Path=/".encode())])

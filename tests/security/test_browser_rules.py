@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from rating.ui.http_guard import HttpGuard
+from rating.ui.http_guard import AdminSessions, HttpGuard
 
 
 async def _cookie_app(scope, receive, send):
@@ -15,7 +15,7 @@ async def _cookie_app(scope, receive, send):
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-def _call(guard, method="GET", headers=()) -> tuple[int, dict]:
+def _call(guard, method="GET", headers=(), path="/rate/sign-in") -> tuple[int, dict]:
     sent = []
 
     async def receive():
@@ -24,7 +24,7 @@ def _call(guard, method="GET", headers=()) -> tuple[int, dict]:
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": method, "path": "/rate/sign-in", "scheme": "http", "client": ("10.0.0.1", 1),
+    scope = {"type": "http", "method": method, "path": path, "scheme": "http", "client": ("10.0.0.1", 1),
              "headers": [(k.encode(), v.encode()) for k, v in headers], "query_string": b""}
     asyncio.run(guard(scope, receive, send))
     start = sent[0]
@@ -44,3 +44,14 @@ def test_the_public_urls_origin_counts_as_this_site_behind_a_host_rewriting_prox
     guard = HttpGuard(_cookie_app, admin=None, public_url="https://ratings.example.org")
     assert _call(guard, "POST", behind)[0] == 200
     assert _call(guard, "POST", [("host", "127.0.0.1:7860"), ("origin", "https://evil.example")])[0] == 403
+
+
+def test_no_admin_sign_out_by_a_cross_site_image_tag():
+    sessions = AdminSessions()
+    sid = sessions.start()
+    guard = HttpGuard(_cookie_app, admin=None, sessions=sessions)
+    cookie = ("cookie", f"radllama_admin={sid}")
+    assert _call(guard, "GET", [cookie, ("sec-fetch-site", "cross-site")], path="/admin/sign-out")[0] == 403
+    assert sessions.valid(sid)
+    assert _call(guard, "GET", [cookie, ("sec-fetch-site", "same-origin")], path="/admin/sign-out")[0] == 303
+    assert not sessions.valid(sid)
