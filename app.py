@@ -86,6 +86,11 @@ class AppConfig:
     space_study: bool = False
     """On a Space, serve the whole app (studies, rater page, admin) instead of the public demo
     (--space-study, RADLLAMA_SPACE_STUDY=1); needs RADLLAMA_ADMIN_SECRET set as a Space secret."""
+    secure_cookies: bool = False
+    """Mark every cookie Secure (RADLLAMA_SECURE_COOKIES=1): the site is served over HTTPS by a proxy that is
+    not named in RADLLAMA_TRUSTED_PROXIES (from a trusted one, X-Forwarded-Proto: https does the same)."""
+    header_timeout_s: float = 10.0
+    """Seconds a connection has to send a request's headers before it is closed (RADLLAMA_HEADER_TIMEOUT_S)."""
 
     def __post_init__(self) -> None:
         if self.public_demo and (self.rating_only or self.only_tab not in (None, "generate")):
@@ -95,6 +100,8 @@ class AppConfig:
             raise ValueError(f"--only must be one of {', '.join(TABS)}, not {self.only_tab!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must lie in 1..65535, not {self.port}")
+        if not 0 < self.header_timeout_s <= 3600:
+            raise ValueError(f"header timeout must lie in (0, 3600] seconds, not {self.header_timeout_s}")
         if self.public_url is not None:
             from rating.invitations import normalise_public_url
 
@@ -137,6 +144,11 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
                    help="may use the internet: download the Open-i archive when no data is found, and a Hub --model")
     p.add_argument("--space-study", action="store_true", default=env.get("RADLLAMA_SPACE_STUDY") == "1",
                    help="on a Space, serve studies and the rater page too (needs RADLLAMA_ADMIN_SECRET as a Space secret)")
+    p.add_argument("--secure-cookies", action="store_true", default=env.get("RADLLAMA_SECURE_COOKIES") == "1",
+                   help="mark cookies Secure (the site is served over HTTPS by a proxy)")
+    p.add_argument("--header-timeout", dest="header_timeout_s", type=float,
+                   default=float(env.get("RADLLAMA_HEADER_TIMEOUT_S") or AppConfig.header_timeout_s),
+                   help="seconds a client has to send a request's headers (default 10)")
     a = p.parse_args(argv)
     try:
         a.public_demo, a.fetch_data, a.public_url = space_settings(
@@ -154,7 +166,8 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
                          db_url=a.db_url, data_path=a.data_path, admin_secret=a.admin_secret, share=a.share,
                          rating_only=a.rating_only, build_model=a.build_model, only_tab=a.only_tab,
                          public_url=a.public_url, public_demo=a.public_demo, fetch_data=a.fetch_data,
-                         space_study=a.space_study)
+                         space_study=a.space_study, secure_cookies=a.secure_cookies,
+                         header_timeout_s=a.header_timeout_s)
     except ValueError as exc:
         p.error(str(exc))
 
@@ -274,21 +287,30 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     from fastapi.responses import RedirectResponse
 
     from core.request_limits import RequestLimits
-    from rating.ui.http_guard import HttpGuard
+    from rating.ui.http_guard import COOKIE, AdminSessions, HttpGuard
+    from rating.ui.request_client import current_cookie
 
     services = services or build_services(cfg)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     # Oversized bodies are refused (413) before Gradio keeps them in session state; 422s are not echoed.
     server.add_middleware(RequestLimits)
-    guard = {"admin": services.admin, "rater_prefix": RATER_PATH, "public_demo": cfg.public_demo}
+    sessions = AdminSessions()
+    guard = {"admin": services.admin, "rater_prefix": RATER_PATH, "public_demo": cfg.public_demo,
+             "sessions": sessions, "secure_cookies": cfg.secure_cookies, "public_url": cfg.public_url}
+    if services.admin is not None:  # a signed-in admin is never locked out by others' wrong secrets
+        services.admin.signed_in = lambda: sessions.valid(current_cookie(COOKIE))
     if services.admin is not None and services.admin.downloads is not None:
         from rating.ui.links_route import add_links_route
 
         add_links_route(server, services.admin.downloads)  # before the workbench claims "/"
+    from demo.queue_bound import bound_queue
+
     if cfg.public_demo or (cfg.only_tab and cfg.only_tab != "rate"):
         page = build_single_tab(services, "generate" if cfg.public_demo else cfg.only_tab)
         page.state_session_capacity = WORKBENCH_STATE_SESSIONS
-        gr.mount_gradio_app(server, page.queue(default_concurrency_limit=2), path="", footer_links=["api"])
+        # Queued jobs are capped per client and in all: one client cannot make a visitor wait behind a flood.
+        gr.mount_gradio_app(server, bound_queue(page.queue(default_concurrency_limit=2)), path="",
+                            footer_links=["api"])
         return HttpGuard(server, **guard)
     from rating.ui.rater_session import install_rater_session
 
@@ -303,7 +325,7 @@ def create_server(cfg: AppConfig, services: Services | None = None):
         def _to_rating():
             return RedirectResponse(f"{RATER_PATH}/")
     else:
-        workbench = build_workbench(services).queue(default_concurrency_limit=2)
+        workbench = bound_queue(build_workbench(services).queue(default_concurrency_limit=2))
         workbench.state_session_capacity = WORKBENCH_STATE_SESSIONS
         gr.mount_gradio_app(server, workbench, path="", footer_links=["api"])
     return HttpGuard(server, **guard)
@@ -370,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
+    from core.header_timeout import header_timeout_protocol
     from core.request_limits import TruncatingStream
     from db.engine import DatabaseRefused
     from rating.admin import AdminSecretError
@@ -395,7 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     trusted = os.environ.get("RADLLAMA_TRUSTED_PROXIES", "").strip()
     _exit_cleanly_on_sigterm()
     uvicorn.run(server, host=cfg.host, port=cfg.port, log_level="warning", proxy_headers=bool(trusted),
-                forwarded_allow_ips=trusted or None)
+                forwarded_allow_ips=trusted or None, http=header_timeout_protocol(cfg.header_timeout_s))
 
 
 if __name__ == "__main__":

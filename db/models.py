@@ -215,7 +215,8 @@ class RatingEdit(Base):
 class RaterSession(Base):
     """A signed-in browser: the HttpOnly cookie carries a random secret, stored here only as a hash.
 
-    Exchanging an invitation token for a session takes the token out of the address bar.
+    Exchanging an invitation token for a session takes the token out of the address bar. A session
+    lives only as long as the token it was opened with: reissue and revoke end it.
     """
 
     __tablename__ = "rater_session"
@@ -225,6 +226,8 @@ class RaterSession(Base):
     secret_hash: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    token_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    """Rater.token_hash when the session was opened: a reissued token ends it (NULL: opened before 0005, ended)."""
 
     rater: Mapped[Rater] = relationship()
 

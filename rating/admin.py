@@ -9,7 +9,8 @@ never in rating-only mode (then only the path is printed). For non-SQLite databa
 configured secret, a fresh one is made at every start.
 
 Wrong secrets count per client (FailureThrottle): after 5 in 10 minutes the client is refused
-for 15 minutes, even with the right secret.
+for 15 minutes, even with the right secret; a browser signed in as admin (signed_in()) is never
+refused for others' failures, it still needs the right secret.
 """
 from __future__ import annotations
 
@@ -122,7 +123,8 @@ class AdminService:
     def __init__(self, session_factory, admin_secret: str | None = None, systems: SystemService | None = None,
                  data_path=None, extra_systems: Sequence[str] = (), public_url: str = DEFAULT_PUBLIC_URL,
                  downloads: OneTimeDownloads | None = None, reveal_secret: bool = True,
-                 throttle: FailureThrottle | None = None, client: Callable[[], str | None] = lambda: None):
+                 throttle: FailureThrottle | None = None, client: Callable[[], str | None] = lambda: None,
+                 signed_in: Callable[[], bool] = lambda: False):
         self.session_factory = session_factory
         self.systems = systems
         """The app's shared system cache (None: each study creation builds its own)."""
@@ -132,6 +134,8 @@ class AdminService:
         self.downloads = downloads
         self.throttle = throttle or FailureThrottle()
         self.client = client
+        self.signed_in = signed_in
+        """True while the current request comes from a browser signed in as admin (app.py wires it)."""
         url = session_factory.kw["bind"].url.render_as_string(hide_password=False)
         self._secret = resolve_admin_secret(admin_secret, url, reveal=reveal_secret)
         self._open_cache: tuple[float, bool] | None = None
@@ -145,7 +149,8 @@ class AdminService:
         """
         client = client if client is not None else self.client()
         try:
-            self.throttle.check(client)
+            if not self.signed_in():
+                self.throttle.check(client)
         except Throttled as exc:
             raise AdminLockedOut(str(exc)) from None
         if not isinstance(secret, str) or not secret.strip():

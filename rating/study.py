@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                 with unit_of_work(factory) as session:
                     set_instructions(session, created.study_id, instructions)
                     set_expiry(session, created.study_id, expires)
+            for warning in created.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
             print(f"Study {created.study_id} '{request.name}': {created.n_cases} cases, {created.n_systems} systems, "
                   f"{created.n_outputs} outputs, {created.n_assignments} assignments.")
             with unit_of_work(factory) as session:

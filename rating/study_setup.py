@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.records import Report
-from db.models import Assignment, Case, Output, Rater, Study, System
+from db.models import Assignment, Case, Output, Rater, RaterSession, Study, System
 from generation.base import FindingsError, GenerationError, GenerationSettings
 from generation.registry import UnknownSystem
 from generation.service import SystemService
@@ -128,6 +128,8 @@ class CreatedStudy:
     n_systems: int
     n_outputs: int
     n_assignments: int
+    warnings: tuple[str, ...] = ()
+    """Inherent tells of the study's systems, with reasons (rating.tells); stored in its config too."""
 
 
 # --- choosing cases -----------------------------------------------------------------------
@@ -390,9 +392,16 @@ def add_rater(session: Session, study_id: int, spec: RaterSpec) -> str:
     return token
 
 
+def end_sessions(session: Session, rater: Rater) -> None:
+    """Sign out every browser of the rater (a leaked link's session included)."""
+    session.execute(delete(RaterSession).where(RaterSession.rater_id == rater.id))
+
+
 def revoke_rater(session: Session, study_id: int, rater_name: str) -> None:
-    """The rater's token stops working at once; their ratings stay."""
-    find_rater(session, study_id, rater_name).revoked = True
+    """The rater's token and every session opened with it stop working at once; their ratings stay."""
+    rater = find_rater(session, study_id, rater_name)
+    rater.revoked = True
+    end_sessions(session, rater)
 
 
 def set_instructions(session: Session, study_id: int, markdown: str) -> None:
@@ -415,9 +424,11 @@ def set_expiry(session: Session, study_id: int, when: datetime | None, rater_nam
 
 
 def reissue_token(session: Session, study_id: int, rater_name: str) -> str:
-    """A new secret for a rater (the old link stops working); also lifts a revocation."""
+    """A new secret for a rater (the old link and every session opened with it stop working); also lifts
+    a revocation."""
     rater = find_rater(session, study_id, rater_name)
     token = new_token()
     rater.token_hash = hash_token(token)
     rater.revoked = False
+    end_sessions(session, rater)
     return token

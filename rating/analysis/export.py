@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -169,6 +170,23 @@ def export_study(session: Session, study_id: int, out_dir: str | Path,
     return export_analysis(analysis, out_dir, seconds)
 
 
+def export_private(session: Session, study_id: int, out: Path, config: AnalysisConfig) -> ExportResult:
+    """export_study for the CLI: the files carry the unblinded system column, so like the app's exports
+    they are private (folders 0700, files 0600) whatever the caller's umask."""
+    old = os.umask(0o077)
+    try:
+        result = export_study(session, study_id, out, config)
+    finally:
+        os.umask(old)
+    for path in result.files.values():  # files written over older ones keep their old mode otherwise
+        os.chmod(path, 0o600)
+        for folder in Path(path).parents:
+            os.chmod(folder, 0o700)
+            if folder == out:
+                break
+    return result
+
+
 def newest_study_id(session: Session) -> int | None:
     return session.scalar(select(Study.id).order_by(Study.id.desc()).limit(1))
 
@@ -207,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: no study {'in the database' if study_id is None else f'with id {study_id}'}",
                       file=sys.stderr)
                 return 2
-            result = export_study(session, study_id, a.out, config)
+            result = export_private(session, study_id, out, config)
     except (OSError, DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

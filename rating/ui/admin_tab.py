@@ -117,6 +117,7 @@ def build_admin_tab(service) -> None:
             raise gr.Error(str(exc), print_exception=False) from None
         summary = (f"Created study {created.study_id}: {created.n_cases} cases, {created.n_systems} systems, "
                    f"{created.n_assignments} assignments.\n\n")
+        summary += "".join(f"**Warning:** {_markdown_text(w)}\n\n" for w in created.warnings)
         return (summary + _workload_markdown(workloads) + "\n\n" + _links_markdown(rows, key) + "\n\n"
                 + OPEN_STUDY_NOTE)
 

@@ -32,6 +32,7 @@ SIGN_IN_NOTICES = {
     "expired": ("This invitation has expired. Please contact the study coordinator.", True),
     "withdrawn": ("This invitation has been withdrawn. Please contact the study coordinator.", True),
     "closed": ("This study has closed: its invitations have expired. Please contact the study coordinator.", True),
+    "too_many": ("Too many attempts from this address. Try again in 15 minutes.", True),
     "signed_out": ("You are signed out. Open your invitation link or enter your access code to continue.", False),
 }
 """Messages the page shows after a sign-in redirect (?signin=CODE): fixed texts, nothing reflected."""
