@@ -197,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
             DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except UnicodeError as exc:  # a lone surrogate in an argument (non-UTF-8 bytes); never a codec traceback
+        from rating.admin import user_error_message
+        print(f"error: {user_error_message(exc)}", file=sys.stderr)
+        return 2
     return 0
 
 
