@@ -74,6 +74,9 @@ class AppConfig:
     default the server's own address http://HOST:PORT, never the host the admin's browser used."""
     public_demo: bool = False
     """Serve only the Generate tab, to anyone, and no study (RADLLAMA_PUBLIC_DEMO=1; for a Space)."""
+    shared_sqlite: bool = False
+    """Start even when another app process serves the same SQLite file (RADLLAMA_SHARED_SQLITE=1); refused
+    otherwise (db/process_lock.py): SQLite serves one process well, several processes want PostgreSQL."""
 
     def __post_init__(self) -> None:
         if self.public_demo and (self.rating_only or self.only_tab not in (None, "generate")):
@@ -118,6 +121,8 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
                    help="base URL of rater links, e.g. https://ratings.example.org (default http://HOST:PORT)")
     p.add_argument("--public-demo", action="store_true", default=env.get("RADLLAMA_PUBLIC_DEMO") == "1",
                    help="serve the Generate tab to anyone and no study, admin or rater page (for a Space)")
+    p.add_argument("--shared-sqlite", action="store_true", default=env.get("RADLLAMA_SHARED_SQLITE") == "1",
+                   help="start even when another app process serves the same SQLite file (use PostgreSQL instead)")
     a = p.parse_args(argv)
     argv_seen = sys.argv[1:] if argv is None else argv
     if any(arg == "--admin-secret" or arg.startswith("--admin-secret=") for arg in argv_seen):
@@ -128,7 +133,7 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
         return AppConfig(host=a.host, port=a.port, model_path=a.model_path, systems=tuple(a.systems),
                          db_url=a.db_url, data_path=a.data_path, admin_secret=a.admin_secret, share=a.share,
                          rating_only=a.rating_only, build_model=a.build_model, only_tab=a.only_tab,
-                         public_url=a.public_url, public_demo=a.public_demo)
+                         public_url=a.public_url, public_demo=a.public_demo, shared_sqlite=a.shared_sqlite)
     except ValueError as exc:
         p.error(str(exc))
 
@@ -330,6 +335,10 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
     _private_gradio_cache()
     try:
+        if not cfg.public_demo:  # one app process per SQLite file, unless --shared-sqlite
+            from db.process_lock import claim_for_app
+            claim_for_app(cfg.db_url, shared=cfg.shared_sqlite, warn=lambda line: print(line, file=sys.stderr,
+                                                                                       flush=True))
         services = build_services(cfg)
         if cfg.share:
             launch_shared(cfg, services)
