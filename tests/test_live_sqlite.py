@@ -36,7 +36,7 @@ def _study_with_ratings(db) -> int:
 def test_copy_reads_a_snapshot_and_leaves_the_write_lock_free(tmp_path, monkeypatch):
     """Mid-copy, another connection writes at once (busy timeout 0.5 s); before issue 22 the copy read inside
     BEGIN IMMEDIATE and every write waited for the whole copy ("database is locked")."""
-    import rating.study_copy as study_copy
+    from rating import study_copy
 
     src = tmp_path / "live.db"
     n_before = _study_with_ratings(src)
@@ -81,7 +81,8 @@ def test_copy_reads_a_snapshot_and_leaves_the_write_lock_free(tmp_path, monkeypa
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 def _error_lines(proc: subprocess.CompletedProcess) -> list[str]:
@@ -109,7 +110,7 @@ def test_a_running_app_keeps_copies_and_second_processes_off_its_sqlite_file(tmp
         assert f"holds {n_ratings} ratings" in proc.stderr and "warning:" in proc.stderr, proc.stderr
         # 2. a second app process on the same SQLite file is refused with one line pointing at PostgreSQL
         second = subprocess.run([sys.executable, "app.py", "--rating-only", "--db", str(db), "--port",
-                                 str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=WAIT_S,
+                                 str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=WAIT_S, check=False,
                                 env={**_env(), "RADLLAMA_ADMIN_SECRET": "admin-secret-for-tests-0123"})
         assert second.returncode == 2, second.stderr[-2000:]
         [line] = _error_lines(second)
