@@ -38,6 +38,9 @@ Faults (issue 13):
 - unit_of_work() turns SQLite's operational errors (locked, disk full, read-only) into
   DatabaseUnavailable with a plain message; the details go to the log.
 - backup_sqlite(): a consistent hot copy with SQLite's online backup API.
+- A failing migration is refused with one line saying which migration failed, why, and that the
+  file was left unchanged (it rolled back); a killed migration's unfinished backup
+  (<db>.pre-*.bak.partial) is removed at the next start (issue 22).
 SQLite-specific code lives in the functions named *sqlite*; other URLs (PostgreSQL) skip them.
 """
 from __future__ import annotations
@@ -405,6 +408,7 @@ def _migrate_sqlite(engine: Engine, revision: str, downgrade: bool) -> None:
         conn.rollback()
     if current == target:
         return
+    backup = None
     if path is not None and current is not None and path.exists():
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         backup = path.with_name(f"{path.name}.pre-{target}-{stamp}.bak")
@@ -419,9 +423,33 @@ def _migrate_sqlite(engine: Engine, revision: str, downgrade: bool) -> None:
             if problems:
                 raise DatabaseRefused(f"migration to {target} would leave {len(problems)} rows with a broken "
                                       f"reference (first: table {problems[0][0]}); nothing was changed")
+    except sa_exc.SQLAlchemyError as exc:
+        # The migration is one transaction (SQLite DDL is transactional): it rolled back, the file is as it was.
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        log.debug("migration %s -> %s of %s failed", current, target, path, exc_info=exc)
+        raise DatabaseRefused(
+            f"{path or url}: the migration from schema {current} to {target} failed ({reason}); it was rolled back "
+            f"and the file was left unchanged" + (f" (backup copy: {backup})" if backup else "")
+            + ". Fix the cause (a hand-edited table?) or restore a backup, then start again") from None
     finally:
         if migration_engine is not engine:
             migration_engine.dispose()
+
+
+PARTIAL_MIGRATION_BACKUP = ".pre-*.bak.partial"
+"""What a migration backup is called while it is written (backup_sqlite renames it when complete)."""
+
+
+def _remove_partial_migration_backups_sqlite(path: Path) -> None:
+    """Delete `<db>.pre-<revision>-<time>.bak.partial` files: a migration killed while writing its backup
+    leaves one behind (never a complete backup: those are renamed to .bak first)."""
+    for leftover in path.parent.glob(path.name + PARTIAL_MIGRATION_BACKUP):
+        try:
+            if leftover.is_file() and leftover.stat().st_uid == os.getuid():
+                leftover.unlink()
+                log.warning("removed %s, the unfinished backup of an interrupted migration", leftover)
+        except OSError as exc:
+            log.warning("could not remove %s (%s)", leftover, exc)
 
 
 def create_schema(engine: Engine) -> None:
@@ -435,6 +463,9 @@ def prepare_database(url: str | None = None) -> Engine:
     The file is checked first (check_database): DatabaseRefused says why it cannot be used."""
     url = database_url(url)
     check_database(url, write=True)
+    path = sqlite_path(url)
+    if path is not None:
+        _remove_partial_migration_backups_sqlite(path)
     engine = make_engine(url)
     try:
         upgrade_schema(engine)

@@ -346,3 +346,43 @@ def test_full_disk_and_read_only_give_plain_messages(rated, pragma, message):
     assert "sqlite" not in str(info.value).lower() and "PRAGMA" not in str(info.value)
     assert _counts(db) == n_before
     engine.dispose()
+
+
+# --------------------------------------------------------------------- failing or interrupted migrations (issue 22)
+
+def test_a_failing_migration_says_what_failed_and_that_the_file_is_unchanged(rated, tmp_path):
+    """Before issue 22: a traceback, then "The study database could not be reached"."""
+    db, _ = rated
+    engine = make_engine(str(db))
+    downgrade_schema(engine, "0003")
+    engine.dispose()
+    con = sqlite3.connect(db)  # someone added the column 0004 adds, by hand: the migration cannot run
+    con.execute("ALTER TABLE system ADD COLUMN display_name TEXT")
+    con.commit()
+    con.close()
+    before = _counts(db)
+    proc = subprocess.run([sys.executable, "-m", "rating.study", "list", "--db", str(db)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "could not be reached" not in proc.stderr
+    [line] = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert "migration from schema 0003 to 0004 failed" in line and "duplicate column name" in line, line
+    assert "left unchanged" in line and ".bak" in line, line
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("select version_num from alembic_version").fetchone()[0] == "0003"
+    finally:
+        con.close()
+    assert _counts(db) == before
+
+
+def test_partial_backups_of_a_killed_migration_are_removed_on_the_next_start(rated):
+    db, _ = rated
+    leftover = db.with_name(f"{db.name}.pre-0004-20261204T120000Z.bak.partial")
+    leftover.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)  # what a SIGKILL mid-backup leaves
+    unrelated = db.with_name("notes.bak.partial")
+    unrelated.write_text("not ours")
+    prepare_database(str(db)).dispose()
+    assert not leftover.exists()
+    assert unrelated.exists()
