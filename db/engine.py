@@ -36,7 +36,9 @@ Faults (issue 13):
 - read_only_session() reads with a deferred BEGIN and no in-process write lock, so analysis and
   export never hold the write lock (WAL readers do not block the writer).
 - unit_of_work() turns SQLite's operational errors (locked, disk full, read-only) into
-  DatabaseUnavailable with a plain message; the details go to the log.
+  DatabaseUnavailable with a plain message; the details go to the log. With less than 16 MiB free,
+  each commit is followed by a passive WAL checkpoint (the WAL no longer fills the disk), and after a
+  disk-full error the WAL is checkpointed and truncated: freeing space is enough, no restart needed.
 - backup_sqlite(): a consistent hot copy with SQLite's online backup API.
 - A failing migration is refused with one line saying which migration failed, why, and that the
   file was left unchanged (it rolled back); a killed migration's unfinished backup
@@ -132,6 +134,7 @@ class _SerialisedSQLiteConnection(sqlite3.Connection):
 
     write_lock: threading.Lock | None = None
     _holds_write_lock = False
+    _changes_seen = 0
     file_guard: "_FileIdentity | None" = None
 
     def take_write_lock(self) -> None:
@@ -152,7 +155,11 @@ class _SerialisedSQLiteConnection(sqlite3.Connection):
                 if problem is not None:
                     super().rollback()
                     raise DatabaseUnavailable(problem)
+            wrote = self.in_transaction and self.total_changes != self._changes_seen
             super().commit()
+            if wrote and self.file_guard is not None:
+                self._changes_seen = self.total_changes
+                _checkpoint_when_disk_is_low_sqlite(self, self.file_guard.path)
         finally:
             self.release_write_lock()
 
@@ -295,7 +302,58 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
             with session.begin():
                 yield session
     except sa_exc.OperationalError as exc:
+        if _is_disk_full(exc):
+            _truncate_wal_after_disk_full_sqlite(factory)
         raise DatabaseUnavailable(plain_database_message(exc)) from exc
+
+
+LOW_DISK_BYTES = 16 * 2**20
+"""Below this much free space beside a SQLite file, every write is followed by a passive WAL checkpoint."""
+
+
+def _checkpoint_when_disk_is_low_sqlite(conn: sqlite3.Connection, path: Path) -> None:
+    """After a commit, with less than LOW_DISK_BYTES free: PRAGMA wal_checkpoint(PASSIVE).
+
+    SQLite checkpoints on its own only when the WAL passes 1000 pages (about 4 MB): with less free
+    space than that the WAL filled the disk and every later write failed until a restart (issue 22).
+    A passive checkpoint waits for nobody; once it has copied every frame, the next write starts the
+    WAL from its beginning instead of growing it, so the WAL stays about one transaction long."""
+    try:
+        st = os.statvfs(path.parent)
+        if st.f_bavail * st.f_frsize >= LOW_DISK_BYTES:
+            return
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except (OSError, sqlite3.Error) as exc:  # the commit stands; the next one tries again
+        log.warning("low disk: passive WAL checkpoint of %s failed (%s)", path, exc)
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(orig).lower()
+
+
+def _truncate_wal_after_disk_full_sqlite(factory: sessionmaker[Session]) -> None:
+    """After SQLITE_FULL (the transaction has rolled back): PRAGMA wal_checkpoint(TRUNCATE).
+
+    SQLite checkpoints the WAL only when it passes 1000 pages (about 4 MB). With less free space
+    than that, the WAL fills the disk and stays full, so every later write fails until the last
+    connection closes (a restart). Copying the WAL into the database and truncating it to zero
+    frees that space at once: the next submit is stored again (issue 22, tests/test_db_disk_full.py)."""
+    bind = factory.kw.get("bind")
+    path = sqlite_path(str(bind.url)) if bind is not None else None
+    if path is None:
+        return
+    try:
+        con = sqlite3.connect(path, timeout=2, isolation_level=None)  # a reader may hold it: do not wait long
+        try:
+            busy, wal_pages, moved = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        log.warning("disk full: could not checkpoint the WAL of %s (%s)", path, exc)
+        return
+    log.warning("disk full: checkpointed the WAL of %s (%s of %s pages moved%s) and truncated it; free disk space "
+                "soon", path, moved, wal_pages, ", a reader kept it from finishing" if busy else "")
 
 
 @contextmanager
