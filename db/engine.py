@@ -568,15 +568,20 @@ def _check_sqlite_file(path: Path, write: bool) -> None:
         raise refuse(f"the folder {path.parent} is read-only (SQLite needs to write its journal beside the file)")
     if st.st_size == 0:
         return  # an empty file: SQLite treats it as a new database
-    with open(path, "rb") as fh:
-        header = fh.read(len(SQLITE_HEADER))
-    if header != SQLITE_HEADER:
-        raise refuse("not a SQLite database (corrupt, or another kind of file); nothing was changed")
+    # The header is read through SQLite, never with open(): closing any descriptor of a file drops every
+    # POSIX lock this process holds on it, SQLite's too, and another process closing its last connection
+    # would then delete the WAL this process still writes to (issue 22; SQLite's "How To Corrupt", 2.2).
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error as exc:
         raise refuse(f"cannot be opened ({exc})") from None
     try:
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB" or "not a database" in str(exc):
+                raise refuse("not a SQLite database (corrupt, or another kind of file); nothing was changed") from None
+            raise
         problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
         if problems != ["ok"]:
             raise refuse(f"the database is corrupt (PRAGMA quick_check: {problems[0]}"

@@ -386,3 +386,27 @@ def test_partial_backups_of_a_killed_migration_are_removed_on_the_next_start(rat
     prepare_database(str(db)).dispose()
     assert not leftover.exists()
     assert unrelated.exists()
+
+
+def test_checking_a_file_this_process_has_open_keeps_other_processes_from_deleting_its_wal(rated):
+    """Issue 22 (found by bench/bench_copy_live.py): the start-up check read the file's header with Python's
+    open()/close(), and closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+    included. Another process closing its last connection then took the file for unused, checkpointed and deleted
+    the WAL under the first process's feet: its later commits went to a deleted file ("disk I/O error",
+    "database disk image is malformed", ratings other processes never see)."""
+    db, created = rated
+    factory = make_session_factory(prepare_database(str(db)))
+    svc = RatingService(factory)
+    token = next(iter(created.rater_tokens.values()))
+    svc.submit(token, 0, _form(svc.open_case(token, 0), 2))  # this process has the file open, WAL in use
+    prepare_database(str(db)).dispose()  # a second check of the same file in this process (tests, benches, tools)
+    other = subprocess.run([sys.executable, "-c", f"import sqlite3; c = sqlite3.connect({str(db)!r}); "
+                            "c.execute('select count(*) from rating').fetchone(); c.close()"], check=False)
+    assert other.returncode == 0
+    assert Path(f"{db}-wal").exists(), "another process deleted the WAL this process is writing to"
+    svc.submit(token, 1, _form(svc.open_case(token, 1), 5, comment="after the check"))
+    seen = subprocess.run([sys.executable, "-c", f"import sqlite3; c = sqlite3.connect({str(db)!r}); print(c.execute("
+                           "\"select count(*) from rating where comment = 'after the check'\").fetchone()[0])"],
+                          capture_output=True, text=True, check=False)
+    factory.kw["bind"].dispose()
+    assert seen.stdout.strip() not in ("", "0"), seen.stderr[-500:]
