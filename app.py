@@ -91,6 +91,9 @@ class AppConfig:
     not named in RADLLAMA_TRUSTED_PROXIES (from a trusted one, X-Forwarded-Proto: https does the same)."""
     header_timeout_s: float = 10.0
     """Seconds a connection has to send a request's headers before it is closed (RADLLAMA_HEADER_TIMEOUT_S)."""
+    shared_sqlite: bool = False
+    """Start even when another app process serves the same SQLite file (RADLLAMA_SHARED_SQLITE=1); refused
+    otherwise (db/process_lock.py): SQLite serves one process well, several processes want PostgreSQL."""
 
     def __post_init__(self) -> None:
         if self.public_demo and (self.rating_only or self.only_tab not in (None, "generate")):
@@ -149,6 +152,8 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
     p.add_argument("--header-timeout", dest="header_timeout_s", type=float,
                    default=float(env.get("RADLLAMA_HEADER_TIMEOUT_S") or AppConfig.header_timeout_s),
                    help="seconds a client has to send a request's headers (default 10)")
+    p.add_argument("--shared-sqlite", action="store_true", default=env.get("RADLLAMA_SHARED_SQLITE") == "1",
+                   help="start even when another app process serves the same SQLite file (use PostgreSQL instead)")
     a = p.parse_args(argv)
     try:
         a.public_demo, a.fetch_data, a.public_url = space_settings(
@@ -167,7 +172,7 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
                          rating_only=a.rating_only, build_model=a.build_model, only_tab=a.only_tab,
                          public_url=a.public_url, public_demo=a.public_demo, fetch_data=a.fetch_data,
                          space_study=a.space_study, secure_cookies=a.secure_cookies,
-                         header_timeout_s=a.header_timeout_s)
+                         header_timeout_s=a.header_timeout_s, shared_sqlite=a.shared_sqlite)
     except ValueError as exc:
         p.error(str(exc))
 
@@ -403,6 +408,10 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
     _private_gradio_cache()
     try:
+        if not cfg.public_demo:  # one app process per SQLite file, unless --shared-sqlite
+            from db.process_lock import claim_for_app
+            claim_for_app(cfg.db_url, shared=cfg.shared_sqlite, warn=lambda line: print(line, file=sys.stderr,
+                                                                                       flush=True))
         services = build_services(cfg)
         if cfg.share:
             launch_shared(cfg, services)

@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("copy", help="copy a whole study database into an empty one (SQLite <-> PostgreSQL)")
     cp.add_argument("--from", dest="source", required=True, help="source: SQLite file or SQLAlchemy URL")
     cp.add_argument("--to", dest="target", required=True, help="target (empty): SQLite file or SQLAlchemy URL")
+    cp.add_argument("--snapshot", action="store_true",
+                    help="copy a SQLite file that a running app has open anyway (a snapshot: later ratings are "
+                         "not in the copy); without it such a source is refused")
     b = sub.add_parser("backup", help="consistent copy of the live SQLite database (safe while raters submit)")
     b.add_argument("--db", default=os.environ.get("RADLLAMA_DB"), help="SQLite file or sqlite:/// URL")
     b.add_argument("--out", required=True, help="backup file to create (must not exist)")
@@ -109,10 +112,12 @@ def _copy(args) -> int:
     from rating.study_copy import StudyCopyError, copy_study_database
 
     try:
-        report = copy_study_database(database_url(args.source), database_url(args.target))
+        report = copy_study_database(database_url(args.source), database_url(args.target), snapshot=args.snapshot)
     except StudyCopyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if report.warning():
+        print(report.warning(), file=sys.stderr)
     print(json.dumps(report.as_json()))
     return 0
 
@@ -199,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     except (StudySetupError, ImportFormatError, MalformedFile, FileNotFoundError, FileExistsError, DatabaseRefused,
             DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except UnicodeError as exc:  # a lone surrogate in an argument (non-UTF-8 bytes); never a codec traceback
+        from rating.admin import user_error_message
+        print(f"error: {user_error_message(exc)}", file=sys.stderr)
         return 2
     return 0
 
