@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--split", default="test", choices=("train", "validate", "test"))
     c.add_argument("--instructions", help="Markdown file of instructions shown to raters")
     c.add_argument("--expires", help="invitations stop working at this ISO date/time (UTC unless zoned)")
+    c.add_argument("--protocol", "--protocols", dest="protocols", default="likert",
+                   help="what raters record: likert, errors, pairwise, or combined, e.g. likert,errors")
+    c.add_argument("--gold", dest="gold_path", help="CSV of gold cases: case_id, planted_text, expected")
     c.add_argument("--display-names", default="",
                    help='names in figures and tables, e.g. "default=Radiology-Llama (ours),retrieval=Retrieval"')
 
@@ -149,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                                    systems=_names(args.systems), import_path=args.import_path,
                                    include_reference=args.include_reference, k=args.k,
                                    n_calibration=args.calibration, n_repeats=args.repeats, split=args.split,
-                                   display_names=parse_display_names(args.display_names))
+                                   display_names=parse_display_names(args.display_names),
+                                   protocols=args.protocols, gold_path=args.gold_path)
             instructions = open(args.instructions, encoding="utf-8").read() if args.instructions else ""
             expires = _when(args.expires) if args.expires else None
             created = build_study(factory, request,
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                     set_instructions(session, created.study_id, instructions)
                     set_expiry(session, created.study_id, expires)
             print(f"Study {created.study_id} '{request.name}': {created.n_cases} cases, {created.n_systems} systems, "
-                  f"{created.n_outputs} outputs, {created.n_assignments} assignments.")
+                  f"{created.n_outputs} outputs, {created.n_assignments} assignments; protocol {request.protocols}.")
             with unit_of_work(factory) as session:
                 workloads = rater_workloads(session, created.study_id)
             head, *lines = workload_lines(workloads)
@@ -208,7 +212,8 @@ def _list(factory) -> None:
 
     with unit_of_work(factory) as session:
         for study in session.scalars(select(Study).order_by(Study.id)):
-            print(f"Study {study.id} '{study.name}'{' (simulated)' if study.simulated else ''}")
+            print(f"Study {study.id} '{study.name}'{' (simulated)' if study.simulated else ''}"
+                  f" [{study.protocols}]")
             for r in session.scalars(select(Rater).where(Rater.study_id == study.id).order_by(Rater.id)):
                 n_assigned = session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == r.id))
                 n_rated = session.scalar(select(func.count(func.distinct(Rating.assignment_id)))

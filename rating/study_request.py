@@ -12,6 +12,7 @@ from db.engine import unit_of_work
 from generation.service import SystemService
 from rating.importer import load_outputs
 from rating.output_cache import OutputCache
+from rating.protocols.definitions import ProtocolError, parse_protocols, protocols_text
 from rating.study_setup import (REFERENCE_SYSTEM, CreatedStudy, RaterSpec, StudySetupError, StudySpec, SystemOutputs,
                                 create_study, generate_outputs, reference_outputs, sample_cases)
 
@@ -50,6 +51,10 @@ class StudyRequest:
     """Split to sample cases from (test keeps training cases out of the study)."""
     display_names: Mapping[str, str] = field(default_factory=dict)
     """System name -> name shown in figures and tables, e.g. {"default": "Radiology-Llama (ours)"}."""
+    protocols: str = "likert"
+    """What raters record: likert, errors, pairwise, or a combination such as "likert,errors"."""
+    gold_path: str | None = None
+    """CSV of gold (attention) cases: case_id, planted_text, expected (rating/protocols/gold.py)."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -62,6 +67,10 @@ class StudyRequest:
             raise StudySetupError("choose at least one system, an import file or the reference impression")
         if self.split not in ("train", "validate", "test"):
             raise StudySetupError("split must be train, validate or test")
+        try:
+            object.__setattr__(self, "protocols", protocols_text(parse_protocols(self.protocols)))
+        except ProtocolError as exc:
+            raise StudySetupError(str(exc)) from None
 
 
 def parse_display_names(text: str | None) -> dict[str, str]:
@@ -129,7 +138,7 @@ def build_study(session_factory, request: StudyRequest,
     outputs = {name: replace(so, display_name=request.display_names.get(name, so.display_name))
                for name, so in outputs.items()}
     spec = StudySpec(name=request.name, description=request.description, seed=request.seed, k=request.k,
-                     n_calibration=request.n_calibration, n_repeats=request.n_repeats,
+                     n_calibration=request.n_calibration, n_repeats=request.n_repeats, protocols=request.protocols,
                      config={"data_path": str(splits.path), "split": request.split, "n": request.n,
                              "stratify": request.stratify, "systems": list(request.systems),
                              "import_path": request.import_path, "include_reference": request.include_reference,

@@ -28,6 +28,7 @@ from generation.base import FindingsError, GenerationError, GenerationSettings
 from generation.registry import UnknownSystem
 from generation.service import SystemService
 from rating.assignments import allocate_cases, build_queue
+from rating.protocols.definitions import ProtocolError, parse_protocols, protocols_text
 from rating.shared_texts import candidates_by_case
 from rating.output_cache import OutputCache, findings_key
 from rating.tokens import hash_token, new_token
@@ -66,10 +67,16 @@ class StudySpec:
     """Markdown shown to every rater in a collapsible panel (what to look for, how to use the scale)."""
     expires_at: datetime | None = None
     """After this moment no rater of the study can sign in (None: no study-wide expiry)."""
+    protocols: str = "likert"
+    """What raters record: likert, errors, pairwise, or a combination such as "likert,errors"."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise StudySetupError("a study needs a name")
+        try:
+            object.__setattr__(self, "protocols", protocols_text(parse_protocols(self.protocols)))
+        except ProtocolError as exc:
+            raise StudySetupError(str(exc)) from None
         if self.k is not None and self.k < 1:
             raise StudySetupError(f"k (raters per case) must be at least 1, not {self.k}")
         if self.n_calibration < 0 or self.n_repeats < 0:
@@ -238,7 +245,7 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
     """
     _check_inputs(session, spec, cases, outputs, raters)
     study = Study(name=spec.name.strip(), description=spec.description, seed=spec.seed, simulated=spec.simulated,
-                  instructions=spec.instructions, expires_at=spec.expires_at,
+                  instructions=spec.instructions, expires_at=spec.expires_at, protocols=spec.protocols,
                   config={**spec.config, "k": spec.k, "n_calibration": spec.n_calibration,
                           "n_repeats": spec.n_repeats, "n_cases": len(cases)})
     session.add(study)
@@ -303,6 +310,8 @@ def _check_inputs(session: Session, spec: StudySpec, cases: Sequence[Report],
         raise StudySetupError("a study needs at least one system")
     if len(outputs) > 26:
         raise StudySetupError("at most 26 systems (labels A-Z) per study")
+    if "pairwise" in spec.protocols.split(",") and len(outputs) < 2:
+        raise StudySetupError("a pairwise study compares systems: it needs at least two")
     for name, so in outputs.items():
         if not name.strip():
             raise StudySetupError("system names cannot be empty")
