@@ -89,12 +89,13 @@ def build_rater_tab(service) -> None:
 
     def rater_draft(data, request: gr.Request):
         return _page_call(request, lambda key: {"saved_at": service.save_draft(
-            key, _field(data, "position"), _field(data, "draft"), _field(data, "active_ms", 0)).strftime("%H:%M:%S")})
+            key, _field(data, "position"), _field(data, "draft"), _field(data, "active_ms", 0),
+            _field(data, "protocol")).strftime("%H:%M:%S")})
 
     def rater_submit(data, request: gr.Request):
         ratings = _field(data, "ratings", [])
         return _page_call(request, lambda key: {"view": _view(service.submit(
-            key, _field(data, "position"), ratings, _field(data, "active_ms", 0)))})
+            key, _field(data, "position"), ratings, _field(data, "active_ms", 0), _field(data, "protocol")))})
 
     meta = {"criteria": list(CRITERIA), "titles": CRITERION_TITLES, "anchors": ANCHORS,
             "max_comment": MAX_COMMENT_CHARS,
@@ -129,12 +130,14 @@ def build_rater_tab(service) -> None:
         """Open the case after `position` (0-based), without rating it."""
         return _api(service.open_case, token, _step(position, +1))
 
-    def submit(token: str, position: int, ratings: list) -> dict:
+    def submit(token: str, position: int, ratings: list, protocol: dict | None = None) -> dict:
         """Save every candidate's rating of the case at `position` and open the next case.
 
         ratings: [{"label": "A", "understandability": 1-5, ..., "comment": "", "significant_error": false}, ...]
+        ([] in a study without the likert protocol); protocol: {"errors": {label: ...}, "pairs": {"A-B": ...}}
+        in a study with the errors or pairwise protocol (rating/protocols/definitions.py).
         """
-        return _api(service.submit, token, position, ratings)
+        return _api(service.submit, token, position, ratings, 0, protocol)
 
     for fn in (sign_in, previous_case, next_case, submit):
         gr.api(fn, api_name=fn.__name__)
