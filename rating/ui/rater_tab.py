@@ -21,6 +21,7 @@ from markdown_it import MarkdownIt
 
 from db.models import CRITERIA, MAX_COMMENT_CHARS
 from db.engine import DatabaseUnavailable
+from rating.protocols.page_meta import protocol_page_meta
 from rating.service import ANCHORS, CRITERION_TITLES, AccessDenied, CaseView, RatingError, SessionKey
 
 PAGE_DIR = Path(__file__).resolve().parent / "rater_page"
@@ -45,8 +46,8 @@ def instructions_html(markdown: str) -> str:
 
 
 def _page_script(meta: dict) -> str:
-    css = (PAGE_DIR / "page.css").read_text()
-    js = (PAGE_DIR / "page.js").read_text()
+    css = (PAGE_DIR / "page.css").read_text() + (PAGE_DIR / "protocols.css").read_text()
+    js = (PAGE_DIR / "protocols.js").read_text() + (PAGE_DIR / "page.js").read_text()
     return f"const META = {json.dumps(meta)};\nconst CSS = {json.dumps(css)};\n{js}"
 
 
@@ -98,7 +99,7 @@ def build_rater_tab(service) -> None:
             key, _field(data, "position"), ratings, _field(data, "active_ms", 0), _field(data, "protocol")))})
 
     meta = {"criteria": list(CRITERIA), "titles": CRITERION_TITLES, "anchors": ANCHORS,
-            "max_comment": MAX_COMMENT_CHARS,
+            "max_comment": MAX_COMMENT_CHARS, "protocol": protocol_page_meta(),
             "notices": {code: {"text": text, "bad": bad} for code, (text, bad) in SIGN_IN_NOTICES.items()}}
 
     gr.HTML("", html_template=(PAGE_DIR / "page.html").read_text(), js_on_load=_page_script(meta),
