@@ -97,8 +97,9 @@ def load_preferences(session: Session, study_id: int) -> tuple[pd.DataFrame, pd.
         flags = dict(repeat_index=int(p.repeat_index), calibration=bool(calibration[case_id]), gold=case_id in gold)
         left_first = order[left] <= order[right]
         system_a, system_b = (left, right) if left_first else (right, left)
-        harm = _worse((p.left_harm_extent, p.left_harm_likelihood, left if p.left_error else None),
-                      (p.right_harm_extent, p.right_harm_likelihood, right if p.right_error else None))
+        sides = [(p.left_harm_extent, p.left_harm_likelihood, left if p.left_error else None),
+                 (p.right_harm_extent, p.right_harm_likelihood, right if p.right_error else None)]
+        harm = _worse(*(sides if left_first else sides[::-1]))  # a tie goes to system_a, whichever side it was on
         for attribute in ATTRIBUTES:
             value = int(getattr(p, attribute))
             prefs.append({"case_id": case_id, "rater": rater, "system_a": system_a, "system_b": system_b,

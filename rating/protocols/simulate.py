@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from core.protocol_scales import ATTRIBUTES, ERROR_CATEGORIES, HARM_EXTENTS, HARM_LIKELIHOODS
 from db.models import Output, Rater, Study, System
 from db.protocol_models import ErrorCount, ErrorRating, Preference
-from rating.protocols.definitions import pair_keys
+from rating.shared_texts import same_text_outputs
 from rating.simulate import (BOOSTED_SYSTEM, SimulationConfig, SimulationResult, simulated_cases,
                              simulated_outputs)
 from rating.study_setup import RaterSpec, StudySpec, create_study
@@ -77,7 +77,11 @@ def _write_errors(session: Session, study_id: int, cfg: SimulationConfig, rng: n
     for rater, done, system_of in _queues(session, study_id, cfg):
         leniency = float(rng.lognormal(0, LENIENCY_SD))
         for assignment in done:
-            for position, oid in enumerate(assignment.label_order):
+            # drawn in system-name order, so the answers follow from the seed alone (label orders come
+            # from `secrets`)
+            shown = _positions(session, assignment)
+            for oid in sorted(shown, key=lambda o: system_of[o]):
+                position = shown[oid]
                 counts = rng.poisson(ERROR_RATE[system_of[oid]] * weights * leniency)
                 significant = rng.binomial(counts, SIGNIFICANT_SHARE)
                 clock += timedelta(seconds=float(rng.lognormal(math.log(40), 0.4)))
@@ -101,28 +105,52 @@ def _write_preferences(session: Session, study_id: int, cfg: SimulationConfig, r
     n = 0
     for rater, done, system_of in _queues(session, study_id, cfg):
         for assignment in done:
-            labels = [chr(ord("A") + i) for i in range(len(assignment.label_order))]
-            by_label = dict(zip(labels, assignment.label_order, strict=True))
-            for key, left_label, right_label in pair_keys(labels):
-                left, right = by_label[left_label], by_label[right_label]
-                diff = QUALITY[system_of[right]] - QUALITY[system_of[left]]
-                prefs = np.clip(np.rint(diff + rng.normal(0, PREFERENCE_SD, len(ATTRIBUTES))), -2, 2).astype(int)
-                harm = {}
-                for side, oid in (("left", left), ("right", right)):
-                    err = bool(rng.random() < TEXT_ERROR[system_of[oid]])
-                    harm[f"{side}_error"] = err
-                    harm[f"{side}_harm_extent"] = str(rng.choice(HARM_EXTENTS, p=HARM_EXTENT_P)) if err else None
-                    harm[f"{side}_harm_likelihood"] = (str(rng.choice(HARM_LIKELIHOODS, p=HARM_LIKELIHOOD_P))
-                                                       if err else None)
-                clock += timedelta(seconds=float(rng.lognormal(math.log(45), 0.4)))
-                session.add(Preference(assignment_id=assignment.id, rater_id=rater.id,
-                                       repeat_index=assignment.repeat_index, pair_key=key, left_output_id=left,
-                                       right_output_id=right, started_at=clock, submitted_at=clock,
-                                       updated_at=clock, time_on_task_s=45.0, revision=1, history=[],
-                                       **dict(zip(ATTRIBUTES, map(int, prefs), strict=True)), **harm))
-                n += 1
+            # drawn per pair of systems in name order (the answers follow from the seed alone), then turned
+            # to the sides this rater was shown (label orders come from `secrets`)
+            shown = _positions(session, assignment)
+            ordered = sorted(shown, key=lambda o: system_of[o])
+            for i, first in enumerate(ordered):
+                for second in ordered[i + 1:]:
+                    if shown[first] == shown[second]:
+                        continue  # the same text: one candidate, no pair
+                    left, right = (first, second) if shown[first] < shown[second] else (second, first)
+                    key = f"{chr(ord('A') + shown[left])}-{chr(ord('A') + shown[right])}"
+                    n += _add_pair(session, rng, assignment, rater, system_of, key, left, right, first, second,
+                                   clock)
+                    clock += timedelta(seconds=float(rng.lognormal(math.log(45), 0.4)))
     session.flush()
     return n
+
+
+def _add_pair(session: Session, rng: np.random.Generator, assignment, rater, system_of: dict, key: str,
+              left: int, right: int, first: int, second: int, clock: datetime) -> int:
+    """One simulated comparison; first/second: the pair in system-name order (the draws' order)."""
+    diff = QUALITY[system_of[second]] - QUALITY[system_of[first]]
+    canonical = np.clip(np.rint(diff + rng.normal(0, PREFERENCE_SD, len(ATTRIBUTES))), -2, 2).astype(int)
+    prefs = canonical if first == left else -canonical  # -2: the left text much better
+    harm = {}
+    for oid in (first, second):
+        side = "left" if oid == left else "right"
+        err = bool(rng.random() < TEXT_ERROR[system_of[oid]])
+        harm[f"{side}_error"] = err
+        harm[f"{side}_harm_extent"] = str(rng.choice(HARM_EXTENTS, p=HARM_EXTENT_P)) if err else None
+        harm[f"{side}_harm_likelihood"] = str(rng.choice(HARM_LIKELIHOODS, p=HARM_LIKELIHOOD_P)) if err else None
+    session.add(Preference(assignment_id=assignment.id, rater_id=rater.id, repeat_index=assignment.repeat_index,
+                           pair_key=key, left_output_id=left, right_output_id=right, started_at=clock,
+                           submitted_at=clock, updated_at=clock, time_on_task_s=45.0, revision=1, history=[],
+                           **dict(zip(ATTRIBUTES, map(int, prefs), strict=True)), **harm))
+    return 1
+
+
+def _positions(session: Session, assignment) -> dict[int, int]:
+    """Every output of the case -> the display position of the candidate that stands for it (outputs
+    with the same text share one candidate, rating/shared_texts.py)."""
+    same = same_text_outputs(session, assignment.case_id)
+    shown = {oid: i for i, oid in enumerate(assignment.label_order)}
+    for oid, i in list(shown.items()):
+        for other in same.get(oid, []):
+            shown.setdefault(other, i)
+    return shown
 
 
 def simulate_protocol_study(session: Session, cfg: SimulationConfig, protocol: str) -> SimulationResult:
