@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     from rating.admin import invitation_link
     from rating.importer import ImportFormatError
     from rating.invitations import normalise_public_url
+    from rating.protocols.gold import GoldFileError
     from rating.study_setup import RaterSpec, StudySetupError, add_rater, reissue_token, revoke_rater
     from reports.errors import MalformedFile
 
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _list(factory)
     except (StudySetupError, ImportFormatError, MalformedFile, FileNotFoundError, FileExistsError, DatabaseRefused,
-            DatabaseUnavailable) as exc:
+            DatabaseUnavailable, GoldFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -165,3 +165,55 @@ def gold_accuracy(answers: pd.DataFrame, raters: Sequence[str], min_accuracy: fl
         passed = "" if min_accuracy is None or not n else ("yes" if accuracy >= min_accuracy else "no")
         rows.append({"rater": rater, "n_gold_answers": n, "n_correct": k, "accuracy": accuracy, "passed": passed})
     return pd.DataFrame(rows, columns=["rater", "n_gold_answers", "n_correct", "accuracy", "passed"])
+
+
+# --- setting up ---------------------------------------------------------------------------------
+
+def plant_gold(specs: Sequence[GoldSpec], outputs: Mapping[str, object]) -> tuple[dict, dict[str, str]]:
+    """Replace, in each gold case, the output of one system (drawn with `secrets`) by the planted text.
+
+    outputs: system name -> SystemOutputs covering the gold cases. Returns (new outputs, {case id:
+    system whose text was replaced}). The case keeps one text per system, so it looks like any other.
+    """
+    import secrets
+    from dataclasses import replace
+
+    pick = secrets.SystemRandom().choice
+    names = sorted(outputs)
+    planted: dict[str, str] = {}
+    texts = {name: dict(outputs[name].texts_by_case) for name in names}
+    for spec in specs:
+        missing = [n for n in names if spec.case_id not in texts[n]]
+        if missing:
+            raise GoldFileError(f"gold case {spec.case_id}: system {missing[0]!r} has no output for it")
+        system = pick(names)
+        texts[system][spec.case_id] = spec.planted_text
+        planted[spec.case_id] = system
+    return {name: replace(outputs[name], texts_by_case=texts[name]) for name in outputs}, planted
+
+
+def store_gold(session, study_id: int, specs: Sequence[GoldSpec], planted: Mapping[str, str]) -> int:
+    """GoldCase rows for a study just created (in the caller's transaction); returns how many."""
+    from sqlalchemy import select
+
+    from db.models import Case, Output, System
+    from db.protocol_models import GoldCase
+
+    for spec in specs:
+        case_id, output_id = session.execute(
+            select(Case.id, Output.id).join(Output, Output.case_id == Case.id)
+            .join(System, Output.system_id == System.id)
+            .where(Case.study_id == study_id, Case.source_id == spec.case_id, System.name == planted[spec.case_id])
+        ).one()
+        session.add(GoldCase(case_id=case_id, output_id=output_id, expected=dict(spec.expected)))
+    session.flush()
+    return len(specs)
+
+
+def gold_cases_from(splits, specs: Sequence[GoldSpec]) -> list:
+    """The reports (any split of the data file) whose findings the gold cases show, in file order."""
+    by_id = {r.id: r for part in (splits.train, splits.validate, splits.test) for r in part}
+    unknown = [g.case_id for g in specs if g.case_id not in by_id]
+    if unknown:
+        raise GoldFileError(f"gold case id(s) not in the data file: {', '.join(unknown[:3])}")
+    return [by_id[g.case_id] for g in specs]
