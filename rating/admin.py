@@ -211,7 +211,7 @@ class AdminService:
             rows = []
             for study in session.scalars(select(Study).order_by(Study.id)):
                 rows.append({
-                    "id": study.id, "name": study.name, "simulated": study.simulated,
+                    "id": study.id, "name": study.name, "simulated": study.simulated, "protocols": study.protocols,
                     "created": study.created_at.strftime("%Y-%m-%d %H:%M"),
                     "cases": session.scalar(select(func.count(Case.id)).where(Case.study_id == study.id)),
                     "systems": ", ".join(session.scalars(select(System.name).where(System.study_id == study.id)

@@ -15,7 +15,7 @@ import pytest
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from rating.admin import AdminService
-from rating.analysis import analyze_study
+from rating.analysis.summary import analyze_study
 from rating.study_request import StudyRequest
 from tests.rating_support import ROOT, server_env, toy_cases
 
