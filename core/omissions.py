@@ -53,8 +53,10 @@ class OmissionCheck:
         return not self.omitted
 
 
-_BENIGN: dict[str, re.Pattern[str]] = {"Lung Lesion": re.compile(r"(?<!non)(?<!non-)calcif|granulom")}
-"""A sentence whose only reason for an observation is benign (calcified nodules: old granulomas) does not count."""
+_BENIGN: dict[str, re.Pattern[str]] = {"Lung Lesion": re.compile(r"(?<!non)(?<!non-)calcif|granulom"),
+                                        "Pneumonia": re.compile(r"granulomatous")}
+"""A sentence whose only reason for an observation is benign (calcified nodules: old granulomas; "prior
+granulomatous infection": healed, not pneumonia) does not count."""
 
 
 def positives(text: str) -> set[str]:
