@@ -31,14 +31,11 @@ states nothing abnormal while the findings do is an omission (core.omissions), n
 is flagged, as the project's measure counts it (the unqualified form reads "normal" to a clinician
 who reads only the last sentence); "Otherwise, ..." is the fix.
 
-`make_consistent(impression, findings)` is the repair used by rerank and completion: every
-flagged whole-study normal sentence becomes one "Otherwise, no acute cardiopulmonary abnormality."
-at the end, a flagged lung-scoped one is dropped, and a sentence that denies a stated finding is
-dropped (unless nothing would be left).
-
-`impression_style(sentence)` turns a findings sentence into impression style for the carried
-sentences of completion: no "There is/are", no trailing "is seen", the de-identification mark
-XXXX removed where it is a modifier and bracketed ("[redacted]") where it stands for a word, sentence case.
+`make_consistent(impression, findings)` is the repair used by rerank and completion: a flagged
+normal statement moves after the findings and is qualified ("No acute disease." -> "Otherwise, no
+acute disease."; "Negative chest." -> "Otherwise, no acute cardiopulmonary abnormality."; "Clear
+lungs." -> "Lungs otherwise clear.", dropped when a whole-study statement follows), and a sentence
+that denies a stated finding is dropped (unless nothing would be left).
 
 Pure functions: no torch, no I/O.
 """
@@ -225,6 +222,18 @@ def contradiction_rates(findings: list[str], impressions: list[str]) -> list[dic
     return rows
 
 
+def qualify(sentence: str) -> str:
+    """A normal statement qualified by "otherwise" (see `make_consistent`)."""
+    text = clean_text(sentence).rstrip(" .")
+    low = text.lower()
+    if normal_scope(text) == "lungs" and re.search(r"\bclear\b", low):
+        return "Lungs otherwise clear."
+    m = re.match(r"(?:there\s+is\s+)?(no|negative\s+for)\b", low)
+    if m:
+        return f"Otherwise, {low[m.start(1):m.start(1) + 1]}{text[m.start(1) + 1:]}."
+    return OTHERWISE_NORMAL
+
+
 def make_consistent(impression: str, findings: str | None = None) -> str:
     """`impression` without its contradictions (see module doc); unchanged when it has none."""
     result = check(impression, findings)
@@ -232,50 +241,18 @@ def make_consistent(impression: str, findings: str | None = None) -> str:
         return impression
     at_fault = {c.sentence: c for c in result.contradictions}
     kept: list[str] = []
-    qualified = False
+    normal: list[str] = []
     for sentence in _sentences(impression):
         c = at_fault.get(sentence)
         if c is None:
             kept.append(sentence)
-        elif c.kind == NORMAL_STUDY and normal_scope(sentence) == "study":
-            qualified = True
+        elif c.kind == NORMAL_STUDY:
+            normal.append(sentence)
     if not kept:
         return impression
-    text = " ".join(kept)
-    if qualified and OTHERWISE_NORMAL.lower() not in text.lower():
-        text = f"{text.rstrip()} {OTHERWISE_NORMAL}"
-    return text
-
-
-_THERE = re.compile(r"^there\s+(?:is|are|has\s+been|have\s+been|was|were)\s+(?:again\s+|now\s+|also\s+|still\s+)?"
-                    r"|^there\s+(?=\w)", re.IGNORECASE)
-_DEID_MODIFIER = re.compile(r"\bX{2,}(?:\s*,)?\s+(?=[A-Za-z0-9(])")
-_DEGREE_COMMA = re.compile(r"\b(mild|mildly|minimal|small|moderate|subtle|faint|patchy|streaky),\s*(?=X{2,}\b)",
-                           re.IGNORECASE)
-_DEID_WORD = re.compile(r"\bX{2,}\b")
-
-
-def remove_deid(sentence: str) -> str:
-    """The de-identification mark removed where it modifies the next word ("XXXX bilateral opacities",
-    "mild, XXXX opacity") and bracketed where a word is missing ("in the costophrenic XXXX.")."""
-    text = _DEID_MODIFIER.sub("", _DEGREE_COMMA.sub(r"\1 ", sentence))
-    text = _DEID_WORD.sub("[redacted]", text)
-    text = re.sub(r"\s+([,.;:])", r"\1", re.sub(r",\s*,", ",", text))
-    return re.sub(r"\s+", " ", text).strip(" ,")
-
-
-def impression_style(sentence: str) -> str:
-    """A findings sentence in impression style (see module doc)."""
-    from core.omissions import rewrite_sentence
-
-    text = remove_deid(clean_text(sentence))
-    text = _THERE.sub("", text).strip()
-    text = rewrite_sentence(text)
-    if not text:
-        return clean_text(sentence)
-    if text[-1] not in ".!?":
-        text += "."
-    return text[:1].upper() + text[1:]
+    study = [s for s in normal if normal_scope(s) == "study"]
+    tail = [qualify(s) for s in (study[-1:] if study else normal[-1:])]
+    return " ".join(kept + tail)
 
 
 def markdown(result: ConsistencyCheck) -> str:
@@ -286,3 +263,18 @@ def markdown(result: ConsistencyCheck) -> str:
     for c in result.contradictions:
         lines.append(f'- {c.kind} ({", ".join(c.observations)}): "{c.sentence}"')
     return "\n".join(lines)
+
+
+def complete_consistently(findings: str, impression: str, rounds: int = 3) -> str:
+    """`impression` completed with the omitted findings (core.omissions.complete, carried sentences in
+    impression style, most important first) and freed of contradictions (`make_consistent`), repeated
+    until nothing changes (a dropped denial may take a finding with it, which the next round carries)."""
+    from core.omissions import complete
+
+    text = impression
+    for _ in range(rounds):
+        new = make_consistent(complete(findings, text), findings)
+        if new == text:
+            break
+        text = new
+    return text

@@ -10,12 +10,12 @@ from core.consistency import (
     OTHERWISE_NORMAL,
     check,
     contradiction_rates,
-    impression_style,
     make_consistent,
     markdown,
     normal_scope,
-    remove_deid,
+    qualify,
 )
+from core.impression_style import by_importance, finding_clauses, impression_style, remove_deid
 
 PNEUMOTHORAX = "Large left pneumothorax with partial collapse of the left lung. Heart size normal."
 CONSOLIDATION = "Right lower lobe consolidation with a small right pleural effusion. Heart size normal."
@@ -101,16 +101,30 @@ def test_denial_on_another_side_or_of_a_merely_possible_finding_is_fine():
     assert check("No pleural effusion.", "Possible small left pleural effusion.").consistent
 
 
-def test_make_consistent_rewrites_the_normal_statement_and_drops_denials():
+def test_make_consistent_qualifies_the_normal_statement_and_drops_denials():
     fixed = make_consistent(ISSUE_EXAMPLES[0][1], PNEUMOTHORAX)
-    assert fixed == f"A large left pneumothorax with partial collapse of the left lung. {OTHERWISE_NORMAL}"
+    assert fixed == "A large left pneumothorax with partial collapse of the left lung. " + OTHERWISE_NORMAL
     assert check(fixed, PNEUMOTHORAX).consistent
     fixed = make_consistent(ISSUE_EXAMPLES[1][1], CONSOLIDATION)
     assert fixed == f"RLL consolidation with a small right pleural effusion. {OTHERWISE_NORMAL}"
+    assert check(fixed, CONSOLIDATION).consistent
+    # a normal statement before the finding moves after it
+    assert make_consistent("No acute disease. Stable cardiomegaly.") == "Stable cardiomegaly. Otherwise, no acute disease."
+    assert make_consistent("Right lower lobe pneumonia. Clear lungs.") == "Right lower lobe pneumonia. Lungs otherwise clear."
     assert make_consistent("Large left pneumothorax. No pneumothorax or pleural effusion.") == "Large left pneumothorax."
     unchanged = "Stable cardiomegaly without acute cardiopulmonary disease."
     assert make_consistent(unchanged) == unchanged
     assert make_consistent("No pneumothorax.", PNEUMOTHORAX) == "No pneumothorax."  # nothing would be left
+
+
+def test_qualified_normal_statements_read_naturally():
+    assert qualify("No acute cardiopulmonary abnormality.") == "Otherwise, no acute cardiopulmonary abnormality."
+    assert qualify("There is no evidence of active disease.") == "Otherwise, no evidence of active disease."
+    assert qualify("Negative for acute abnormality.") == "Otherwise, negative for acute abnormality."
+    assert qualify("Negative chest.") == OTHERWISE_NORMAL and qualify("Normal chest.") == OTHERWISE_NORMAL
+    assert qualify("Lungs are clear.") == "Lungs otherwise clear."
+    for sentence in ("No acute cardiopulmonary abnormality.", "Negative chest.", "Clear lungs."):
+        assert check(f"Left lower lobe pneumonia. {qualify(sentence)}").consistent
 
 
 def test_impression_style_of_carried_findings_sentences():
@@ -121,6 +135,15 @@ def test_impression_style_of_carried_findings_sentences():
         "Mild opacity projected over the left lung base."
     assert remove_deid("Nodular density at the left costophrenic XXXX.") == "Nodular density at the left costophrenic [redacted]."
     assert "XXXX" not in impression_style("XXXX 7 XXXX nodular density at the left lung base.")
+    # one finding per clause: the clauses that only deny or say normal are dropped
+    assert impression_style("There is a large right pleural effusion, no pneumothorax.") == "A large right pleural effusion."
+    assert finding_clauses("Heart size normal, lungs are clear.") == "Heart size normal, lungs are clear."
+    assert finding_clauses("The heart is normal, small left effusion.") == "small left effusion."
+
+
+def test_carried_sentences_go_most_important_first():
+    ordered = by_importance(["Mild cardiomegaly.", "Small right pleural effusion.", "Large left pneumothorax."])
+    assert ordered == ["Large left pneumothorax.", "Small right pleural effusion.", "Mild cardiomegaly."]
 
 
 def test_rates_and_markdown():
@@ -132,3 +155,25 @@ def test_rates_and_markdown():
     text = markdown(check(ISSUE_EXAMPLES[0][1], PNEUMOTHORAX))
     assert "normal statement (Atelectasis, Pneumothorax)" in text and "No acute cardiopulmonary abnormality." in text
     assert "no contradiction" in markdown(check("No acute disease."))
+
+
+def test_evaluate_reports_a_contradict_column():
+    from training.metric_registry import active_metrics, columns, score_reports
+
+    metrics = active_metrics()
+    assert "contradiction_rate" in columns(metrics)
+    assert {m.name: m for m in metrics}["consistency"].header("contradiction_rate") == "Contradict %"
+    rows = score_reports(metrics, [ISSUE_EXAMPLES[1][1], "RLL consolidation. " + OTHERWISE_NORMAL], ["x", "y"],
+                         context={"findings": [CONSOLIDATION, CONSOLIDATION], "train_impressions": set()})
+    assert [r["contradiction_rate"] for r in rows] == [1.0, 0.0]
+
+
+def test_study_outputs_carry_the_contradiction_rate_per_system():
+    from rating.output_metrics import contradiction_by_system, metric_columns, output_metrics
+
+    texts = [ISSUE_EXAMPLES[1][1], "RLL consolidation. " + OTHERWISE_NORMAL, "No acute disease."]
+    frame = output_metrics(texts, ["Right lower lobe pneumonia."] * 3, [CONSOLIDATION] * 3)
+    assert frame["contradiction_rate"].tolist() == [1.0, 0.0, 0.0]
+    assert "contradiction_rate" in metric_columns(frame)  # so Table 1 of the analysis reports it per system
+    rates = contradiction_by_system(["a", "a", "b"], texts, [CONSOLIDATION] * 3)
+    assert rates.to_dict() == {"a": 0.5, "b": 0.0}
