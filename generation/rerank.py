@@ -140,5 +140,5 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
     if findings is not None and config.complete_omissions:
         from core.consistency import complete_consistently
 
-        best = [complete_consistently(f, text) for f, text in zip(findings, best)]
+        best = [complete_consistently(f, text) for f, text in zip(findings, best, strict=True)]
     return best
