@@ -14,7 +14,9 @@ lesions) and reports three kinds of contradiction:
   and so never flagged, when it says "otherwise", "other", "else", "additional", "further",
   "remaining", "elsewhere" or "new" ("Otherwise, no acute cardiopulmonary abnormality.", "Lungs are
   otherwise clear.", "No new acute abnormality."), or when it shares its sentence with the finding
-  ("Stable cardiomegaly without acute cardiopulmonary abnormality.").
+  ("Stable cardiomegaly without acute cardiopulmonary abnormality.") or with anything else it
+  qualifies ("Chronic changes with no acute cardiopulmonary disease.", "Postsurgical changes of
+  CABG without acute cardiopulmonary abnormality."; not "Heart normal, lungs clear.").
 * denies its own finding: one sentence asserts an observation and another denies it ("Large left
   pneumothorax. ... No pneumothorax.").
 * denies the findings: a sentence denies an observation that a findings sentence states
@@ -33,8 +35,9 @@ who reads only the last sentence); "Otherwise, ..." is the fix.
 
 `make_consistent(impression, findings)` is the repair used by rerank and completion: a flagged
 normal statement moves after the findings and is qualified ("No acute disease." -> "Otherwise, no
-acute disease."; "Negative chest." -> "Otherwise, no acute cardiopulmonary abnormality."; "Clear
-lungs." -> "Lungs otherwise clear.", dropped when a whole-study statement follows), and a sentence
+acute disease."; "Negative chest." -> "Otherwise negative chest."; "Normal chest." -> "Otherwise
+normal chest."; anything else -> "Otherwise, no acute cardiopulmonary abnormality."; "Clear lungs."
+-> "Lungs otherwise clear.", dropped when a whole-study statement follows), and a sentence
 that denies a stated finding is dropped (unless nothing would be left).
 
 Pure functions: no torch, no I/O.
@@ -123,29 +126,45 @@ class ConsistencyCheck:
         return tuple(dict.fromkeys(c.sentence for c in self.contradictions))
 
 
-def normal_scope(sentence: str) -> str | None:
-    """"study" for a whole-study normal statement, "lungs" for a lung-scoped one, else None.
+_LEAD_IN = re.compile(r"^(?:(?:impression|chest|conclusion|findings)\s*:\s*|there\s+(?:is|are)\s+|the\s+"
+                      r"|(?:again|still|specifically|currently|overall|stable)\s*,?\s+)+")
+_NOT_A_SUBJECT = re.compile(r"\b(?:no|not|normal|clear|negative|unremarkable|without|within)\b")
 
-    Qualification and shared findings are not looked at here (see `check`)."""
+
+def _normal_match(sentence: str) -> tuple[str | None, str]:
+    """(scope, subject): the scope of the sentence's normal statement ("study", "lungs" or None) and the
+    words before it when they name something else ("Chronic changes" in "Chronic changes with no acute
+    disease."), which qualify the statement as "otherwise"."""
     low = " ".join(clean_text(sentence).lower().split())
-    low = re.sub(r"^(?:impression|chest|conclusion)\s*:\s*", "", low)
-    low = re.sub(r"^there\s+(?:is|are)\s+", "", low)
+    low = _LEAD_IN.sub("", low)
     for pattern in _STUDY_PATTERNS:
         m = pattern.search(low)
         if m is None:
             continue
         region = m.groupdict().get("region") or ""
         if _NOT_WHOLE.search(low[: m.end()]):
-            return None
+            return None, ""
         words = set(re.findall(r"[a-z]+", region)) - {"or", "and", "radiographic", "xxxx", "x"}
-        if words and words <= {"pulmonary", "lung"}:
-            return "lungs"
         if words and words <= {"cardiac"}:
-            return None
-        return "study"
-    if any(p.search(low) for p in _LUNG_PATTERNS):
-        return "lungs"
-    return None
+            return None, ""
+        return ("lungs" if words and words <= {"pulmonary", "lung"} else "study"), _subject(low[: m.start()])
+    for pattern in _LUNG_PATTERNS:
+        m = pattern.search(low)
+        if m is not None:
+            return "lungs", _subject(low[: m.start()])
+    return None, ""
+
+
+def _subject(leading: str) -> str:
+    leading = leading.strip(" ,;:-")
+    return "" if not leading or _NOT_A_SUBJECT.search(leading) else leading
+
+
+def normal_scope(sentence: str) -> str | None:
+    """"study" for a whole-study normal statement, "lungs" for a lung-scoped one, else None.
+
+    Qualification and shared findings are not looked at here (see `check`)."""
+    return _normal_match(sentence)[0]
 
 
 def _sentences(text: str) -> list[str]:
@@ -193,8 +212,8 @@ def check(impression: str, findings: str | None = None) -> ConsistencyCheck:
     order = SIGNIFICANT.index
     for i, sentence in enumerate(sentences):
         others = set().union(*(a for j, a in enumerate(asserting) if j != i))
-        scope = None if asserting[i] else normal_scope(sentence)
-        if scope and not _QUALIFIED.search(sentence.lower()):
+        scope, subject = (None, "") if asserting[i] else _normal_match(sentence)
+        if scope and not subject and not _QUALIFIED.search(sentence.lower()):
             hit = others if scope == "study" else others & PARENCHYMAL
             if hit:
                 out.append(Contradiction(NORMAL_STUDY, tuple(sorted(hit, key=order)), sentence))
@@ -231,6 +250,8 @@ def qualify(sentence: str) -> str:
     m = re.match(r"(?:there\s+is\s+)?(no|negative\s+for)\b", low)
     if m:
         return f"Otherwise, {low[m.start(1):m.start(1) + 1]}{text[m.start(1) + 1:]}."
+    if re.match(r"(?:negative|normal|unremarkable)\b", low):
+        return f"Otherwise {low[:1]}{text[1:]}."
     return OTHERWISE_NORMAL
 
 

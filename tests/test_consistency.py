@@ -41,6 +41,8 @@ FINE_REFERENCES = [
     ("No acute pulmonary abnormality. Moderate cardiomegaly without pulmonary edema.", None),
     ("Apparent scarring within the lingula, otherwise unremarkable.", None),
     ("Pathologic fractures seen at T5 and L2. Left venous catheter in SVC.", None),
+    ("Mild cardiomegaly. Chronic changes with no acute cardiopulmonary disease.", None),
+    ("Stable cardiomegaly. Postsurgical changes of CABG without acute cardiopulmonary abnormality.", None),
     ("Small right pleural effusion. No left effusion.", None),
     ("Moderate cardiomegaly. Clear lungs.", None),  # lungs can be clear beside a large heart
     ("Small left pneumothorax. No large pneumothorax.", None),
@@ -93,6 +95,9 @@ def test_scopes_of_normal_statements():
     # a lung-scoped statement does not contradict a heart or bone finding
     assert check("Mild cardiomegaly. No acute pulmonary disease.").consistent
     assert not check("Left lower lobe pneumonia. No acute pulmonary disease.").consistent
+    # a normal anatomy statement before it is no subject that qualifies it
+    assert not check("Right lower lobe consolidation. Heart size normal, lungs are clear.").consistent
+    assert not check("Right lower lobe consolidation. The lungs are clear.").consistent
 
 
 def test_denial_on_another_side_or_of_a_merely_possible_finding_is_fine():
@@ -106,7 +111,7 @@ def test_make_consistent_qualifies_the_normal_statement_and_drops_denials():
     assert fixed == "A large left pneumothorax with partial collapse of the left lung. " + OTHERWISE_NORMAL
     assert check(fixed, PNEUMOTHORAX).consistent
     fixed = make_consistent(ISSUE_EXAMPLES[1][1], CONSOLIDATION)
-    assert fixed == f"RLL consolidation with a small right pleural effusion. {OTHERWISE_NORMAL}"
+    assert fixed == "RLL consolidation with a small right pleural effusion. Otherwise negative chest."
     assert check(fixed, CONSOLIDATION).consistent
     # a normal statement before the finding moves after it
     assert make_consistent("No acute disease. Stable cardiomegaly.") == "Stable cardiomegaly. Otherwise, no acute disease."
@@ -121,7 +126,9 @@ def test_qualified_normal_statements_read_naturally():
     assert qualify("No acute cardiopulmonary abnormality.") == "Otherwise, no acute cardiopulmonary abnormality."
     assert qualify("There is no evidence of active disease.") == "Otherwise, no evidence of active disease."
     assert qualify("Negative for acute abnormality.") == "Otherwise, negative for acute abnormality."
-    assert qualify("Negative chest.") == OTHERWISE_NORMAL and qualify("Normal chest.") == OTHERWISE_NORMAL
+    assert qualify("Negative chest.") == "Otherwise negative chest." and qualify("Normal chest.") == "Otherwise normal chest."
+    assert qualify("Unremarkable chest x-XXXX.") == "Otherwise unremarkable chest x-XXXX."
+    assert qualify("No active disease is seen in the chest.").startswith("Otherwise, no active")
     assert qualify("Lungs are clear.") == "Lungs otherwise clear."
     for sentence in ("No acute cardiopulmonary abnormality.", "Negative chest.", "Clear lungs."):
         assert check(f"Left lower lobe pneumonia. {qualify(sentence)}").consistent
