@@ -278,6 +278,15 @@ class GenerationService:
             return ""
         return markdown(check(findings, impression))
 
+    def consistency_markdown(self, findings: object, impression: object) -> str:
+        """The consistency check shown under the impression: a finding beside an unqualified normal statement,
+        or a denied finding (core.consistency)."""
+        from core.consistency import check, markdown
+
+        if not isinstance(findings, str) or not isinstance(impression, str) or not impression.strip():
+            return ""
+        return markdown(check(impression, findings))
+
     def generate(self, findings: object, system: str | None = None,
                  settings: GenerationSettings = GenerationSettings()) -> GenerationUpdate:
         """The finished answer (scripts, the benchmark)."""

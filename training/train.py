@@ -103,10 +103,11 @@ def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: Ru
                      log: MetricsLog):
     """Tune on findings -> impression with retrieved training examples in the prompt; returns (model, state)."""
     from training.base_model import count_parameters, prepare_for_finetuning
-    from training.instruct_data import encode_reports
+    from training.instruct_data import encode_reports, tuning_reports
 
     builder = PromptBuilder(data.train, cfg.retrieved_examples, cfg.max_example_words)
-    train_ex = encode_reports(tokenizer, data.train, builder, cfg.max_seq_len, exclude_self=True)
+    tuning = tuning_reports(data.train, cfg.abnormal_oversample, cfg.restate_findings)
+    train_ex = encode_reports(tokenizer, tuning, builder, cfg.max_seq_len, exclude_self=True)
     val_ex = encode_reports(tokenizer, data.validate, builder, cfg.max_seq_len, exclude_self=False)
     model = prepare_for_finetuning(model, cfg)
     trainable, total = count_parameters(model)
