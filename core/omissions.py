@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from core.chexpert_rules import NO_FINDING, OBSERVATIONS, SUPPORT_DEVICES
 from core.cleaning import clean_text, split_sentences
 from core.clinical import is_positive, label_report
-from core.impression_style import by_importance, impression_style, rewrite_sentence  # noqa: F401 - re-exported
+from core.impression_style import by_importance, impression_style, rewrite_sentence
 
 SIGNIFICANT: tuple[str, ...] = tuple(o for o in OBSERVATIONS if o not in (NO_FINDING, SUPPORT_DEVICES))
 """Observations the check compares, in CheXpert order."""

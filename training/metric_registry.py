@@ -146,7 +146,7 @@ def _omission_metric() -> Metric | None:
 
 def _consistency_metric() -> Metric | None:
     try:
-        from core import consistency  # noqa: F401, PLC0415
+        from core import consistency  # noqa: F401
     except ModuleNotFoundError as exc:
         if exc.name == "core.consistency":
             return None
