@@ -108,7 +108,7 @@ def analyze_study_with_protocols(session: Session, study_id: int, config: Analys
     likert = analyze_frames(info, systems, ratings[keep].reset_index(drop=True), outputs, expected, config,
                             system_display_names(session, study_id), systems_table(session, study_id))
     likert.ratings = ratings
-    likert.progress_raters, likert.progress_cases = progress_tables(ratings, expected)
+    likert.tables["progress_raters"], likert.tables["progress_cases"] = progress_tables(ratings, expected)
     likert.notes.extend(notes)
     if "likert" not in protocols:
         likert.notes.append(f"This study uses the {', '.join(protocols)} protocol: it has no 1-5 scores, so "
