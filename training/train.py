@@ -32,6 +32,7 @@ from core.build_lock import BUSY_EXIT_CODE, BuildBusy, build_lock
 from training.config import TrainConfig, load_recipe
 from generation.prompting import PromptBuilder
 from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop, total_optimizer_steps
+from training.weights_hash import build_environment, compare, state_dict_sha256
 from core.paths import FINAL_META, PROJECT_ROOT
 
 
@@ -192,8 +193,9 @@ def write_final(cfg: TrainConfig, run_dir: Path, model, tokenizer, state: Traini
             "retrieved_examples": cfg.retrieved_examples, "max_example_words": cfg.max_example_words,
             "max_seq_len": cfg.max_seq_len, "data": cfg.data, "max_train_reports": cfg.max_train_reports,
             "train_reports": len(data.train), "best_step": state.best_step, "best_val_loss": state.best_val_loss,
-            "recipe": cfg.name, "steps": state.step, "cut_by_time": state.cut_by_time}
-    (final / FINAL_META).write_text(json.dumps(meta, indent=2))
+            "recipe": cfg.name, "steps": state.step, "cut_by_time": state.cut_by_time,
+            "weights_sha256": state_dict_sha256(final), "built_with": build_environment()}
+    (final / FINAL_META).write_text(json.dumps(meta, indent=2))  # last: its presence marks a finished build
     return final
 
 
@@ -243,6 +245,17 @@ def _build(cfg: TrainConfig, run_dir: Path, accelerator, started: float) -> Path
     return final
 
 
+def verify(cfg: TrainConfig, expect: str | None = None) -> None:
+    """--verify: exit 0 when the final weights match the recorded (and expected) hash, 1 when not."""
+    final = cfg.run_dir(PROJECT_ROOT) / "final"
+    try:
+        ok, lines = compare(final, expect)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"error: {exc} (build it first: python -m training.train --recipe {cfg.name})") from None
+    print("\n".join(lines))
+    raise SystemExit(0 if ok else 1)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", default="default", help="recipe name in training/recipes/ or a YAML path")
@@ -251,6 +264,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", help="override the report file")
     p.add_argument("--max-minutes", type=float,
                    help="opt-in wall-clock cap on instruction tuning (the model then depends on machine speed)")
+    p.add_argument("--verify", nargs="?", const="", metavar="HASH",
+                   help="train nothing: recompute the weights hash of the recipe's final/ and compare it with the "
+                        "hash and environment recorded at build time (and with HASH, a prefix, when given)")
     return p.parse_args(argv)
 
 
@@ -262,6 +278,8 @@ def cli(argv=None) -> None:
         cfg = load_recipe(args.recipe, **overrides)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
+    if args.verify is not None:
+        verify(cfg, args.verify or None)
     try:
         main(cfg)
     except BuildBusy as exc:
