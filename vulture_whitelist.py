@@ -53,6 +53,8 @@ log_message
 pytestmark
 _single_thread
 one_torch_thread
+pytest_runtest_setup
+pytest_runtest_teardown
 
 # Documentation and serialisation: KINDS names the values of ImpressionGenerator.kind; the
 # simulation result is written out with dataclasses.asdict (rating/simulate.py).

@@ -10,6 +10,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.lanes import require_slow
+
 ROOT = Path(__file__).resolve().parent.parent
 NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
 PRIVACY_VARS = ("GRADIO_ANALYTICS_ENABLED", "HF_HUB_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "TRANSFORMERS_OFFLINE")
@@ -62,6 +64,7 @@ def start_app(tmp: Path, args: list[str], module: str | None = None, ready_path:
     The privacy variables (and any admin secret of the caller's shell) are removed from the child's
     environment, so the app must set them itself. netguard=False runs the app unwrapped (benchmarks).
     """
+    require_slow("an app process")
     port = free_port()
     log_path, netguard_log = tmp / "app.log", tmp / "outbound.log"
     env = {k: v for k, v in os.environ.items() if k not in PRIVACY_VARS and k != "RADLLAMA_ADMIN_SECRET"}

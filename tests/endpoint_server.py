@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.app_process import free_port, stop_process
+from tests.lanes import require_slow
 
 
 @dataclass
@@ -42,6 +43,7 @@ class ServedModel:
 def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, timeout: float = 180.0,
                              extra_args: list[str] | None = None) -> ServedModel:
     """`transformers serve MODEL_DIR --host 127.0.0.1 --port P --device cpu`, offline; waits for /health."""
+    require_slow("a transformers serve process")
     exe = shutil.which("transformers")
     if exe is None:
         raise RuntimeError("the `transformers` command is missing: pip install -r requirements-dev.txt "
