@@ -145,7 +145,7 @@ def build_services(cfg: AppConfig) -> Services:
     from db.engine import make_session_factory, prepare_database
     from demo.service import GenerationService
     from rating.admin import AdminService
-    from rating.analysis_service import AnalysisService
+    from rating.analysis.service import AnalysisService
     from rating.invitations import OneTimeDownloads
     from rating.service import RatingService
     from rating.ui.request_client import current_client

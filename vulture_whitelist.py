@@ -56,6 +56,10 @@ one_torch_thread
 pytest_runtest_setup
 pytest_runtest_teardown
 
+# AnalysisResult's named accessors, one per table (rating/analysis/summary.py): API for scripts and notebooks.
+icc
+metric_validity
+
 # Documentation and serialisation: KINDS names the values of ImpressionGenerator.kind; the
 # simulation result is written out with dataclasses.asdict (rating/simulate.py).
 KINDS

@@ -91,7 +91,7 @@ def side_by_side(ratings, out: Path, n_rows: int) -> None:
     import pyarrow.csv as pa_csv
     from openpyxl import Workbook
 
-    from rating.xlsx_writer import write_xlsx
+    from rating.analysis.xlsx import write_xlsx
 
     part = ratings.head(n_rows)
     t = time.perf_counter()
@@ -154,12 +154,12 @@ def main() -> None:
           f"{startup[len(startup) // 2]:.2f} s")
     print(f"   CLI's own step timings (last run): {full[-1][1]}")
 
-    from rating.analysis import load_outputs, load_ratings
-    from rating.export import export_study
+    from rating.analysis.export import export_study
+    from rating.analysis.load import load_outputs, load_ratings
 
     # The CLI imports these only for the step that needs them; import them here so that the
     # in-process numbers below time the export work, not start-up.
-    import core.clinical, core.metrics, krippendorff, scipy.stats, rating.figures, rating.xlsx_writer  # noqa: E401,F401
+    import core.clinical, core.metrics, krippendorff, scipy.stats, rating.analysis.figures, rating.analysis.xlsx  # noqa: E401,F401
 
     factory = make_session_factory(prepare_database(str(db)))
     with factory() as s:

@@ -97,3 +97,32 @@ def start_unauthorised_server(status: int = 401, message: bytes = b"Incorrect AP
     server.seen = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+class _Recording(http.server.BaseHTTPRequestHandler):
+    """Answers /v1/completions with a fixed text and records each request's JSON body."""
+
+    def do_POST(self) -> None:
+        import json
+
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        self.server.bodies.append(body)
+        reply = json.dumps({"id": "cmpl-1", "object": "text_completion", "created": 0, "model": body.get("model", ""),
+                            "choices": [{"text": " Clear lungs.", "index": 0, "finish_reason": "stop",
+                                         "logprobs": None}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+def start_recording_server() -> tuple[http.server.ThreadingHTTPServer, str]:
+    """(server, base URL) of a 127.0.0.1 completions server; server.bodies lists the request bodies."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recording)
+    server.bodies = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"

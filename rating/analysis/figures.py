@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from db.models import CRITERIA
-from rating.analysis import CRITERION_LABELS
+from db.models import CRITERIA, CRITERION_TITLES
 
 OKABE_ITO = {
     "blue": "#0072B2", "vermillion": "#D55E00", "bluish green": "#009E73", "reddish purple": "#CC79A7",
@@ -114,7 +113,7 @@ def figure4(table: pd.DataFrame, systems: Sequence[str] | None = None, title: st
                             label=names.get(system, system))
         for artist in (drawn.lines[0], *drawn.lines[1], *drawn.lines[2]):
             artist.set_clip_on(False)  # a mean or interval end at exactly 5 stays visible
-    labels = [CRITERION_LABELS[c] for c in CRITERIA]
+    labels = [CRITERION_TITLES[c] for c in CRITERIA]
     if layout.rotate_criteria:
         ax.set_xticks(x, labels, fontsize=layout.tick_pt, rotation=30, ha="right", rotation_mode="anchor")
     else:
