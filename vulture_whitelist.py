@@ -15,6 +15,7 @@ conciseness
 clinical_utility
 rating_id
 edited_at
+error_rating  # relationship(back_populates=...) in db/protocol_models.py
 
 # Alembic reads the revision graph from these module variables in db/migrations/versions/.
 down_revision

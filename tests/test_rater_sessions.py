@@ -85,6 +85,7 @@ def test_drafts_are_kept_validated_restored_and_dropped_on_submit(study):
     created, factory, svc, clock = study
     key, _, _ = svc.start_session(created.rater_tokens["Dr 00"])
     view = svc.resume(key)
+    clock.now += timedelta(seconds=10)  # active time never exceeds the server's time since opening
     draft = {"A": {"coherence": 4, "comment": "half done"}, "B": {"relevance": "2", "significant_error": True}}
     svc.save_draft(key, 0, draft, active_ms=1500)
     again = svc.resume(key)
@@ -109,6 +110,7 @@ def test_active_time_sums_over_visits_and_counts_for_edits(study):
     created, factory, svc, clock = study
     key, _, _ = svc.start_session(created.rater_tokens["Dr 01"])
     view = svc.resume(key)
+    clock.now += timedelta(seconds=10)  # active time never exceeds the server's time since opening
     svc.open_case(key, 1, active_ms=3000, from_position=0)  # first visit of case 1: 3 s, left unrated
     clock.now += timedelta(hours=5)  # the page was closed for hours: that time does not count
     svc.open_case(key, 0)

@@ -154,6 +154,13 @@ class FinetuneConfig:
     """Examples per forward pass on one device."""
     effective_batch_size: int = 8
     """Examples per optimizer step over all devices; gradient accumulation makes up the rest."""
+    abnormal_oversample: int = 1
+    """Copies of each training report whose findings state a clinically significant observation
+    (core.omissions.positives) in the tuning examples; 1: no oversampling."""
+    restate_findings: bool = False
+    """Tune on targets that restate the abnormal findings: each training impression repaired with
+    core.consistency.complete_consistently (omitted findings sentences in front in impression style,
+    normal statements qualified by "Otherwise,"). Validation loss stays on the original impressions."""
     eval_every_steps: int = 50
     """Optimizer steps between validation-loss evaluations (and checkpoints)."""
     early_stopping_patience: int = 3
@@ -186,6 +193,8 @@ class FinetuneConfig:
             raise ValueError("finetune.effective_batch_size must be a multiple of finetune.per_device_batch_size")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError("finetune.max_minutes must be positive when set")
+        if self.abnormal_oversample < 1:
+            raise ValueError("finetune.abnormal_oversample must be at least 1")
 
 
 @dataclass
@@ -372,6 +381,7 @@ FLAT_KEYS = {
     "early_stopping_patience": "finetune.early_stopping_patience", "keep_checkpoints": "finetune.keep_checkpoints",
     "log_every_steps": "finetune.log_every_steps", "max_minutes": "finetune.max_minutes",
     "gradient_checkpointing": "finetune.gradient_checkpointing", "final_format": "finetune.final_format",
+    "abnormal_oversample": "finetune.abnormal_oversample", "restate_findings": "finetune.restate_findings",
 }
 """Keys of the flat recipes before issue 25 and where they live now (named in the error message)."""
 

@@ -33,7 +33,8 @@ from training.config import TrainConfig, load_recipe, parse_set
 from generation.prompting import PromptBuilder
 from training.loop import MetricsLog, make_optimizer, run_loop, total_optimizer_steps
 from training.weights_hash import build_environment, compare, state_dict_sha256
-from core.paths import FINAL_META, PROJECT_ROOT
+from core.home import home_dir
+from core.paths import FINAL_META
 
 
 @dataclass
@@ -103,11 +104,12 @@ def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: Ru
                      log: MetricsLog):
     """Tune on findings -> impression with retrieved training examples in the prompt; returns (model, state)."""
     from training.base_model import count_parameters, prepare_for_finetuning
-    from training.instruct_data import encode_reports
+    from training.instruct_data import encode_reports, tuning_reports
 
     d = cfg.data
     builder = PromptBuilder(data.train, d.retrieved_examples, d.max_example_words)
-    train_ex = encode_reports(tokenizer, data.train, builder, d.max_seq_len, exclude_self=True)
+    tuning = tuning_reports(data.train, cfg.finetune.abnormal_oversample, cfg.finetune.restate_findings)
+    train_ex = encode_reports(tokenizer, tuning, builder, d.max_seq_len, exclude_self=True)
     val_ex = encode_reports(tokenizer, data.validate, builder, d.max_seq_len, exclude_self=False)
     model = prepare_for_finetuning(model, cfg)
     trainable, total = count_parameters(model)
@@ -210,7 +212,7 @@ def main(cfg: TrainConfig) -> Path:
     if sharded and not (cfg.finetune.method == "lora" and cfg.finetune.final_format == "adapter"):
         raise SystemExit("error: FSDP runs write a LoRA adapter: use finetune.method: lora and finetune.final_format: adapter "
                          "(the llama2-7b recipe does), or DDP (training/accelerate/ddp.yaml)")
-    run_dir = cfg.run_dir(PROJECT_ROOT)
+    run_dir = cfg.run_dir(home_dir())  # a relative output_dir is inside the home folder ($RADLLAMA_HOME)
     run_dir.mkdir(parents=True, exist_ok=True)
     # Only the main process writes (and so locks) the run folder; the others follow it.
     with build_lock(run_dir) if accelerator.is_main_process else contextlib.nullcontext():
@@ -246,7 +248,7 @@ def _build(cfg: TrainConfig, run_dir: Path, accelerator, started: float) -> Path
 
 def verify(cfg: TrainConfig, expect: str | None = None) -> None:
     """--verify: exit 0 when the final weights match the recorded (and expected) hash, 1 when not."""
-    final = cfg.run_dir(PROJECT_ROOT) / "final"
+    final = cfg.run_dir(home_dir()) / "final"
     try:
         ok, lines = compare(final, expect)
     except (FileNotFoundError, ValueError) as exc:
