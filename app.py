@@ -22,6 +22,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Gradio's queue rebuilds a pandas summary of up to 10,000 past events after EVERY event, for a
 # monitoring page this app never enables: CPU taken from the raters' submits. Once per 1,000.
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+if os.environ.get("RADLLAMA_GENERATE_QUEUE_MAX", "").strip() != "0":  # demo/queue_bounds.py (issue 22)
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
@@ -243,7 +245,9 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     if cfg.public_demo or (cfg.only_tab and cfg.only_tab != "rate"):
         page = build_single_tab(services, "generate" if cfg.public_demo else cfg.only_tab)
         page.state_session_capacity = WORKBENCH_STATE_SESSIONS
-        gr.mount_gradio_app(server, page.queue(default_concurrency_limit=2), path="", footer_links=["api"])
+        from demo.queue_bounds import bounded_queue
+
+        gr.mount_gradio_app(server, bounded_queue(page, concurrency=2), path="", footer_links=["api"])
         return HttpGuard(server, **guard)
     from rating.ui.rater_session import install_rater_session
 
@@ -258,7 +262,9 @@ def create_server(cfg: AppConfig, services: Services | None = None):
         def _to_rating():
             return RedirectResponse(f"{RATER_PATH}/")
     else:
-        workbench = build_workbench(services).queue(default_concurrency_limit=2)
+        from demo.queue_bounds import bounded_queue
+
+        workbench = bounded_queue(build_workbench(services), concurrency=2)
         workbench.state_session_capacity = WORKBENCH_STATE_SESSIONS
         gr.mount_gradio_app(server, workbench, path="", footer_links=["api"])
     return HttpGuard(server, **guard)
