@@ -26,6 +26,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Gradio's queue rebuilds a pandas summary of up to 10,000 past events after EVERY event, for a
 # monitoring page this app never enables: CPU taken from the raters' submits. Once per 1,000.
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+if os.environ.get("RADLLAMA_GENERATE_QUEUE_MAX", "").strip() != "0":  # demo/queue_bounds.py (issue 22)
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 import argparse
 from dataclasses import dataclass
@@ -309,12 +311,13 @@ def create_server(cfg: AppConfig, services: Services | None = None):
 
         add_links_route(server, services.admin.downloads)  # before the workbench claims "/"
     from demo.queue_bound import bound_queue
+    from demo.queue_bounds import bounded_queue
 
     if cfg.public_demo or (cfg.only_tab and cfg.only_tab != "rate"):
         page = build_single_tab(services, "generate" if cfg.public_demo else cfg.only_tab)
         page.state_session_capacity = WORKBENCH_STATE_SESSIONS
         # Queued jobs are capped per client and in all: one client cannot make a visitor wait behind a flood.
-        gr.mount_gradio_app(server, bound_queue(page.queue(default_concurrency_limit=2)), path="",
+        gr.mount_gradio_app(server, bound_queue(bounded_queue(page, concurrency=2)), path="",
                             footer_links=["api"])
         return HttpGuard(server, **guard)
     from rating.ui.rater_session import install_rater_session
@@ -330,7 +333,7 @@ def create_server(cfg: AppConfig, services: Services | None = None):
         def _to_rating():
             return RedirectResponse(f"{RATER_PATH}/")
     else:
-        workbench = bound_queue(build_workbench(services).queue(default_concurrency_limit=2))
+        workbench = bound_queue(bounded_queue(build_workbench(services), concurrency=2))
         workbench.state_session_capacity = WORKBENCH_STATE_SESSIONS
         gr.mount_gradio_app(server, workbench, path="", footer_links=["api"])
     return HttpGuard(server, **guard)
