@@ -65,3 +65,4 @@ metric_validity
 # simulation result is written out with dataclasses.asdict (rating/simulate.py).
 KINDS
 boosted_system
+should_exit  # uvicorn.Server: set to stop the server (tests)
