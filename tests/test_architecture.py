@@ -71,10 +71,10 @@ def test_every_registered_factory_exists():
 
 
 ANALYSIS_LAYERS = ("config", "bootstrap", "metrics", "load", "scores", "agreement", "comparisons", "metric_validity",
-                   "progress", "summary", "tables", "figures", "xlsx", "export", "service")
+                   "progress", "summary", "tables", "figures", "xlsx", "report", "export", "service")
 """rating/analysis modules from the bottom up: a module imports only modules listed before it."""
 ANALYSIS_PURE = ("config", "bootstrap", "scores", "agreement", "comparisons", "metric_validity", "progress",
-                 "tables", "figures", "xlsx")
+                 "tables", "figures", "xlsx", "report")
 """Statistics, tables and files from DataFrames: no database, no UI."""
 
 

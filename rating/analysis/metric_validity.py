@@ -42,7 +42,7 @@ from rating.analysis.scores import primary_ratings
 
 VALIDITY_COLUMNS = ["metric", "criterion", "level", "kendall_tau_b", "ci_low", "ci_high", "n", "note"]
 LORO_COLUMNS = ["metric", "criterion", "tau_metric", "tau_reader", "difference", "metric_closer", "share_closer",
-                "n_readers", "n_outputs", "note"]
+                "n_readers", "n_reader_outputs", "note"]
 
 
 def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
@@ -113,7 +113,11 @@ def _weighted_tau_b(weights: np.ndarray, a: np.ndarray, qx: np.ndarray, qy: np.n
 
 
 def _system_tau_b(mx: np.ndarray, my: np.ndarray) -> np.ndarray:
-    """tau-b over systems for every resample: mx, my of shape (B, S) -> (B,)."""
+    """tau-b over systems for every resample: mx, my of shape (B, S) -> (B,).
+
+    Means are rounded to 12 decimals first: two systems with the same mean computed through
+    different sums (matrix products) must tie, as they do in scipy on pandas means."""
+    mx, my = np.round(mx, 12), np.round(my, 12)
     sx = np.sign(mx[:, :, None] - mx[:, None, :])
     sy = np.sign(my[:, :, None] - my[:, None, :])
     iu = np.triu_indices(mx.shape[1], 1)
@@ -126,7 +130,11 @@ def _system_tau_b(mx: np.ndarray, my: np.ndarray) -> np.ndarray:
 def metric_validity_table(ratings: pd.DataFrame, config: AnalysisConfig = AnalysisConfig(),
                           expert_targets: Mapping[str, pd.Series] | None = None) -> pd.DataFrame:
     """Kendall's tau-b of every metric against every criterion's mean score, output and system level,
-    with a case-bootstrap interval (columns VALIDITY_COLUMNS)."""
+    with a case-bootstrap interval (columns VALIDITY_COLUMNS).
+
+    Row 0 of the weights is the sample itself (every case once): its tau-b is the estimate, and
+    equals scipy.stats.kendalltau; rows 1.. are the bootstrap resamples.
+    """
     data = primary_ratings(ratings, config)
     metrics = metric_columns(data)
     if data.empty or not metrics:
@@ -137,63 +145,66 @@ def metric_validity_table(ratings: pd.DataFrame, config: AnalysisConfig = Analys
     case_index = np.searchsorted(cases, table["case_id"].to_numpy())
     slot = table.groupby("case_id").cumcount().to_numpy()
     shape = (len(cases), int(slot.max()) + 1)
-    systems = sorted(table["system"].unique())
-    sys_index = np.searchsorted(systems, table["system"].to_numpy())
+    systems = np.array(sorted(table["system"].unique()), dtype=object)
+    member = np.zeros((len(table), len(systems)))
+    member[np.arange(len(table)), np.searchsorted(systems, table["system"].to_numpy())] = 1.0
     rng = np.random.default_rng(config.seed)
-    weights = resample_counts(rng, len(cases), config.n_bootstrap)
-    out_weights = weights[:, case_index]  # (B, outputs)
-    columns = {c: _padded(table, c, case_index, slot, shape) for c in [*metrics, *targets]}
-    signs = {c: _signs(v) for c, v in columns.items()}
-    tie_quads = {c: _quad(weights, _tie_sums(v)) for c, v in columns.items()}
+    weights = np.vstack([np.ones((1, len(cases))), resample_counts(rng, len(cases), config.n_bootstrap)])
+    out_weights = weights[:, case_index]  # (1 + B, outputs)
+    values = {c: table[c].to_numpy(dtype=float) for c in [*metrics, *targets]}
+    full = {c: bool(np.isfinite(v).all()) for c, v in values.items()}
+    padded = {c: _padded(table, c, case_index, slot, shape) for c in values}
+    signs = {c: _signs(v) for c, v in padded.items()}
+    tie_quads = {c: _quad(weights, _tie_sums(v)) for c, v in padded.items()}
+    sizes = np.bincount(case_index, minlength=len(cases)).astype(float)
+    count = out_weights @ member
+    with np.errstate(invalid="ignore", divide="ignore"):
+        system_means = {c: (out_weights @ (member * v[:, None])) / count for c, v in values.items() if full[c]}
     rows = []
     for level in ("output", "system"):
         for metric in metrics:
             for target in targets:
-                pair = table[[metric, target]].dropna()
+                ok = np.isfinite(values[metric]) & np.isfinite(values[target])
                 if level == "output":
-                    x, y = pair[metric].to_numpy(dtype=float), pair[target].to_numpy(dtype=float)
+                    if full[metric] and full[target]:
+                        sx, sy, qx, qy, present = (signs[metric], signs[target], tie_quads[metric],
+                                                   tie_quads[target], sizes)
+                    else:  # an output missing either value leaves both comparisons
+                        mx, my = padded[metric].copy(), padded[target].copy()
+                        gone = np.isnan(mx) | np.isnan(my)
+                        mx[gone] = np.nan
+                        my[gone] = np.nan
+                        sx, sy = _signs(mx), _signs(my)
+                        qx, qy = _quad(weights, _tie_sums(mx)), _quad(weights, _tie_sums(my))
+                        present = (~gone).sum(axis=1).astype(float)
+                    taus = _weighted_tau_b(weights, _case_sign_sums(sx, sy), qx, qy, present)
+                    x, y = values[metric][ok], values[target][ok]
+                    n = int(ok.sum())
                 else:
-                    means = pair.join(table["system"]).groupby("system")[[metric, target]].mean()
-                    x, y = means[metric].to_numpy(dtype=float), means[target].to_numpy(dtype=float)
-                tau = kendall_tau_b(x, y)
+                    if full[metric] and full[target]:
+                        mx, my = system_means[metric], system_means[target]
+                    else:
+                        with np.errstate(invalid="ignore", divide="ignore"):
+                            c_ok = out_weights[:, ok] @ member[ok]
+                            mx = (out_weights[:, ok] @ (member[ok] * values[metric][ok, None])) / c_ok
+                            my = (out_weights[:, ok] @ (member[ok] * values[target][ok, None])) / c_ok
+                    rated = np.isfinite(mx[0])
+                    mx, my = mx[:, rated], my[:, rated]
+                    taus = _system_tau_b(mx, my)
+                    x, y = mx[0], my[0]
+                    n = int(rated.sum())
+                tau = float(taus[0]) if n >= 2 else float("nan")
                 low = high = float("nan")
                 note = ""
                 if not np.isfinite(tau):
-                    note = (f"n/a: fewer than 2 {level}s" if len(x) < 2 else
+                    note = (f"n/a: fewer than 2 {level}s" if n < 2 else
                             f"n/a: the {'metric' if np.ptp(x) == 0 else 'score'} is the same for every {level}")
-                elif level == "output":
-                    present = (~np.isnan(columns[metric]) & ~np.isnan(columns[target])).sum(axis=1).astype(float)
-                    mx, my = columns[metric].copy(), columns[target].copy()
-                    both = ~np.isnan(mx) & ~np.isnan(my)
-                    if not both.all():  # an output missing either value leaves both comparisons
-                        mx[~both] = np.nan
-                        my[~both] = np.nan
-                        sx, sy = _signs(mx), _signs(my)
-                        qx, qy = _quad(weights, _tie_sums(mx)), _quad(weights, _tie_sums(my))
-                    else:
-                        sx, sy, qx, qy = signs[metric], signs[target], tie_quads[metric], tie_quads[target]
-                    boot = _weighted_tau_b(weights, _case_sign_sums(sx, sy), qx, qy, present)
-                    low, high = percentile_interval(boot, config.confidence)
                 else:
-                    ok = table[metric].notna().to_numpy() & table[target].notna().to_numpy()
-                    mx, my = _system_means(out_weights[:, ok], sys_index[ok], table[metric].to_numpy(float)[ok],
-                                           table[target].to_numpy(float)[ok], len(systems))
-                    boot = _system_tau_b(mx, my)
-                    low, high = percentile_interval(boot, config.confidence)
-                if note == "" and not np.isfinite(low):
-                    note = "interval n/a: tau-b is undefined in every resample"
-                rows.append([metric, target, level, tau, low, high, int(len(x)), note])
+                    low, high = percentile_interval(taus[1:], config.confidence)
+                    if not np.isfinite(low):
+                        note = "interval n/a: tau-b is undefined in every resample"
+                rows.append([metric, target, level, tau, low, high, n, note])
     return pd.DataFrame(rows, columns=VALIDITY_COLUMNS)
-
-
-def _system_means(out_weights: np.ndarray, sys_index: np.ndarray, x: np.ndarray, y: np.ndarray, n_systems: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Per resample and system: weighted mean of x and y over the system's outputs, (B, S) each."""
-    member = np.zeros((len(sys_index), n_systems))
-    member[np.arange(len(sys_index)), sys_index] = 1.0
-    count = out_weights @ member
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (out_weights @ (member * x[:, None])) / count, (out_weights @ (member * y[:, None])) / count
 
 
 def rouge_vs_experts(ratings: pd.DataFrame, config: AnalysisConfig = AnalysisConfig()) -> pd.DataFrame:
@@ -251,8 +262,9 @@ def leave_one_reader_out(ratings: pd.DataFrame, config: AnalysisConfig = Analysi
             pairs = [(t_r, taus[m]) for t_r, taus, _ in per_reader if np.isfinite(t_r) and np.isfinite(taus[m])]
             n_out = int(sum(n for *_, n in per_reader))
             if not pairs:
-                rows.append([m, criterion, np.nan, np.nan, np.nan, False, np.nan, 0, n_out,
-                             "n/a: no reader shares two or more outputs with another reader (with a varying score)"])
+                reason = ("n/a: no reader shares two or more outputs with another reader" if not per_reader else
+                          "n/a: tau-b is undefined (the metric or the scores do not vary)")
+                rows.append([m, criterion, np.nan, np.nan, np.nan, False, np.nan, 0, n_out, reason])
                 continue
             t_reader = np.array([p[0] for p in pairs])
             t_metric = np.array([p[1] for p in pairs])
