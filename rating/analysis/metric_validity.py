@@ -178,7 +178,7 @@ def metric_validity_table(ratings: pd.DataFrame, config: AnalysisConfig = Analys
                         qx, qy = _quad(weights, _tie_sums(mx)), _quad(weights, _tie_sums(my))
                         present = (~gone).sum(axis=1).astype(float)
                     taus = _weighted_tau_b(weights, _case_sign_sums(sx, sy), qx, qy, present)
-                    x, y = values[metric][ok], values[target][ok]
+                    x = values[metric][ok]
                     n = int(ok.sum())
                 else:
                     if full[metric] and full[target]:
@@ -191,7 +191,7 @@ def metric_validity_table(ratings: pd.DataFrame, config: AnalysisConfig = Analys
                     rated = np.isfinite(mx[0])
                     mx, my = mx[:, rated], my[:, rated]
                     taus = _system_tau_b(mx, my)
-                    x, y = mx[0], my[0]
+                    x = mx[0]
                     n = int(rated.sum())
                 tau = float(taus[0]) if n >= 2 else float("nan")
                 low = high = float("nan")
