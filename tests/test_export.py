@@ -122,8 +122,8 @@ def test_export_cli_end_to_end(simulated_db, tmp_path):
     for name in SUMMARIES:  # the same reader tables as CSV
         frame = pd.read_csv(out / "summary" / f"{name}.csv", dtype=str, keep_default_na=False)
         assert "rouge1" not in frame.columns and "p_holm" not in frame.columns
-    cmp_csv = pd.read_csv(out / "summary" / "comparisons.csv", keep_default_na=False)
-    assert cmp_csv["p (Holm)"].astype(str).tolist() == cmp["p (Holm)"].tolist()
+    cmp_csv = pd.read_csv(out / "summary" / "comparisons.csv", dtype=str, keep_default_na=False)
+    assert cmp_csv["p (Holm)"].tolist() == cmp["p (Holm)"].tolist()
     # beside each p as text, the same p as a number (the exact value, for scripts)
     assert list(cmp_csv.columns).index("p (Holm, numeric)") == list(cmp_csv.columns).index("p (Holm)") + 1
     assert np.allclose(pd.to_numeric(cmp_csv["p (numeric)"]), raw.comparisons["p_value"], rtol=1e-12, atol=0)
@@ -239,6 +239,7 @@ def test_p_values_and_headers_for_readers():
     frame = pd.DataFrame({"criterion": ["clinical_utility"], "system_a": ["default"], "system_b": ["retrieval"],
                           "metric": ["rouge1"], "rouge2_ci_low": [0.123456], "p_value": [0.0], "p_holm": [0.04321]})
     out = readable_table(frame, {"default": "Radiology-Llama (ours)"}, digits=3)
-    assert list(out.columns) == ["Criterion", "System A", "System B", "Metric", "ROUGE-2 95% CI low", "p", "p (Holm)"]
+    assert list(out.columns) == ["Criterion", "System A", "System B", "Metric", "ROUGE-2 95% CI low", "p",
+                                 "p (numeric)", "p (Holm)", "p (Holm, numeric)"]
     assert out.iloc[0].tolist() == ["Clinical utility", "Radiology-Llama (ours)", "retrieval", "ROUGE-1", 0.123,
-                                    "< 0.001", "0.043"]
+                                    "< 0.001", 0.0, "0.043", 0.04321]  # the number unrounded beside the text

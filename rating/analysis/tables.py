@@ -63,7 +63,8 @@ def format_p(p: object) -> str:
 def column_label(column: str) -> str:
     """The header for a machine column name (unknown names are returned unchanged)."""
     if column.endswith("_numeric") and column[:-len("_numeric")] in P_COLUMNS:
-        return f"{COLUMN_LABELS[column[:-len('_numeric')]]} (numeric)"
+        label = COLUMN_LABELS[column[:-len("_numeric")]]
+        return f"{label[:-1]}, numeric)" if label.endswith(")") else f"{label} (numeric)"
     if column in COLUMN_LABELS:
         return COLUMN_LABELS[column]
     for suffix, words in (("_ci_low", "95% CI low"), ("_ci_high", "95% CI high")):
