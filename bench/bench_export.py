@@ -10,8 +10,10 @@ Targets (docs/analysis.md):
      end to end in a fresh process (`python -m rating.export`: imports, load, ROUGE once per
      distinct output, every summary table including metric validity, ICC and leave one reader
      out, every export file and report.md).
-Each measurement is the median of --runs fresh processes; the machine's load average is printed
-before and after (a shared machine: state it with any number you quote). --baseline times the
+Each measurement is the median of --runs fresh processes, as wall time and as CPU time (user +
+system of the child process, which a loaded machine inflates far less than wall time); the
+machine's load average is printed before and after (a shared machine: state it with any number
+you quote). --baseline times the
 same commands in another checkout (e.g. the previous version) interleaved with this one, so
 before and after are measured under the same load. --compare-writers adds the XLSX writer
 against openpyxl and pyarrow's CSV writer against pandas.
@@ -133,13 +135,22 @@ def _load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
-def _timed_process(root: Path, args: list[str]) -> tuple[float, str]:
+def _cpu_children() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed_process(root: Path, args: list[str]) -> tuple[float, str, float]:
+    """(wall seconds, stdout, CPU seconds) of one fresh process."""
     env = {**os.environ, "PYTHONPATH": str(root)}
+    cpu = _cpu_children()
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, *args], cwd=root, env=env, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{' '.join(args)} failed in {root}:\n{proc.stderr}")
-    return time.perf_counter() - t, proc.stdout.strip()
+    return time.perf_counter() - t, proc.stdout.strip(), _cpu_children() - cpu
 
 
 def _measure(roots: dict[str, Path], commands: dict[str, list[str]], runs: int) -> dict[tuple[str, str], list]:
@@ -182,15 +193,19 @@ def main() -> None:
                         str(study_id)]}
     times = _measure(roots, commands, a.runs)
     for r in roots:
-        imp = _median([t for t, _ in times[(r, "import")]])
-        sim = _median([t for t, _ in times[(r, "simulated")]])
-        big = _median([t for t, _ in times[(r, "big")]])
-        print(f"[{r}] {roots[r]}")
-        print(f"  A. import rating.export {imp:.2f} s | export of the simulated study {sim:.2f} s | ratio "
-              f"{sim / imp:.2f}x -> {'OK' if sim <= 3 * imp else 'OVER'} the 3x target")
-        print(f"  B. export of {a.ratings:,} ratings {big:.2f} s -> {'OK' if big <= 10 else 'OVER'} the 10 s target")
-        print(f"     steps of the last simulated run: {times[(r, 'simulated')][-1][1][-400:]}")
-        print(f"     steps of the last big run: {times[(r, 'big')][-1][1][-400:]}")
+        for kind, k in (("wall", 0), ("CPU", 2)):
+            imp = _median([run[k] for run in times[(r, "import")]])
+            sim = _median([run[k] for run in times[(r, "simulated")]])
+            big = _median([run[k] for run in times[(r, "big")]])
+            print(f"[{r}] {roots[r]} ({kind} time)")
+            print(f"  A. import rating.export {imp:.2f} s | export of the simulated study {sim:.2f} s | ratio "
+                  f"{sim / imp:.2f}x -> {'OK' if sim <= 3 * imp else 'OVER'} the 3x target")
+            print(f"  B. export of {a.ratings:,} ratings {big:.2f} s -> {'OK' if big <= 10 else 'OVER'} the 10 s "
+                  "target")
+        for c in ("simulated", "big"):
+            out = times[(r, c)][-1][1]
+            steps = out[out.find('"seconds"'):] if '"seconds"' in out else out[-300:]
+            print(f"     {c}, last run: {steps}")
     print(f"end: {_load()}")
 
     if a.compare_writers:

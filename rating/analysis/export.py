@@ -1,6 +1,6 @@
 """Export a rating study: the tidy ratings table, the summary tables and Figure 4.
 
-    python -m rating.export --db PATH --out DIR [--study ID] [--n-bootstrap 1000]
+    python -m rating.export --db PATH --out DIR [--study ID] [--n-bootstrap 1000] [--permutations 0]
 
 writes into DIR:
     ratings.csv      the tidy table (UTF-8, header row, timestamps in UTC ISO-8601); text cells that
@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--study", type=int, default=None, help="study id (default: the newest study)")
     p.add_argument("--n-bootstrap", type=int, default=AnalysisConfig.n_bootstrap)
     p.add_argument("--seed", type=int, default=AnalysisConfig.seed)
+    p.add_argument("--permutations", type=int, default=AnalysisConfig.n_permutations,
+                   help="approximate-randomization test between systems with this many sign flips (0: off)")
     a = p.parse_args(argv)
     from db.engine import (DatabaseRefused, DatabaseUnavailable, check_database, make_engine, make_session_factory,
                            read_only_session)
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --out {out} is an existing file; give a folder (it is created if missing)", file=sys.stderr)
         return 2
     try:
-        config = AnalysisConfig(n_bootstrap=a.n_bootstrap, seed=a.seed)
+        config = AnalysisConfig(n_bootstrap=a.n_bootstrap, seed=a.seed, n_permutations=a.permutations)
         check_database(a.db, write=False)  # corrupt, foreign or newer files are refused; read-only is fine
     except (ValueError, DatabaseRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)
