@@ -33,11 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
+import numpy as np
+from sqlalchemy import insert
 
-from db.engine import make_session_factory, prepare_database, unit_of_work  # noqa: E402
-from db.models import CRITERIA, Assignment, Case, Output, Rater, Rating, Study, System  # noqa: E402
+from db.engine import make_session_factory, prepare_database, unit_of_work
+from db.models import CRITERIA, Assignment, Case, Output, Rater, Rating, Study, System
 
 WORDS = ("no acute cardiopulmonary abnormality pleural effusion right left lower lobe pneumonia heart size "
          "normal mild cardiomegaly stable nodule atelectasis opacity clear lungs").split()

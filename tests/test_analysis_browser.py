@@ -8,6 +8,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -55,7 +56,7 @@ def test_analysis_tab_in_browser_refuses_a_wrong_secret_then_shows_figure_and_do
                     page.click("#analysis-download-pdf_single")
                 # the downloaded file says which study it is from
                 assert info.value.suggested_filename == f"study{summary['study_id']}_figure4_single_column.pdf"
-                assert open(info.value.path(), "rb").read(5) == b"%PDF-"
+                assert Path(info.value.path()).read_bytes()[:5] == b"%PDF-"
                 # report.md is shown in the tab: the methods-and-results paragraph with this study's numbers
                 page.get_by_text("Report: methods and results").click()
                 report = page.locator("#analysis-report")

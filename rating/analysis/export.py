@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,7 +51,9 @@ from sqlalchemy.orm import Session
 
 from db.models import Study
 from rating.analysis.config import AnalysisConfig
-from rating.analysis.summary import StudyAnalysis, analyze_study
+from rating.analysis.summary import StudyAnalysis
+from rating.protocols.export import protocol_sheets, write_protocol_files
+from rating.protocols.study_analysis import analyze_study_with_protocols
 from rating.analysis.tables import readable_sheets, spreadsheet_safe
 
 # Start-up matters here (`python -m rating.export` is timed end to end in bench/bench_export.py):
@@ -59,9 +63,6 @@ from rating.analysis.tables import readable_sheets, spreadsheet_safe
 
 LAYOUT_NOTE = ("One row per rating (one rater x one output of one system for one case); the five criteria "
                "are five score columns (1-5). repeat_index 1 marks a hidden repeat.")
-EXPORT_FILES = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg", "figure4.pdf",
-                "figure4_single_column.png", "figure4_single_column.svg", "figure4_single_column.pdf", "report.md")
-"""The files of an export (each behind the optional prefix, e.g. "study3_figure4.pdf")."""
 SUMMARY_DIR = "summary"
 MACHINE_CSVS = {"metric_validity": ["metric", "criterion", "level", "kendall_tau_b", "ci_low", "ci_high", "n"],
                 "icc": ["criterion", "icc", "ci_low", "ci_high", "icc_type"]}
@@ -179,12 +180,13 @@ def _write_report(analysis: StudyAnalysis, summaries: dict[str, pd.DataFrame], o
 
 
 def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[str, float] | None = None,
-                    prefix: str = "") -> ExportResult:
+                    protocol=None, prefix: str = "") -> ExportResult:
     """Write the export files of an analysed study into out_dir (created if needed); every file
     name starts with prefix (the Analysis tab uses "study<id>_" so downloads say which study).
 
     CSV and Parquet (pyarrow), the XLSX and the figure are written concurrently: the heavy
-    parts (Arrow kernels, zlib, Agg rendering) release the GIL.
+    parts (Arrow kernels, zlib, Agg rendering) release the GIL. protocol: the study's errors, pairwise
+    and gold tables (rating.protocols.study_analysis.ProtocolAnalysis), written by rating.protocols.export.
     """
     from rating.analysis.xlsx import write_xlsx
 
@@ -196,7 +198,9 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     if prefix and (Path(prefix).name != prefix or prefix.startswith(".")):
         raise ValueError(f"a file name prefix cannot name a folder: {prefix!r}")
     summaries = readable_sheets(analysis.summary_sheets(), analysis.display_names, digits=4)
-    sheets = {"ratings": analysis.ratings, "about": about_table(analysis), **summaries}
+    tidy_extra, summary_extra = protocol_sheets(protocol) if protocol is not None else ({}, {})
+    summaries.update(readable_sheets(summary_extra, analysis.display_names, digits=4))
+    sheets = {"ratings": analysis.ratings, **tidy_extra, "about": about_table(analysis), **summaries}
     metadata = {"study_id": str(info["study_id"]), "study_name": info["name"],
                 "simulated": str(bool(info["simulated"])).lower(), "layout": LAYOUT_NOTE}
     table = pa.Table.from_pandas(analysis.ratings, preserve_index=False)
@@ -206,22 +210,45 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
         tables = pool.submit(_write_csv_and_parquet, table, out, seconds, prefix)
         figure = pool.submit(_timed, seconds, "figure", _write_figures, analysis, out, prefix)
         xlsx = _timed(seconds, "xlsx", write_xlsx, out / f"{prefix}ratings.xlsx", sheets,
-                      analysis.summary_sheets().keys())
+                      [*analysis.summary_sheets().keys(), *summary_extra])
         files = {**tables.result(), "xlsx": xlsx,
                  **_timed(seconds, "summary_csv", _write_summary_csvs, summaries, analysis.tables, out),
                  **_timed(seconds, "report", _write_report, analysis, summaries, out, prefix)}
         files.update(figure.result())
+    if protocol is not None:
+        files.update(_timed(seconds, "protocols", write_protocol_files, protocol, out, analysis.systems,
+                            analysis.display_names, bool(info["simulated"]), metadata))
     seconds["files_wall"] = time.perf_counter() - started
     return ExportResult(study_id=info["study_id"], n_ratings=len(analysis.ratings), files=files, seconds=seconds)
 
 
 def export_study(session: Session, study_id: int, out_dir: str | Path,
-                 config: AnalysisConfig = AnalysisConfig()) -> ExportResult:
-    """Analyse one study and write its export files; seconds holds per-step timings."""
+                 config: AnalysisConfig = AnalysisConfig(), exclude_raters: Sequence[str] = (),
+                 min_gold_accuracy: float | None = None) -> ExportResult:
+    """Analyse one study (with its protocols and gold cases) and write its export files; seconds holds
+    per-step timings. exclude_raters / min_gold_accuracy: raters the PI leaves out of every statistic."""
     t = time.perf_counter()
-    analysis = analyze_study(session, study_id, config)
+    analysis, protocol = analyze_study_with_protocols(session, study_id, config, exclude_raters, min_gold_accuracy)
     seconds = {"load_and_analyse": time.perf_counter() - t}
-    return export_analysis(analysis, out_dir, seconds)
+    return export_analysis(analysis, out_dir, seconds, protocol)
+
+
+def export_private(session: Session, study_id: int, out: Path, config: AnalysisConfig,
+                   exclude_raters: Sequence[str] = (), min_gold_accuracy: float | None = None) -> ExportResult:
+    """export_study for the CLI: the files carry the unblinded system column, so like the app's exports
+    they are private (folders 0700, files 0600) whatever the caller's umask."""
+    old = os.umask(0o077)
+    try:
+        result = export_study(session, study_id, out, config, exclude_raters, min_gold_accuracy)
+    finally:
+        os.umask(old)
+    for path in result.files.values():  # files written over older ones keep their old mode otherwise
+        os.chmod(path, 0o600)
+        for folder in Path(path).parents:
+            os.chmod(folder, 0o700)
+            if folder == out:
+                break
+    return result
 
 
 def newest_study_id(session: Session) -> int | None:
@@ -237,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=AnalysisConfig.seed)
     p.add_argument("--permutations", type=int, default=AnalysisConfig.n_permutations,
                    help="approximate-randomization test between systems with this many sign flips (0: off)")
+    p.add_argument("--exclude-raters", default="", help="pseudonyms left out of every statistic, e.g. R03,R05")
+    p.add_argument("--min-gold-accuracy", type=float, default=None,
+                   help="leave out raters whose accuracy on gold cases is below this share (0-1)")
     a = p.parse_args(argv)
     from db.engine import (DatabaseRefused, DatabaseUnavailable, check_database, make_engine, make_session_factory,
                            read_only_session)
@@ -264,8 +294,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: no study {'in the database' if study_id is None else f'with id {study_id}'}",
                       file=sys.stderr)
                 return 2
-            result = export_study(session, study_id, a.out, config)
-    except (OSError, DatabaseUnavailable) as exc:
+            result = export_private(session, study_id, out, config,
+                                    [r.strip() for r in a.exclude_raters.split(",") if r.strip()],
+                                    a.min_gold_accuracy)
+    except (OSError, DatabaseUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result.as_json()))

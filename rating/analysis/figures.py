@@ -24,11 +24,11 @@ from typing import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from db.models import CRITERIA, CRITERION_TITLES  # noqa: E402
+from db.models import CRITERIA, CRITERION_TITLES
 
 OKABE_ITO = {
     "blue": "#0072B2", "vermillion": "#D55E00", "bluish green": "#009E73", "reddish purple": "#CC79A7",

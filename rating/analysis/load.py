@@ -73,8 +73,7 @@ def load_outputs(session: Session, study_id: int) -> pd.DataFrame:
         .join(Case, Output.case_id == Case.id).join(System, Output.system_id == System.id)
         .where(Case.study_id == study_id).order_by(Output.id)).all()
     out = pd.DataFrame(rows, columns=["output_id", "case_id", "system", "system_kind", "text", "reference", "findings"])
-    out["shared_with"] = shared_with(out["case_id"].tolist(), out["output_id"].tolist(), out["system"].tolist(),
-                                     out["text"].tolist())
+    out["shared_with"] = shared_with(out["case_id"].tolist(), out["system"].tolist(), out["text"].tolist())
     metrics = output_metrics(out["text"].tolist(), out["reference"].tolist(), out["findings"].tolist())
     return pd.concat([out.drop(columns=["text", "reference", "findings"]).reset_index(drop=True), metrics], axis=1)
 
