@@ -49,12 +49,19 @@ def test_analysis_tab_in_browser_refuses_a_wrong_secret_then_shows_figure_and_do
                                                                      timeout=30_000)
                 page.click("#analysis-run")
                 expect(page.locator("#analysis-figure img")).to_be_visible(timeout=90_000)
-                for key in ("csv", "xlsx", "parquet", "png", "svg", "pdf", "png_single", "svg_single", "pdf_single"):
+                for key in ("csv", "xlsx", "parquet", "png", "svg", "pdf", "png_single", "svg_single", "pdf_single",
+                            "report"):
                     expect(page.locator(f"#analysis-download-{key}")).to_be_visible()
                 with page.expect_download() as info:
                     page.click("#analysis-download-pdf_single")
-                assert info.value.suggested_filename == "figure4_single_column.pdf"
+                # the downloaded file says which study it is from
+                assert info.value.suggested_filename == f"study{summary['study_id']}_figure4_single_column.pdf"
                 assert Path(info.value.path()).read_bytes()[:5] == b"%PDF-"
+                # report.md is shown in the tab: the methods-and-results paragraph with this study's numbers
+                page.get_by_text("Report: methods and results").click()
+                report = page.locator("#analysis-report")
+                expect(report).to_contain_text("Methods.", timeout=30_000)
+                expect(report).to_contain_text(f"{summary['n_ratings']} ratings")
                 figure4 = page.locator("#analysis-table-figure4").inner_text()
                 for system in summary["systems"]:
                     assert DISPLAY_NAMES[system] in figure4

@@ -176,7 +176,7 @@ def test_evaluate_reports_a_contradict_column():
 
 
 def test_study_outputs_carry_the_contradiction_rate_per_system():
-    from rating.output_metrics import contradiction_by_system, metric_columns, output_metrics
+    from rating.analysis.metrics import contradiction_by_system, metric_columns, output_metrics
 
     texts = [ISSUE_EXAMPLES[1][1], "RLL consolidation. " + OTHERWISE_NORMAL, "No acute disease."]
     frame = output_metrics(texts, ["Right lower lobe pneumonia."] * 3, [CONSOLIDATION] * 3)

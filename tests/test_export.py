@@ -23,9 +23,9 @@ from rating.analysis.xlsx import write_xlsx
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTED = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg", "figure4.pdf",
-            "figure4_single_column.png", "figure4_single_column.svg", "figure4_single_column.pdf")
+            "figure4_single_column.png", "figure4_single_column.svg", "figure4_single_column.pdf", "report.md")
 SUMMARIES = ("figure4", "table1_rouge", "agreement", "self_consistency", "rouge_vs_experts", "comparisons",
-             "progress_raters", "progress_cases")
+             "leave_one_reader_out", "progress_raters", "progress_cases")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -91,6 +91,8 @@ def test_export_cli_end_to_end(simulated_db, tmp_path):
     assert csv["simulated"].all() and set(csv["repeat_index"]) == {0, 1}
     assert csv[list(CRITERIA)].isin([1, 2, 3, 4, 5]).all().all()
     assert set(csv["rater"]) == {r["pseudonym"] for r in summary["raters"]}
+    shown = dict(zip(csv["system"], csv["system_display"], strict=True))  # the display name beside the name
+    assert shown == {s: DISPLAY_NAMES[s] for s in summary["systems"]}
 
     table = pq.read_table(out / "ratings.parquet")
     assert table.num_rows == n_ratings and table.schema.metadata[b"simulated"] == b"true"
@@ -120,8 +122,17 @@ def test_export_cli_end_to_end(simulated_db, tmp_path):
     for name in SUMMARIES:  # the same reader tables as CSV
         frame = pd.read_csv(out / "summary" / f"{name}.csv", dtype=str, keep_default_na=False)
         assert "rouge1" not in frame.columns and "p_holm" not in frame.columns
-    assert pd.read_csv(out / "summary" / "comparisons.csv", dtype=str, keep_default_na=False)["p (Holm)"].tolist() \
-        == cmp["p (Holm)"].tolist()
+    cmp_csv = pd.read_csv(out / "summary" / "comparisons.csv", dtype=str, keep_default_na=False)
+    assert cmp_csv["p (Holm)"].tolist() == cmp["p (Holm)"].tolist()
+    # beside each p as text, the same p as a number (the exact value, for scripts)
+    assert list(cmp_csv.columns).index("p (Holm, numeric)") == list(cmp_csv.columns).index("p (Holm)") + 1
+    assert np.allclose(pd.to_numeric(cmp_csv["p (numeric)"]), raw.comparisons["p_value"], rtol=1e-12, atol=0)
+    assert set(cmp_csv["Test"]) <= {"Wilcoxon signed-rank, exact",
+                                    "Wilcoxon signed-rank, normal approximation with continuity correction"}
+    about = pd.read_excel(out / "ratings.xlsx", sheet_name="about").set_index("key")["value"]
+    assert "excluded from Figure 4" in about["hidden_repeats"] and about["figure_font"] == "Liberation Sans"
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "**Methods.**" in report and "**Results.**" in report and "![Figure 4](figure4.png)" in report
 
     # Privacy: no rater name and no token anywhere in the exported files.
     secrets = names + [r["token"] for r in summary["raters"]]
@@ -190,9 +201,12 @@ def test_analysis_service_and_tab_handlers_require_the_secret(simulated_db, tmp_
     assert service.list_studies("correct horse battery staple")[0][1] == summary["study_id"]
     outputs = analysis_tab.analyse(service, "correct horse battery staple", summary["study_id"])
     assert "SIMULATED DATA" in outputs[0]
-    assert Path(outputs[1]).name == "figure4.png" and Path(outputs[1]).is_file()
+    sid = summary["study_id"]
+    assert Path(outputs[1]).name == f"study{sid}_figure4.png" and Path(outputs[1]).is_file()
     files = [o["value"] for o in outputs[3:3 + len(analysis_tab.DOWNLOADS)]]
-    assert sorted(Path(f).name for f in files) == sorted(EXPORTED)
+    assert sorted(Path(f).name for f in files) == sorted(f"study{sid}_{name}" for name in EXPORTED)
+    report = outputs[-1]  # the tab shows report.md (without its image line: the figure is shown above)
+    assert report.startswith("# SIMULATED") and "**Methods.**" in report and "![Figure 4]" not in report
     tables = dict(zip([k for k, _ in analysis_tab.TABLES], outputs[3 + len(analysis_tab.DOWNLOADS):]))
     assert list(tables["figure4"]["System"]) == [DISPLAY_NAMES[s] for s in summary["systems"]]
     assert len(tables["agreement"]) == len(CRITERIA) and "Krippendorff's alpha" in tables["agreement"].columns
@@ -225,6 +239,7 @@ def test_p_values_and_headers_for_readers():
     frame = pd.DataFrame({"criterion": ["clinical_utility"], "system_a": ["default"], "system_b": ["retrieval"],
                           "metric": ["rouge1"], "rouge2_ci_low": [0.123456], "p_value": [0.0], "p_holm": [0.04321]})
     out = readable_table(frame, {"default": "Radiology-Llama (ours)"}, digits=3)
-    assert list(out.columns) == ["Criterion", "System A", "System B", "Metric", "ROUGE-2 95% CI low", "p", "p (Holm)"]
+    assert list(out.columns) == ["Criterion", "System A", "System B", "Metric", "ROUGE-2 95% CI low", "p",
+                                 "p (numeric)", "p (Holm)", "p (Holm, numeric)"]
     assert out.iloc[0].tolist() == ["Clinical utility", "Radiology-Llama (ours)", "retrieval", "ROUGE-1", 0.123,
-                                    "< 0.001", "0.043"]
+                                    "< 0.001", 0.0, "0.043", 0.04321]  # the number unrounded beside the text

@@ -17,7 +17,8 @@ from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA
 from db.models import CRITERION_TITLES as CRITERION_LABELS
 from rating.analysis.config import AnalysisConfig
-from rating.analysis.figures import (DOUBLE_COLUMN, FIGURE_DPI, MIN_FONT_PT, SIMULATED_MARK, SINGLE_COLUMN, export_figures,
+from rating.analysis.figures import (DOUBLE_COLUMN, FIGURE_DPI, MAX_FONT_PT, MIN_FONT_PT, SIMULATED_MARK, SINGLE_COLUMN,
+                                     export_figures,
                             figure4, system_styles)
 from rating.analysis.summary import analyze_study
 from rating.simulate import DISPLAY_NAMES, SimulationConfig, simulate_study
@@ -92,7 +93,7 @@ def test_points_with_intervals_on_the_1_to_5_axis(analysis):
 
 
 @pytest.mark.parametrize("layout", [SINGLE_COLUMN, DOUBLE_COLUMN], ids=["single", "double"])
-def test_every_text_is_at_least_7_pt_and_nothing_overlaps_at_column_width(analysis, layout):
+def test_every_text_is_5_to_7_pt_and_nothing_overlaps_at_column_width(analysis, layout):
     fig = figure4(analysis.figure4, analysis.systems, display_names=analysis.display_names, simulated=True,
                   layout=layout)
     canvas = FigureCanvasAgg(fig)
@@ -103,8 +104,10 @@ def test_every_text_is_at_least_7_pt_and_nothing_overlaps_at_column_width(analys
                   *fig.legends[0].get_texts(), ax.yaxis.label, ax.title, *fig.texts]
     texts = [t for t in dict.fromkeys(candidates) if t.get_visible() and t.get_text().strip()]
     assert len({t.get_text() for t in texts}) >= len(CRITERIA) + 5 + len(analysis.systems) + 1  # ticks, legend, label
-    small = {t.get_text(): t.get_fontsize() for t in texts if t.get_fontsize() < MIN_FONT_PT}
-    assert small == {}
+    wrong = {t.get_text(): t.get_fontsize() for t in texts
+             if not MIN_FONT_PT <= t.get_fontsize() <= MAX_FONT_PT and t.get_text() != SIMULATED_MARK}
+    assert wrong == {}  # journals: 5-7 pt at print size (the SIMULATED watermark is never printed)
+    assert (MIN_FONT_PT, MAX_FONT_PT) == (5, 7)
     renderer = canvas.get_renderer()
     fig_box = fig.bbox
     labels = ax.get_xticklabels()
@@ -163,3 +166,54 @@ def test_system_colours_stay_apart_under_simulated_colour_blindness(cvd_type):
     assert _min_distance_for(ours, cvd_type) > 10
     # The check can fail: the previous default (matplotlib's tab10) merges two of its first four.
     assert _min_distance_for([to_hex(c) for c in colormaps["tab10"].colors[:4]], cvd_type) < 10
+
+
+def _pdf_fonts_and_sizes(path) -> tuple[set[bytes], list[float]]:
+    """Font names (/BaseFont) and every text size (the Tf operator) read from the PDF file itself."""
+    import re
+    import zlib
+
+    data = path.read_bytes()
+    fonts = set(re.findall(rb"/BaseFont /([A-Za-z0-9+\-]+)", data))
+    sizes = []
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, flags=re.S):
+        try:
+            text = zlib.decompress(stream)
+        except zlib.error:
+            continue
+        sizes += [float(v) for v in re.findall(rb"/F\d+ ([\d.]+) Tf", text)]
+    return fonts, sizes
+
+
+@pytest.mark.parametrize("layout", [SINGLE_COLUMN, DOUBLE_COLUMN], ids=["single", "double"])
+def test_pdf_is_liberation_sans_at_5_to_7_pt_without_gridlines(analysis, layout, tmp_path):
+    """Journal rules read back from the printed file: a sans-serif, Arial-metric font (not DejaVu),
+    every text 5-7 pt at print size, no gridlines; the reference is named as a radiologist's."""
+    from rating.analysis.figures import save_figure
+
+    fig = figure4(analysis.figure4, analysis.systems, display_names=analysis.display_names, layout=layout)
+    assert not any(line.get_visible() for line in fig.axes[0].get_ygridlines())  # gridlines off by default
+    gridded = figure4(analysis.figure4, analysis.systems, layout=layout, grid=True)
+    assert all(line.get_visible() for line in gridded.axes[0].get_ygridlines())
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "Reference (radiologist)" in legend
+    fonts, sizes = _pdf_fonts_and_sizes(save_figure(fig, tmp_path, "f")["pdf"])
+    assert fonts and all(f.split(b"+")[-1].startswith(b"LiberationSans") for f in fonts), fonts
+    assert sizes and min(sizes) >= MIN_FONT_PT and max(sizes) <= MAX_FONT_PT, sorted(set(sizes))
+
+
+def test_the_reference_system_is_named_as_a_radiologist_unless_the_pi_names_it(tmp_path):
+    from sqlalchemy import select
+
+    from db.models import System
+    from rating.analysis.load import system_display_names
+    from rating.study_setup import REFERENCE_SYSTEM
+
+    factory = make_session_factory(prepare_database(str(tmp_path / "s.db")))
+    with unit_of_work(factory) as session:
+        result = simulate_study(session, SimulationConfig(seed=2, n_cases=4, n_raters=2, k=2, n_repeats=0))
+        for system in session.scalars(select(System).where(System.study_id == result.study_id)):
+            system.display_name = None
+    with factory() as session:
+        names = system_display_names(session, result.study_id)
+        assert names[REFERENCE_SYSTEM] == "Reference (radiologist)" and names["lead"] == "lead"

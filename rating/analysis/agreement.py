@@ -204,7 +204,8 @@ def icc_table(ratings: pd.DataFrame, config: AnalysisConfig = AnalysisConfig()) 
                 warnings.simplefilter("ignore")
                 result = pingouin.intraclass_corr(long, targets="output_id", raters="rater", ratings="score"
                                                   ).set_index("Type")
-            note = f"outputs rated by all {n_rat} raters" if n_rat < data["rater"].nunique() else ""
+            note = f"over the {n_out} outputs rated by all {n_rat} raters" + (
+                f" (of {data['rater'].nunique()})" if n_rat < data["rater"].nunique() else "")
         for name, label in ICC_TYPES.items():
             if result is None:
                 rows.append([criterion, np.nan, np.nan, np.nan, name, n_out, n_rat, note])

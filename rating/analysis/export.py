@@ -1,6 +1,6 @@
 """Export a rating study: the tidy ratings table, the summary tables and Figure 4.
 
-    python -m rating.export --db PATH --out DIR [--study ID] [--n-bootstrap 1000]
+    python -m rating.export --db PATH --out DIR [--study ID] [--n-bootstrap 1000] [--permutations 0]
 
 writes into DIR:
     ratings.csv      the tidy table (UTF-8, header row, timestamps in UTC ISO-8601); text cells that
@@ -10,7 +10,12 @@ writes into DIR:
                      comparisons, progress_raters, progress_cases
     ratings.parquet  the tidy table with typed columns (study name and simulated flag in the
                      file's key-value metadata)
-    summary/<sheet>.csv  each summary sheet of the XLSX as a CSV
+    summary/<sheet>.csv  each summary sheet of the XLSX as a CSV (readable headers; p-values as text
+                     and, beside each, as a number), except the two machine-readable tables:
+    summary/metric_validity.csv  metric, criterion, level, kendall_tau_b, ci_low, ci_high, n
+                     (metric and criterion as column names of ratings.csv)
+    summary/icc.csv  criterion, icc, ci_low, ci_high, icc_type (ICC2, ICC2k)
+    report.md        a methods-and-results paragraph, Figure 4 and the main tables (rating.analysis.report)
     figure4.png, figure4.svg, figure4.pdf        Figure 4, double column (7.2 in), PNG at 300 dpi
     figure4_single_column.png, .svg, .pdf        Figure 4, single column (3.5 in)
 
@@ -59,6 +64,11 @@ from rating.analysis.tables import readable_sheets, spreadsheet_safe
 LAYOUT_NOTE = ("One row per rating (one rater x one output of one system for one case); the five criteria "
                "are five score columns (1-5). repeat_index 1 marks a hidden repeat.")
 SUMMARY_DIR = "summary"
+MACHINE_CSVS = {"metric_validity": ["metric", "criterion", "level", "kendall_tau_b", "ci_low", "ci_high", "n"],
+                "icc": ["criterion", "icc", "ci_low", "ci_high", "icc_type"]}
+"""Summary CSVs written with machine column names and values (for scripts), in these columns."""
+HIDDEN_REPEATS_NOTE = ("Hidden repeats (repeat_index 1) are excluded from Figure 4 and every summary table except "
+                       "self_consistency, which compares them with the first ratings.")
 
 
 @dataclass
@@ -82,6 +92,13 @@ def _stemming_note() -> str:
     return STEMMING_NOTE
 
 
+def _figure_font_note() -> str:
+    from rating.analysis.figures import FONT_FAMILY, figure_font
+
+    font = figure_font()
+    return font if font == FONT_FAMILY else f"{font} ({FONT_FAMILY} is not installed: apt-get install fonts-liberation)"
+
+
 def about_table(analysis: StudyAnalysis) -> pd.DataFrame:
     info = analysis.info
     rows = [("study_id", info["study_id"]), ("study_name", info["name"]),
@@ -89,7 +106,8 @@ def about_table(analysis: StudyAnalysis) -> pd.DataFrame:
             ("n_ratings", len(analysis.ratings)),
             ("systems", ", ".join(f"{s} ({analysis.display_names[s]})" if analysis.display_names.get(s, s) != s
                                   else s for s in analysis.systems)),
-            ("layout", LAYOUT_NOTE), ("rouge", _stemming_note()),
+            ("layout", LAYOUT_NOTE), ("hidden_repeats", HIDDEN_REPEATS_NOTE), ("rouge", _stemming_note()),
+            ("figure_font", _figure_font_note()),
             ("exported_at_utc", datetime.now(timezone.utc).isoformat(timespec="seconds"))]
     rows += [("note", n) for n in analysis.notes]
     return pd.DataFrame(rows, columns=["key", "value"]).astype({"value": str})
@@ -102,38 +120,69 @@ def _timed(seconds: dict[str, float], key: str, fn, *args):
     return result
 
 
-def _write_csv_and_parquet(table: pa.Table, out_dir: Path, seconds: dict[str, float]) -> dict[str, Path]:
+def _write_csv_and_parquet(table: pa.Table, out_dir: Path, seconds: dict[str, float], prefix: str = ""
+                           ) -> dict[str, Path]:
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
     from rating.csv_safety import neutralise_formulas
 
-    files = {"csv": out_dir / "ratings.csv", "parquet": out_dir / "ratings.parquet"}
+    files = {"csv": out_dir / f"{prefix}ratings.csv", "parquet": out_dir / f"{prefix}ratings.parquet"}
     _timed(seconds, "csv", lambda: pa_csv.write_csv(neutralise_formulas(table), files["csv"]))
     _timed(seconds, "parquet", pq.write_table, table, files["parquet"])
     return files
 
 
-def _write_figures(analysis: StudyAnalysis, out_dir: Path) -> dict[str, Path]:
+def _write_figures(analysis: StudyAnalysis, out_dir: Path, prefix: str = "") -> dict[str, Path]:
     from rating.analysis.figures import export_figures
 
     return export_figures(analysis.figure4, analysis.systems, out_dir, analysis.display_names,
-                          simulated=bool(analysis.info["simulated"]))
+                          simulated=bool(analysis.info["simulated"]), prefix=prefix)
 
 
-def _write_summary_csvs(sheets: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
+def _write_summary_csvs(sheets: dict[str, pd.DataFrame], raw: dict[str, pd.DataFrame], out_dir: Path
+                        ) -> dict[str, Path]:
     folder = out_dir / SUMMARY_DIR
     folder.mkdir(exist_ok=True)
     files = {}
     for name, frame in sheets.items():
         files[f"summary_{name}"] = folder / f"{name}.csv"
+        if name in MACHINE_CSVS:
+            frame = raw[name].reindex(columns=MACHINE_CSVS[name])
         spreadsheet_safe(frame).to_csv(files[f"summary_{name}"], index=False)
     return files
 
 
+def report_tables(analysis: StudyAnalysis, summaries: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The compact tables of report.md (and the Analysis tab) from the readable summaries."""
+    from rating.analysis.tables import figure4_wide, readable_table, validity_wide
+
+    cmp_cols = ["criterion", "system_a", "system_b", "n_cases", "mean_diff", "test", "rank_biserial", "p_value",
+                "p_holm"]
+    raw_cmp = analysis.comparisons
+    compact = readable_table(raw_cmp[[c for c in cmp_cols if c in raw_cmp.columns]], analysis.display_names, 3)
+    compact = compact[[c for c in compact.columns if not c.endswith("(numeric)")]]
+    return {"figure4_wide": figure4_wide(analysis.figure4, analysis.display_names),
+            "table1_rouge": summaries["table1_rouge"], "comparisons": compact,
+            "agreement": summaries["agreement"], "icc": summaries["icc"],
+            "metric_validity": validity_wide(analysis.metric_validity, "output"),
+            "leave_one_reader_out": summaries["leave_one_reader_out"]}
+
+
+def _write_report(analysis: StudyAnalysis, summaries: dict[str, pd.DataFrame], out_dir: Path, prefix: str = ""
+                  ) -> dict[str, Path]:
+    from rating.analysis.report import report_markdown
+
+    path = out_dir / f"{prefix}report.md"
+    path.write_text(report_markdown(analysis, report_tables(analysis, summaries), f"{prefix}figure4.png"),
+                    encoding="utf-8")
+    return {"report": path}
+
+
 def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[str, float] | None = None,
-                    protocol=None) -> ExportResult:
-    """Write the export files of an analysed study into out_dir (created if needed).
+                    protocol=None, prefix: str = "") -> ExportResult:
+    """Write the export files of an analysed study into out_dir (created if needed); every file
+    name starts with prefix (the Analysis tab uses "study<id>_" so downloads say which study).
 
     CSV and Parquet (pyarrow), the XLSX and the figure are written concurrently: the heavy
     parts (Arrow kernels, zlib, Agg rendering) release the GIL. protocol: the study's errors, pairwise
@@ -146,6 +195,8 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     out.mkdir(parents=True, exist_ok=True)
     info = analysis.info
     started = time.perf_counter()
+    if prefix and (Path(prefix).name != prefix or prefix.startswith(".")):
+        raise ValueError(f"a file name prefix cannot name a folder: {prefix!r}")
     summaries = readable_sheets(analysis.summary_sheets(), analysis.display_names, digits=4)
     tidy_extra, summary_extra = protocol_sheets(protocol) if protocol is not None else ({}, {})
     summaries.update(readable_sheets(summary_extra, analysis.display_names, digits=4))
@@ -156,11 +207,13 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                            **{k.encode(): v.encode() for k, v in metadata.items()}})
     with ThreadPoolExecutor(max_workers=2) as pool:
-        tables = pool.submit(_write_csv_and_parquet, table, out, seconds)
-        figure = pool.submit(_timed, seconds, "figure", _write_figures, analysis, out)
-        xlsx = _timed(seconds, "xlsx", write_xlsx, out / "ratings.xlsx", sheets,
+        tables = pool.submit(_write_csv_and_parquet, table, out, seconds, prefix)
+        figure = pool.submit(_timed, seconds, "figure", _write_figures, analysis, out, prefix)
+        xlsx = _timed(seconds, "xlsx", write_xlsx, out / f"{prefix}ratings.xlsx", sheets,
                       [*analysis.summary_sheets().keys(), *summary_extra])
-        files = {**tables.result(), "xlsx": xlsx, **_timed(seconds, "summary_csv", _write_summary_csvs, summaries, out)}
+        files = {**tables.result(), "xlsx": xlsx,
+                 **_timed(seconds, "summary_csv", _write_summary_csvs, summaries, analysis.tables, out),
+                 **_timed(seconds, "report", _write_report, analysis, summaries, out, prefix)}
         files.update(figure.result())
     if protocol is not None:
         files.update(_timed(seconds, "protocols", write_protocol_files, protocol, out, analysis.systems,
@@ -209,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--study", type=int, default=None, help="study id (default: the newest study)")
     p.add_argument("--n-bootstrap", type=int, default=AnalysisConfig.n_bootstrap)
     p.add_argument("--seed", type=int, default=AnalysisConfig.seed)
+    p.add_argument("--permutations", type=int, default=AnalysisConfig.n_permutations,
+                   help="approximate-randomization test between systems with this many sign flips (0: off)")
     p.add_argument("--exclude-raters", default="", help="pseudonyms left out of every statistic, e.g. R03,R05")
     p.add_argument("--min-gold-accuracy", type=float, default=None,
                    help="leave out raters whose accuracy on gold cases is below this share (0-1)")
@@ -225,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --out {out} is an existing file; give a folder (it is created if missing)", file=sys.stderr)
         return 2
     try:
-        config = AnalysisConfig(n_bootstrap=a.n_bootstrap, seed=a.seed)
+        config = AnalysisConfig(n_bootstrap=a.n_bootstrap, seed=a.seed, n_permutations=a.permutations)
         check_database(a.db, write=False)  # corrupt, foreign or newer files are refused; read-only is fine
     except (ValueError, DatabaseRefused) as exc:
         print(f"error: {exc}", file=sys.stderr)

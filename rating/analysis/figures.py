@@ -4,8 +4,12 @@ Points (one marker shape and Okabe-Ito colour per system) with 95% CI whiskers, 
 the x axis, on the 1-5 score axis (nothing drawn from 0). A system's colour and marker come
 from its place in the study's system order (System.position), so it looks the same in every
 figure of its study, whatever subset a figure shows. Two sizes for journals:
-single column (3.5 in wide) and double column (7.2 in), every text at 7 pt or more, saved
-as PNG (300 dpi), SVG (text kept as text) and PDF (TrueType fonts embedded).
+single column (3.5 in wide) and double column (7.2 in), drawn at print size so that every text
+is 5-7 pt as journals ask, in Liberation Sans (metric-compatible with Arial/Helvetica; Debian
+package fonts-liberation, SIL Open Font License), no gridlines unless asked for, saved as PNG
+(300 dpi), SVG (text kept as text) and PDF (TrueType fonts embedded). Without Liberation Sans
+installed the figure falls back to matplotlib's DejaVu Sans and `figure_font()` says so (the
+export notes it in its `about` sheet).
 
 Matplotlib with the Agg backend (no display needed). Input is `rating.analysis.figure4_table`.
 Built on matplotlib.figure.Figure alone: pyplot (its global figure manager) is never imported.
@@ -13,6 +17,7 @@ Built on matplotlib.figure.Figure alone: pyplot (its global figure manager) is n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -35,7 +40,15 @@ PALETTE = tuple(OKABE_ITO.values())
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 """Marker shapes: a second cue besides colour (greyscale print, more than 8 systems)."""
 FIGURE_DPI = 300
-MIN_FONT_PT = 7
+MIN_FONT_PT = 5
+MAX_FONT_PT = 7
+"""Every text of the figure (at print size) lies in MIN_FONT_PT..MAX_FONT_PT, except the
+SIMULATED DATA watermark of a simulated study (never published)."""
+FONT_FAMILY = "Liberation Sans"
+FALLBACK_FONT = "DejaVu Sans"
+FONT_DIRS = ("/usr/share/fonts/truetype/liberation", "/usr/share/fonts/liberation-sans", "/usr/share/fonts/liberation",
+             "/usr/share/fonts/TTF", "/usr/local/share/fonts")
+"""Where Linux distributions put LiberationSans-Regular.ttf (Debian/Ubuntu first)."""
 SCORE_RANGE = (1, 5)
 SIMULATED_MARK = "SIMULATED DATA"
 
@@ -59,12 +72,34 @@ class FigureLayout:
     """File name stem of its exports."""
 
 
-SINGLE_COLUMN = FigureLayout("single column", 3.5, 3.1, label_pt=8, tick_pt=7, marker_pt=4.5, rotate_criteria=True,
+SINGLE_COLUMN = FigureLayout("single column", 3.5, 3.0, label_pt=7, tick_pt=6, marker_pt=4, rotate_criteria=True,
                              legend_columns=2, stem="figure4_single_column")
-DOUBLE_COLUMN = FigureLayout("double column", 7.2, 3.4, label_pt=9, tick_pt=8, marker_pt=6, rotate_criteria=False,
+DOUBLE_COLUMN = FigureLayout("double column", 7.2, 3.2, label_pt=7, tick_pt=7, marker_pt=5, rotate_criteria=False,
                              legend_columns=4, stem="figure4")
 LAYOUTS = (DOUBLE_COLUMN, SINGLE_COLUMN)
 FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+@lru_cache(maxsize=1)
+def figure_font() -> str:
+    """The family the figures use: Liberation Sans when its files are installed (registered with
+    matplotlib from FONT_DIRS, so a stale font cache does not hide it), else DejaVu Sans."""
+    from matplotlib import font_manager
+
+    for folder in FONT_DIRS:
+        regular = Path(folder) / "LiberationSans-Regular.ttf"
+        if regular.is_file():
+            for style in ("Regular", "Bold"):
+                path = Path(folder) / f"LiberationSans-{style}.ttf"
+                if path.is_file():
+                    font_manager.fontManager.addfont(str(path))
+            return FONT_FAMILY
+    return FALLBACK_FONT
+
+
+def _font_rc() -> dict:
+    return {"font.family": "sans-serif", "font.sans-serif": [figure_font(), FALLBACK_FONT],
+            "svg.fonttype": "none", "pdf.fonttype": 42}
 
 
 @dataclass(frozen=True)
@@ -85,13 +120,20 @@ def system_styles(study_systems: Sequence[str]) -> dict[str, SystemStyle]:
 
 def figure4(table: pd.DataFrame, systems: Sequence[str] | None = None, title: str | None = None,
             simulated: bool = False, display_names: Mapping[str, str] | None = None,
-            styles: Mapping[str, SystemStyle] | None = None, layout: FigureLayout = DOUBLE_COLUMN) -> Figure:
+            styles: Mapping[str, SystemStyle] | None = None, layout: FigureLayout = DOUBLE_COLUMN,
+            grid: bool = False) -> Figure:
     """Means with 95% CI whiskers on the 1-5 axis: criteria on x, one colour and marker per system.
 
     systems: which systems, in legend order (default: the table's order). styles: colour and
     marker per system (default: system_styles(systems); pass the study-wide styles when
-    drawing a subset). display_names: legend text per system (default: the name).
+    drawing a subset). display_names: legend text per system (default: the name). grid: light
+    horizontal gridlines (off by default, as journals prefer).
     """
+    with matplotlib.rc_context(_font_rc()):
+        return _draw(table, systems, title, simulated, display_names, styles, layout, grid)
+
+
+def _draw(table, systems, title, simulated, display_names, styles, layout: FigureLayout, grid: bool) -> Figure:
     if not systems:
         systems = list(dict.fromkeys(table["system"])) if len(table) else []
     styles = dict(styles) if styles else system_styles(systems)
@@ -123,8 +165,9 @@ def figure4(table: pd.DataFrame, systems: Sequence[str] | None = None, title: st
     ax.set_yticks(range(SCORE_RANGE[0], SCORE_RANGE[1] + 1))
     ax.tick_params(axis="y", labelsize=layout.tick_pt)
     ax.set_ylabel("Mean score (95% CI)", fontsize=layout.label_pt)
-    ax.grid(axis="y", alpha=0.3, linewidth=0.6)
-    ax.set_axisbelow(True)
+    if grid:
+        ax.grid(axis="y", alpha=0.3, linewidth=0.5)
+        ax.set_axisbelow(True)
     ax.spines[["top", "right"]].set_visible(False)
     heading = " ".join(t for t in (title, f"[{SIMULATED_MARK}]" if simulated else None) if t)
     if heading:
@@ -144,14 +187,15 @@ def save_figure(fig: Figure, out_dir: str | Path, stem: str = "figure4") -> dict
     out.mkdir(parents=True, exist_ok=True)
     paths = {fmt: out / f"{stem}.{fmt}" for fmt in FIGURE_FORMATS}
     fig.savefig(paths["png"], dpi=FIGURE_DPI)
-    with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
+    with matplotlib.rc_context(_font_rc()):
         fig.savefig(paths["svg"])
         fig.savefig(paths["pdf"])
     return paths
 
 
 def export_figures(table: pd.DataFrame, study_systems: Sequence[str], out_dir: str | Path,
-                   display_names: Mapping[str, str] | None = None, simulated: bool = False) -> dict[str, Path]:
+                   display_names: Mapping[str, str] | None = None, simulated: bool = False,
+                   prefix: str = "") -> dict[str, Path]:
     """Both journal variants in every format. Keys: png, svg, pdf (double column) and
     png_single, svg_single, pdf_single (single column)."""
     styles = system_styles(study_systems)
@@ -160,5 +204,5 @@ def export_figures(table: pd.DataFrame, study_systems: Sequence[str], out_dir: s
         fig = figure4(table, list(study_systems), simulated=simulated, display_names=display_names, styles=styles,
                       layout=layout)
         suffix = "" if layout is DOUBLE_COLUMN else "_single"
-        files.update({f"{fmt}{suffix}": path for fmt, path in save_figure(fig, out_dir, layout.stem).items()})
+        files.update({f"{fmt}{suffix}": path for fmt, path in save_figure(fig, out_dir, prefix + layout.stem).items()})
     return files

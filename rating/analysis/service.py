@@ -20,13 +20,12 @@ from pathlib import Path
 import pandas as pd
 
 from db.engine import read_only_session
-from db.models import CRITERIA, CRITERION_TITLES
 from rating.analysis.config import AnalysisConfig
 from rating.analysis.export import export_analysis
 from rating.analysis.load import list_studies, load_expected, load_ratings, study_info
 from rating.analysis.progress import progress_tables
 from rating.analysis.summary import StudyAnalysis, analyze_study
-from rating.analysis.tables import readable_sheets
+from rating.analysis.tables import figure4_wide, readable_sheets
 
 
 class AnalysisDenied(PermissionError):
@@ -41,23 +40,8 @@ class AnalysisView:
     summary_markdown: str
     files: dict[str, Path]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.2f}" if pd.notna(value) else "n/a"
-
-
-def _figure4_wide(table: pd.DataFrame, display_names: dict[str, str]) -> pd.DataFrame:
-    """Figure 4 as a table: one row per system (display name), 'mean [low, high]' per criterion."""
-    if table.empty:
-        return pd.DataFrame(columns=["System", *[CRITERION_TITLES[c] for c in CRITERIA]])
-    text = table["mean"].map(_fmt) + " [" + table["ci_low"].map(_fmt) + ", " + table["ci_high"].map(_fmt) + "]"
-    text = text.where(table["mean"].notna(), "n/a (no ratings of this system yet)")
-    cell = table.assign(text=text)
-    wide = cell.pivot(index="system", columns="criterion", values="text").reindex(columns=list(CRITERIA))
-    wide = wide.reindex(list(dict.fromkeys(table["system"])))
-    wide.index = [display_names.get(s, s) for s in wide.index]
-    return wide.rename(columns=CRITERION_TITLES).rename_axis("System").reset_index()
+    report_markdown: str = ""
+    """report.md's text (methods-and-results paragraph and tables) without its image line."""
 
 
 def _summary_markdown(analysis: StudyAnalysis) -> str:
@@ -149,10 +133,14 @@ class AnalysisService:
         """Analyse, write the export files (rating.analysis.export) to a new private folder; tables for readers."""
         analysis = self.analyze(secret, study_id)
         out = self._new_export_folder(analysis.info["study_id"])
-        result = export_analysis(analysis, out)  # inside a 0700 folder: nobody else can reach the files
+        sid = analysis.info["study_id"]
+        # inside a 0700 folder: nobody else can reach the files; names say the study (study3_figure4.pdf)
+        result = export_analysis(analysis, out, prefix=f"study{sid}_")
         for path in result.files.values():
             os.chmod(path, 0o600)
         tables = readable_sheets(analysis.summary_sheets(), analysis.display_names, digits=3)
-        tables["figure4"] = _figure4_wide(analysis.figure4, analysis.display_names)
-        return AnalysisView(study_id=analysis.info["study_id"], summary_markdown=_summary_markdown(analysis),
-                            files=result.files, tables=tables)
+        tables["figure4"] = figure4_wide(analysis.figure4, analysis.display_names)
+        report = "\n".join(line for line in result.files["report"].read_text(encoding="utf-8").splitlines()
+                            if not line.startswith("![Figure 4]"))  # the tab shows the figure itself
+        return AnalysisView(study_id=sid, summary_markdown=_summary_markdown(analysis), files=result.files,
+                            tables=tables, report_markdown=report)

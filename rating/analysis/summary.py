@@ -70,6 +70,11 @@ SUMMARY_BUILDERS: list[SummaryBuilder] = [
 """The summary tables, in sheet order; append a builder to add one."""
 
 
+def _table(name: str) -> property:
+    """An attribute that reads and writes one of StudyAnalysis.tables."""
+    return property(lambda self: self.tables[name], lambda self, value: self.tables.__setitem__(name, value))
+
+
 @dataclass
 class StudyAnalysis:
     """All summaries of one study, as DataFrames ready to show or export."""
@@ -90,21 +95,31 @@ class StudyAnalysis:
     def table(self, name: str) -> pd.DataFrame:
         return self.tables[name]
 
-    figure4 = property(lambda self: self.tables["figure4"])
-    table1 = property(lambda self: self.tables["table1_rouge"])
-    agreement = property(lambda self: self.tables["agreement"])
-    icc = property(lambda self: self.tables["icc"])
-    self_consistency = property(lambda self: self.tables["self_consistency"])
-    metric_validity = property(lambda self: self.tables["metric_validity"])
-    leave_one_reader_out = property(lambda self: self.tables["leave_one_reader_out"])
-    rouge_vs_experts = property(lambda self: self.tables["rouge_vs_experts"])
-    comparisons = property(lambda self: self.tables["comparisons"])
-    progress_raters = property(lambda self: self.tables["progress_raters"])
-    progress_cases = property(lambda self: self.tables["progress_cases"])
+    figure4 = _table("figure4")
+    table1 = _table("table1_rouge")
+    agreement = _table("agreement")
+    icc = _table("icc")
+    self_consistency = _table("self_consistency")
+    metric_validity = _table("metric_validity")
+    leave_one_reader_out = _table("leave_one_reader_out")
+    rouge_vs_experts = _table("rouge_vs_experts")
+    comparisons = _table("comparisons")
+    progress_raters = _table("progress_raters")
+    progress_cases = _table("progress_cases")
 
     def summary_sheets(self) -> dict[str, pd.DataFrame]:
         """The summary tables by sheet name (for XLSX export and the UI), then "systems"."""
         return {**self.tables, "systems": self.systems_table}
+
+
+def single_threaded_blas():
+    """BLAS on one thread while the summaries run: their matrix products are small (bootstrap
+    weights times cases), and on a loaded 2-core machine OpenBLAS's thread hand-off made each one
+    28 ms instead of well under 1 (metric validity of the simulated study: 2.2 s -> 0.4 s, measured
+    with cProfile)."""
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def analyze_frames(info: dict, systems: list[str], ratings: pd.DataFrame, outputs: pd.DataFrame,
@@ -124,8 +139,9 @@ def analyze_frames(info: dict, systems: list[str], ratings: pd.DataFrame, output
     names = {s: s for s in systems} | dict(display_names or {})
     inputs = StudyInputs(info, systems, ratings, outputs, expected, config, names)
     tables: dict[str, pd.DataFrame] = {}
-    for build in SUMMARY_BUILDERS:
-        tables.update(build(inputs))
+    with single_threaded_blas():
+        for build in SUMMARY_BUILDERS:
+            tables.update(build(inputs))
     return StudyAnalysis(info=info, systems=systems, ratings=ratings, outputs=outputs, tables=tables, config=config,
                          notes=notes, display_names=names,
                          systems_table=described if described is not None else pd.DataFrame())

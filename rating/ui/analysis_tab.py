@@ -17,13 +17,17 @@ USER_ERRORS = (AnalysisDenied, KeyError, ValueError, DatabaseUnavailable)
 DOWNLOADS = (("csv", "Ratings CSV"), ("xlsx", "Ratings XLSX (+ summary sheets)"), ("parquet", "Ratings Parquet"),
              ("png", "Figure 4 PNG (double column, 7.2 in, 300 dpi)"), ("svg", "Figure 4 SVG (double column)"),
              ("pdf", "Figure 4 PDF (double column)"), ("png_single", "Figure 4 PNG (single column, 3.5 in, 300 dpi)"),
-             ("svg_single", "Figure 4 SVG (single column)"), ("pdf_single", "Figure 4 PDF (single column)"))
+             ("svg_single", "Figure 4 SVG (single column)"), ("pdf_single", "Figure 4 PDF (single column)"),
+             ("report", "Report (Markdown: methods and results, tables)"))
 TABLES = (("figure4", "Figure 4: mean [95% CI] per system and criterion"),
           ("table1_rouge", "Table 1: ROUGE per system on the rated cases"),
           ("agreement", "Agreement: Krippendorff's alpha (ordinal) per criterion"),
+          ("icc", "Agreement: ICC(2,1) and ICC(2,k) per criterion (pingouin)"),
           ("self_consistency", "Self-consistency on hidden repeats"),
+          ("metric_validity", "Automatic metrics against experts: Kendall's tau-b with 95% CI"),
+          ("leave_one_reader_out", "Automatic metrics against a held-out reader (leave one reader out)"),
           ("rouge_vs_experts", "ROUGE against experts: Spearman correlation"),
-          ("comparisons", "Paired comparisons (Wilcoxon signed-rank, Holm)"),
+          ("comparisons", "Paired comparisons (Wilcoxon signed-rank, Holm, rank-biserial r)"),
           ("progress_raters", "Progress per rater"), ("progress_cases", "Progress per case"),
           ("systems", "Systems: exactly what was rated (model, adapter and base, endpoint, decoding, versions)"))
 
@@ -44,14 +48,14 @@ def load_studies(service, secret_value: str):
 
 
 def analyse(service, secret_value: str, study_id) -> list:
-    """Status, figure, picker, the download buttons, then the tables (order of TABLES)."""
+    """Status, figure, picker, the download buttons, the tables (order of TABLES), then the report."""
     try:
         view = service.analyze_and_export(secret_value, study_id)
     except USER_ERRORS as exc:
-        return [_message(exc), gr.update(), gr.update()] + [gr.update()] * (len(DOWNLOADS) + len(TABLES))
+        return [_message(exc), gr.update(), gr.update()] + [gr.update()] * (len(DOWNLOADS) + len(TABLES) + 1)
     buttons = [gr.update(value=str(view.files[key]), visible=True) for key, _ in DOWNLOADS]
     return [view.summary_markdown, str(view.files["png"]), gr.update()] + buttons + \
-        [view.tables[key] for key, _ in TABLES]
+        [view.tables[key] for key, _ in TABLES] + [view.report_markdown]
 
 
 def show_progress(service, secret_value: str, study_id):
@@ -84,8 +88,10 @@ def build_analysis_tab(service) -> None:
         with gr.Accordion(label, open=key in ("figure4", "agreement", "comparisons")):
             tables[key] = gr.Dataframe(interactive=False, elem_id=f"analysis-table-{key}", wrap=True)
     table_list = [tables[k] for k, _ in TABLES]
+    with gr.Accordion("Report: methods and results paragraph (paste-ready) and tables", open=False):
+        report = gr.Markdown("", elem_id="analysis-report")
 
     load.click(partial(load_studies, service), [secret], [status, study], api_visibility="private")
-    run.click(partial(analyse, service), [secret, study], [status, figure, study, *downloads, *table_list], api_visibility="private")
+    run.click(partial(analyse, service), [secret, study], [status, figure, study, *downloads, *table_list, report], api_visibility="private")
     refresh.click(partial(show_progress, service), [secret, study], [status, tables["progress_raters"], tables["progress_cases"]],
                   api_visibility="private")
