@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from core.records import Report
 from db.models import Assignment, Case, Output, Rater, Study, System
+from db.protocol_models import GoldCase
 from generation.base import FindingsError, GenerationError, GenerationSettings
 from generation.registry import UnknownSystem
 from generation.service import SystemService
@@ -394,7 +395,9 @@ def add_rater(session: Session, study_id: int, spec: RaterSpec) -> str:
                                               .scalar_subquery()))
                               .where(Rater.study_id == study_id)) or len(own_ids)
         rng = random.Random(f"{study.seed}|{spec.name}|extra")
-        own = sorted(own_ids, key=lambda cid: (counts.get(cid, 0), rng.random()))[:load]
+        gold = set(session.scalars(select(GoldCase.case_id).join(Case).where(Case.study_id == study_id)))
+        own = sorted((c for c in own_ids if c not in gold), key=lambda cid: (counts.get(cid, 0), rng.random()))
+        own = own[:max(0, load - len(gold))] + sorted(gold)  # every rater gets every gold case
     n_existing = session.scalar(select(func.count(Rater.id)).where(Rater.study_id == study_id)) or 0
     token = new_token()
     rater = Rater(study_id=study_id, name=spec.name.strip(), pseudonym=f"R{n_existing + 1:02d}", role=spec.role,
