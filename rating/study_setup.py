@@ -297,7 +297,8 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
     gold_keys = sorted(case_rows[cid].id for cid in gold)  # every rater gets every gold case
     own_keys = sorted(row.id for cid, row in case_rows.items() if not row.calibration and cid not in gold)
     allocation = allocate_cases(own_keys, len(rater_rows), spec.k, spec.seed)
-    n_assign = sum(_write_queue(session, study, r, [*own, *gold_keys]) for r, own in zip(rater_rows, allocation, strict=True))
+    n_assign = sum(_write_queue(session, study, r, [*own, *gold_keys])
+                   for r, own in zip(rater_rows, allocation, strict=True))
     return CreatedStudy(study_id=study.id, rater_tokens=tokens, rater_ids=ids, n_cases=len(cases),
                         n_systems=len(outputs), n_outputs=n_outputs, n_assignments=n_assign)
 
