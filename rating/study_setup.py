@@ -71,7 +71,8 @@ class StudySpec:
     protocols: str = "likert"
     """What raters record: likert, errors, pairwise, or a combination such as "likert,errors"."""
     gold_cases: tuple[str, ...] = ()
-    """Case ids (Report.id) of gold cases: in every rater's queue, never calibration cases (rating/protocols/gold.py)."""
+    """Case ids (Report.id) of gold cases: in every rater's queue, never calibration cases
+    (rating/protocols/gold.py)."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():

@@ -253,7 +253,8 @@ def test_three_systems_give_three_pairs_each_on_its_stored_sides(served, browser
         factory = make_session_factory(prepare_database(str(db)))
         with unit_of_work(factory) as s:
             prefs = s.execute(select(Preference.pair_key, Preference.left_output_id, Preference.right_output_id,
-                                     Assignment.label_order).join(Assignment).join(Rater, Rater.id == Assignment.rater_id)
+                                     Assignment.label_order).join(Assignment)
+                              .join(Rater, Rater.id == Assignment.rater_id)
                               .where(Rater.token_hash == hash_token(tokens["three"][0]))).all()
         factory.kw["bind"].dispose()
         assert sorted(p[0] for p in prefs) == ["A-B", "A-C", "B-C"]
