@@ -21,9 +21,10 @@ import pandas as pd
 
 from db.models import CRITERIA
 from db.engine import read_only_session
-from rating.analysis import (CRITERION_LABELS, AnalysisConfig, StudyAnalysis, analyze_study, list_studies,
+from rating.analysis import (CRITERION_LABELS, AnalysisConfig, StudyAnalysis, list_studies,
                              load_expected, load_ratings, progress_tables, study_info)
 from rating.export import export_analysis
+from rating.protocols.study_analysis import analyze_study_with_protocols
 from rating.tables import readable_sheets
 
 
@@ -128,11 +129,15 @@ class AnalysisService:
         study_info(session, sid)  # KeyError when missing
         return sid
 
-    def analyze(self, secret: str, study_id: int) -> StudyAnalysis:
-        """Every summary of one study (see rating.analysis.analyze_frames)."""
+    def _analyze_full(self, secret: str, study_id: int):
+        """(1-5 score summaries without gold cases, the protocol tables): rating.protocols.study_analysis."""
         self._require(secret)
         with read_only_session(self.session_factory) as session:
-            return analyze_study(session, self._study_id(session, study_id), self.config)
+            return analyze_study_with_protocols(session, self._study_id(session, study_id), self.config)
+
+    def analyze(self, secret: str, study_id: int) -> StudyAnalysis:
+        """Every summary of one study (see rating.analysis.analyze_frames); gold cases are left out."""
+        return self._analyze_full(secret, study_id)[0]
 
     def progress(self, secret: str, study_id: int) -> dict[str, pd.DataFrame]:
         """Ratings done per rater and per case (cheap: no bootstrap)."""
@@ -145,9 +150,9 @@ class AnalysisService:
 
     def analyze_and_export(self, secret: str, study_id: int) -> AnalysisView:
         """Analyse, write the export files (rating.export) to a new private folder; tables for readers."""
-        analysis = self.analyze(secret, study_id)
+        analysis, protocol = self._analyze_full(secret, study_id)
         out = self._new_export_folder(analysis.info["study_id"])
-        result = export_analysis(analysis, out)  # inside a 0700 folder: nobody else can reach the files
+        result = export_analysis(analysis, out, protocol=protocol)  # inside a 0700 folder: nobody else can reach the files
         for path in result.files.values():
             os.chmod(path, 0o600)
         tables = readable_sheets(analysis.summary_sheets(), analysis.display_names, digits=3)
