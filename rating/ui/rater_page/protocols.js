@@ -89,6 +89,8 @@ function rwProtocolPart(api) {
           box.tabIndex = -1;
           box.dataset.kind = 'count'; box.dataset.label = c.label; box.dataset.cell = cell;
           box.setAttribute('role', 'spinbutton');
+          box.setAttribute('aria-valuemin', '0');
+          box.setAttribute('aria-valuemax', String(P.max_count));
           box.setAttribute('aria-label', 'Candidate ' + c.label + ', ' + P.titles[cat] + ', ' +
                            (sig === 's' ? 'clinically significant' : 'not significant'));
           box.appendChild(el('span', 'rp-cell-title', P.titles[cat] + (sig === 's' ? ' (significant)' : ' (not significant)')));
