@@ -7,6 +7,7 @@ Every public method takes the rater's token and checks it first.
 """
 from __future__ import annotations
 
+import hmac
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -17,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from core.display_text import display_text
 from db.engine import read_only_session, unit_of_work
-from db.models import (CRITERIA, MAX_COMMENT_CHARS, Assignment, Output, Rater, RaterSession, Rating, RatingDraft,
-                       RatingEdit, Study)
+from db.models import (CRITERIA, CRITERION_TITLES, MAX_COMMENT_CHARS, Assignment, Output, Rater, RaterSession,
+                       Rating, RatingDraft, RatingEdit, Study)
 from rating.assignments import label_for
 from rating.form_values import finite_number, has_control_characters
 from rating.protocols import service as protocol_service
@@ -27,27 +28,15 @@ from rating.shared_texts import same_text_outputs
 from rating.throttle import FailureThrottle, Throttled
 from rating.tokens import hash_token, new_token
 
-CRITERION_TITLES = {
-    "understandability": "Understandability",
-    "coherence": "Coherence",
-    "relevance": "Relevance",
-    "conciseness": "Conciseness",
-    "clinical_utility": "Clinical utility",
-}
-ANCHORS = {
-    "understandability": ("hard to understand, ambiguous wording", "immediately clear to a referring clinician"),
-    "coherence": ("disjointed or self-contradictory", "logically organised and consistent"),
-    "relevance": ("misses or misstates the key findings", "captures every clinically important finding"),
-    "conciseness": ("verbose or padded with irrelevant detail", "as short as possible without losing content"),
-    "clinical_utility": ("would mislead or not help patient care", "could be signed and acted on as written"),
-}
-"""What a score of 1 and a score of 5 mean, per criterion (shown next to each input)."""
-
 MAX_TOKEN_CHARS = 200
 SESSION_TTL = timedelta(days=7)
 """How long a browser stays signed in after exchanging its token (never past the rater's or study's expiry)."""
 MAX_ACTIVE_MS_PER_REPORT = 30 * 60 * 1000
-"""Active time one report from the page can add to a case (the page reports at least every few minutes)."""
+"""Active time one report from the page can add to a case (the page reports at least every few minutes).
+A case's summed active time never exceeds the server's own time since the case was first opened."""
+MAX_SESSIONS_PER_RATER = 10
+"""Signed-in browsers per rater (a desk, a laptop, a tablet, with room to spare); a new sign-in beyond
+this ends the rater's oldest session."""
 
 
 class SessionKey(str):
@@ -59,7 +48,8 @@ class SessionKey(str):
 
 
 RATER_MAX_WRONG_CODES = 10
-"""Wrong access codes from one client (IP address) in 10 minutes before it is refused for 15 minutes.
+"""Wrong access codes from one client (IP address; behind RADLLAMA_TRUSTED_PROXIES the forwarded one)
+in 10 minutes before it is refused for 15 minutes.
 Higher than the admin's 5: raters behind one proxy share an address, and 192-bit tokens need no
 tighter limit; it stops a guesser, and a stolen-link prober, from trying codes at full speed."""
 
@@ -69,7 +59,8 @@ class RatingError(ValueError):
 
 
 class AccessDenied(RatingError):
-    """Missing, wrong, expired or revoked token; reason is one of invalid, expired, withdrawn, closed, signed_out."""
+    """Missing, wrong, expired or revoked token; reason is one of invalid, expired, withdrawn, closed, signed_out,
+    too_many (this client address is locked out after wrong codes)."""
 
     def __init__(self, message: str, reason: str = "invalid"):
         super().__init__(message)
@@ -149,13 +140,10 @@ def _parse_score(value: object, label: str, criterion: str) -> int:
     return int(number)
 
 
-def parse_candidate_rating(raw: Mapping) -> CandidateRating:
-    """Validate one candidate's form values: {label, <criterion>: 1..5, comment, significant_error}."""
-    label = str(raw.get("label", "")).strip().upper()
-    if not label:
-        raise RatingError("Each rating needs the candidate's label (A, B, ...).")
-    scores = {c: _parse_score(raw.get(c), label, c) for c in CRITERIA}
-    comment = raw.get("comment") or ""
+def parse_comment(value: object, label: str) -> str:
+    """A candidate's comment, checked the same way for drafts and submits: text, no control characters
+    (NUL, ESC...; tab and newlines are fine), at most MAX_COMMENT_CHARS."""
+    comment = value or ""
     if not isinstance(comment, str):
         raise RatingError(f"The comment for candidate {label} must be text.")
     if has_control_characters(comment):
@@ -164,6 +152,16 @@ def parse_candidate_rating(raw: Mapping) -> CandidateRating:
     if len(comment) > MAX_COMMENT_CHARS:
         raise RatingError(f"The comment for candidate {label} has {len(comment)} characters; "
                           f"at most {MAX_COMMENT_CHARS} are allowed.")
+    return comment
+
+
+def parse_candidate_rating(raw: Mapping) -> CandidateRating:
+    """Validate one candidate's form values: {label, <criterion>: 1..5, comment, significant_error}."""
+    label = str(raw.get("label", "")).strip().upper()
+    if not label:
+        raise RatingError("Each rating needs the candidate's label (A, B, ...).")
+    scores = {c: _parse_score(raw.get(c), label, c) for c in CRITERIA}
+    comment = parse_comment(raw.get("comment"), label)
     flag = raw.get("significant_error", False)
     if flag not in (True, False, None, 0, 1):
         raise RatingError(f"The 'clinically significant error' flag for candidate {label} must be true or false.")
@@ -187,10 +185,7 @@ def parse_draft(raw: object, labels: Sequence[str]) -> dict:
             raise RatingError(f"Candidate {label[:5]} is not part of this case.")
         if not isinstance(values, Mapping):
             raise RatingError(f"The draft values of candidate {label} must be a mapping.")
-        comment = values.get("comment") or ""
-        if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
-            raise RatingError(f"The comment for candidate {label} must be text of at most {MAX_COMMENT_CHARS} "
-                              "characters.")
+        comment = parse_comment(values.get("comment"), label)
         flag = values.get("significant_error", False)
         if flag not in (True, False, None, 0, 1):
             raise RatingError(f"The 'clinically significant error' flag for candidate {label} must be true or false.")
@@ -224,7 +219,7 @@ class RatingService:
         self.client = client
 
     # --- access ---------------------------------------------------------------------------
-    def _rater(self, session: Session, token: object, lock: bool = False) -> Rater:
+    def _rater(self, session: Session, token: object, lock: bool = False, client: str | None = None) -> Rater:
         """The rater for `token` (or a session key); lock=True also takes their row lock until the
         transaction ends (PostgreSQL: a rater's concurrent submits, on any app process, run one after the
         other; SQLite transactions are serialised anyway and ignore it)."""
@@ -232,11 +227,11 @@ class RatingService:
             return self._rater_for_session(session, token, lock=lock)
         if not isinstance(token, str) or not token.strip():
             raise AccessDenied("Please sign in with the access code from your invitation link.")
-        client = self.client()
+        client = client if client is not None else self.client()
         try:
             self.throttle.check(client)
         except Throttled as exc:
-            raise AccessDenied(str(exc)) from None
+            raise AccessDenied(str(exc), "too_many") from None
         if len(token) > MAX_TOKEN_CHARS:
             self.throttle.failed(client)
             raise AccessDenied("This access code is not valid.")
@@ -272,24 +267,34 @@ class RatingService:
             session.delete(row)
             raise ended
         rater = session.get(Rater, row.rater_id, with_for_update=lock)
+        if row.token_hash is None or not hmac.compare_digest(row.token_hash, rater.token_hash):
+            raise ended  # opened with a token that has since been reissued: a leaked link's session ends
         self._check_active(session, rater)
         return rater
 
-    def start_session(self, token: str) -> tuple[SessionKey, datetime, str]:
+    def start_session(self, token: str, client: str | None = None) -> tuple[SessionKey, datetime, str]:
         """Exchange an invitation token for a browser session: (session secret, expiry, rater name).
 
-        The secret goes into an HttpOnly cookie; only its hash is stored. Raises AccessDenied.
+        The secret goes into an HttpOnly cookie; only its hash is stored, with the token it was opened
+        with (a reissued token ends it). Beyond MAX_SESSIONS_PER_RATER the rater's oldest session ends.
+        client: the caller's address for the lockout (the HTTP sign-in routes run outside a Gradio event
+        and pass it; default self.client()). Raises AccessDenied.
         """
         if isinstance(token, SessionKey):
             raise AccessDenied("Please sign in with the access code from your invitation link.")
         with unit_of_work(self.session_factory) as session:
-            rater = self._rater(session, token)
+            rater = self._rater(session, token, client=client)
             now = self.clock()
             limits = [now + SESSION_TTL, _utc(rater.expires_at), _utc(session.get(Study, rater.study_id).expires_at)]
             expires = min(t for t in limits if t is not None)
             secret = new_token()
+            keep = session.scalars(select(RaterSession.id).where(RaterSession.rater_id == rater.id)
+                                   .order_by(RaterSession.created_at.desc(), RaterSession.id.desc())
+                                   .limit(MAX_SESSIONS_PER_RATER - 1)).all()
+            session.execute(delete(RaterSession).where(RaterSession.rater_id == rater.id,
+                                                       RaterSession.id.not_in(keep)))
             session.add(RaterSession(rater_id=rater.id, secret_hash=hash_token(secret), created_at=now,
-                                     expires_at=expires))
+                                     expires_at=expires, token_hash=rater.token_hash))
             return SessionKey(secret), expires, rater.name
 
     def end_session(self, key: str) -> None:
@@ -339,8 +344,17 @@ class RatingService:
             if active and from_position is not None:
                 leaving = self._position(from_position, total)
                 if leaving < total:
-                    self._assignment(session, rater, leaving).active_ms += active
+                    self._add_active(self._assignment(session, rater, leaving), active)
             return self._open(session, rater, target, total)
+
+    def _add_active(self, assignment: Assignment, active_ms: int) -> datetime:
+        """Add the page's active time to a case, bounded by the server's own time since the case was
+        first opened (a page cannot claim 3 hours for 2 s of work). Returns now."""
+        now = self.clock()
+        opened = _utc(assignment.first_opened_at)
+        elapsed_ms = max(0, int((now - opened).total_seconds() * 1000)) if opened is not None else 0
+        assignment.active_ms = min((assignment.active_ms or 0) + active_ms, max(elapsed_ms, assignment.active_ms or 0))
+        return now
 
     def _total(self, session: Session, rater: Rater) -> int:
         return session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == rater.id)) or 0
@@ -426,8 +440,7 @@ class RatingService:
             if pos >= total:
                 raise RatingError("There is no case to rate here: you have reached the end of the study.")
             assignment = self._assignment(session, rater, pos)
-            assignment.active_ms += active
-            now = self.clock()
+            now = self._add_active(assignment, active)
             if draft is not None:
                 values = parse_draft(draft, [label_for(i) for i in range(len(assignment.label_order))])
                 if protocol is not None:
@@ -488,8 +501,7 @@ class RatingService:
             if missing:
                 raise RatingError(f"Please rate every candidate before submitting (missing: {', '.join(missing)}).")
             extra = self._protocol_values(session, rater, assignment, protocol, draft=False)
-            now = self.clock()
-            assignment.active_ms += active
+            now = self._add_active(assignment, active)
             started = _utc(assignment.first_opened_at) or now
             # Time on task: the page's active time (visible and focused, summed over visits); a client
             # without a page (the API) reports none, and then the time since the case was first opened counts.

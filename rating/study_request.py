@@ -12,6 +12,7 @@ from db.engine import unit_of_work
 from generation.service import SystemService
 from rating.importer import load_outputs
 from rating.output_cache import OutputCache
+from rating.tells import TELLS_KEY, tell_warnings
 from rating.protocols.definitions import ProtocolError, parse_protocols, protocols_text
 from rating.protocols.gold import gold_cases_from, plant_gold, read_gold_file, store_gold
 from rating.study_setup import (REFERENCE_SYSTEM, CreatedStudy, RaterSpec, StudySetupError, StudySpec, SystemOutputs,
@@ -142,6 +143,7 @@ def build_study(session_factory, request: StudyRequest,
         outputs[REFERENCE_SYSTEM] = reference_outputs(cases)
     outputs = {name: replace(so, display_name=request.display_names.get(name, so.display_name))
                for name, so in outputs.items()}
+    warnings = tell_warnings(outputs, {c.source for c in cases})
     outputs, planted = plant_gold(gold_specs, outputs)
     spec = StudySpec(name=request.name, description=request.description, seed=request.seed, k=request.k,
                      n_calibration=request.n_calibration, n_repeats=request.n_repeats, protocols=request.protocols,
@@ -149,7 +151,7 @@ def build_study(session_factory, request: StudyRequest,
                      config={"data_path": str(splits.path), "split": request.split, "n": request.n,
                              "stratify": request.stratify, "systems": list(request.systems),
                              "import_path": request.import_path, "include_reference": request.include_reference,
-                             "display_names": dict(request.display_names)})
+                             "display_names": dict(request.display_names), TELLS_KEY: list(warnings)})
     with unit_of_work(session_factory) as session:
         created = create_study(session, spec, cases, outputs, [RaterSpec(name=r.strip()) for r in request.raters])
         store_gold(session, created.study_id, gold_specs, planted)
@@ -157,4 +159,4 @@ def build_study(session_factory, request: StudyRequest,
         cache.discard(name, outputs[name].settings)
     if progress:
         progress(1.0, "study stored")
-    return created
+    return replace(created, warnings=warnings)

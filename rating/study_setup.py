@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.records import Report
-from db.models import Assignment, Case, Output, Rater, Study, System
+from db.models import Assignment, Case, Output, Rater, RaterSession, Study, System
 from db.protocol_models import GoldCase
 from generation.base import FindingsError, GenerationError, GenerationSettings
 from generation.registry import UnknownSystem
@@ -139,6 +139,8 @@ class CreatedStudy:
     n_systems: int
     n_outputs: int
     n_assignments: int
+    warnings: tuple[str, ...] = ()
+    """Inherent tells of the study's systems, with reasons (rating.tells); stored in its config too."""
 
 
 # --- choosing cases -----------------------------------------------------------------------
@@ -219,7 +221,7 @@ def generate_outputs(cases: Sequence[Report], system_names: Sequence[str], syste
                 texts = systems.generate(name, batch, settings)
             except (GenerationError, FindingsError) as exc:
                 raise StudySetupError(f"{name}: {exc}") from None
-            by_findings.update(zip(batch, texts))
+            by_findings.update(zip(batch, texts, strict=True))
             if cache:
                 cache.add(name, settings.as_dict(), batch, texts)
             asked = set(batch)
@@ -411,9 +413,16 @@ def add_rater(session: Session, study_id: int, spec: RaterSpec) -> str:
     return token
 
 
+def end_sessions(session: Session, rater: Rater) -> None:
+    """Sign out every browser of the rater (a leaked link's session included)."""
+    session.execute(delete(RaterSession).where(RaterSession.rater_id == rater.id))
+
+
 def revoke_rater(session: Session, study_id: int, rater_name: str) -> None:
-    """The rater's token stops working at once; their ratings stay."""
-    find_rater(session, study_id, rater_name).revoked = True
+    """The rater's token and every session opened with it stop working at once; their ratings stay."""
+    rater = find_rater(session, study_id, rater_name)
+    rater.revoked = True
+    end_sessions(session, rater)
 
 
 def set_instructions(session: Session, study_id: int, markdown: str) -> None:
@@ -436,9 +445,11 @@ def set_expiry(session: Session, study_id: int, when: datetime | None, rater_nam
 
 
 def reissue_token(session: Session, study_id: int, rater_name: str) -> str:
-    """A new secret for a rater (the old link stops working); also lifts a revocation."""
+    """A new secret for a rater (the old link and every session opened with it stop working); also lifts
+    a revocation."""
     rater = find_rater(session, study_id, rater_name)
     token = new_token()
     rater.token_hash = hash_token(token)
     rater.revoked = False
+    end_sessions(session, rater)
     return token

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Assignment, Case, Output, Rater
 from db.protocol_models import GoldCase
-from rating.analysis import AnalysisConfig
+from rating.analysis.config import AnalysisConfig
 from rating.protocols.gold import GoldFileError, parse_expected, read_gold_file
 from rating.protocols.study_analysis import analyze_study_with_protocols
 from rating.service import RatingService

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Assignment, Rater
-from db.protocol_models import ErrorCount, ErrorRating, Preference  # noqa: F401
+from db.protocol_models import ErrorCount, ErrorRating, Preference
 from tests.browser import launch_chromium
 from tests.protocol_support import make_protocol_study
 from tests.rating_support import SECRET_KINDS, SECRET_SYSTEMS, AppServer

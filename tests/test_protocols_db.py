@@ -129,7 +129,7 @@ def test_cli_create_stores_the_protocol_and_refuses_an_unknown_one(tmp_path):
     from tests.test_rating_setup import _toy_data
     data, db = tmp_path / "reports.csv", tmp_path / "cli.db"
     _toy_data(data)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "rating.study", *a, "--db", str(db)], cwd=ROOT,  # noqa
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rating.study", *a, "--db", str(db)], cwd=ROOT,  # noqa: E731
                                     env=server_env(), capture_output=True, text=True, timeout=300)
     base = ("create", "--data", str(data), "--n", "3", "--systems", "constant", "--include-reference",
             "--raters", "Dr A")

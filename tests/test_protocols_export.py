@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
-from rating.analysis import AnalysisConfig
+from rating.analysis.config import AnalysisConfig
 from rating.protocols.study_analysis import analyze_study_with_protocols
 from rating.service import RatingService
 from tests.protocol_support import make_protocol_study, neutral_pair

@@ -37,7 +37,9 @@ from sqlalchemy.orm import Session
 from core.protocol_scales import ATTRIBUTES, ERROR_CATEGORIES, HARM_EXTENTS, HARM_LIKELIHOODS
 from db.models import Case, Output, Rater, System
 from db.protocol_models import ErrorCount, ErrorRating, GoldCase, Preference
-from rating.analysis import AnalysisConfig, bootstrap_weights, system_order
+from rating.analysis.bootstrap import bootstrap_weights
+from rating.analysis.config import AnalysisConfig
+from rating.analysis.load import system_order
 
 ERROR_COLUMNS = ["rating_id", "case_id", "rater", "system", "category", "clinically_significant", "count",
                  "repeat_index", "calibration", "gold", "spans", "output_id"]

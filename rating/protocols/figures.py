@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from core.protocol_scales import ERROR_CATEGORIES
-from rating.figures import (DOUBLE_COLUMN, FIGURE_DPI, LAYOUTS, SIMULATED_MARK, FigureLayout, save_figure,
+from rating.analysis.figures import (DOUBLE_COLUMN, FIGURE_DPI, LAYOUTS, SIMULATED_MARK, FigureLayout, save_figure,
                             system_styles)
 
 CATEGORY_LABELS = {"false_finding": "False\nfinding", "missed_finding": "Missed\nfinding",

@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 
 from db.models import Case, Rater
 from db.protocol_models import GoldCase
-from rating.analysis import (AnalysisConfig, StudyAnalysis, analyze_frames, load_expected, load_outputs,
-                             load_ratings, progress_tables, study_info, system_display_names, system_order,
-                             systems_table)
+from rating.analysis.config import AnalysisConfig
+from rating.analysis.load import (load_expected, load_outputs, load_ratings, study_info, system_display_names,
+                                  system_order, systems_table)
+from rating.analysis.progress import progress_tables
+from rating.analysis.summary import StudyAnalysis, analyze_frames
 from rating.protocols.analysis import (errors_per_category, errors_per_report, harm_distribution, load_errors,
                                        load_preferences, preference_summary)
 from rating.protocols.gold import gold_accuracy, gold_answers
@@ -106,7 +108,7 @@ def analyze_study_with_protocols(session: Session, study_id: int, config: Analys
     likert = analyze_frames(info, systems, ratings[keep].reset_index(drop=True), outputs, expected, config,
                             system_display_names(session, study_id), systems_table(session, study_id))
     likert.ratings = ratings
-    likert.progress_raters, likert.progress_cases = progress_tables(ratings, expected)
+    likert.tables["progress_raters"], likert.tables["progress_cases"] = progress_tables(ratings, expected)
     likert.notes.extend(notes)
     if "likert" not in protocols:
         likert.notes.append(f"This study uses the {', '.join(protocols)} protocol: it has no 1-5 scores, so "

@@ -13,7 +13,7 @@ from db.engine import DatabaseUnavailable
 import pandas as pd
 
 from core.protocol_scales import PROTOCOLS
-from rating.admin import AdminDenied
+from rating.admin import AdminDenied, user_error_message
 from rating.form_values import whole_number
 from rating.importer import ImportFormatError
 from rating.invitations import Invitation
@@ -122,9 +122,10 @@ def build_admin_tab(service) -> None:
             key = service.links_download(secret_v, rows, f"study-{created.study_id}-links.csv")
             workloads = service.workloads(secret_v, created.study_id)
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(user_error_message(exc), print_exception=False) from None
         summary = (f"Created study {created.study_id}: {created.n_cases} cases, {created.n_systems} systems, "
                    f"{created.n_assignments} assignments; protocol {req.protocols}.\n\n")
+        summary += "".join(f"**Warning:** {_markdown_text(w)}\n\n" for w in created.warnings)
         return (summary + _workload_markdown(workloads) + "\n\n" + _links_markdown(rows, key) + "\n\n"
                 + OPEN_STUDY_NOTE)
 
@@ -132,14 +133,14 @@ def build_admin_tab(service) -> None:
         try:
             rows = service.list_studies(secret_v)
         except AdminDenied as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(user_error_message(exc), print_exception=False) from None
         return pd.DataFrame(rows)
 
     def on_list_raters(secret_v, study_v):
         try:
             rows = service.list_raters(secret_v, whole_number(study_v, "Study id", minimum=1))
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(user_error_message(exc), print_exception=False) from None
         return pd.DataFrame([r.__dict__ for r in rows])
 
     def _rater_action(action):
@@ -154,7 +155,7 @@ def build_admin_tab(service) -> None:
                 rows = service.invitations({(name_v or "").strip(): token})
                 key = service.links_download(secret_v, rows, f"study-{study}-{action}-link.csv")
             except USER_ERRORS as exc:
-                raise gr.Error(str(exc), print_exception=False) from None
+                raise gr.Error(user_error_message(exc), print_exception=False) from None
             return _links_markdown(rows, key)
         return handler
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import gradio as gr
 from markdown_it import MarkdownIt
 
-from db.models import CRITERIA, MAX_COMMENT_CHARS
+from db.models import ANCHORS, CRITERIA, CRITERION_TITLES, MAX_COMMENT_CHARS
 from db.engine import DatabaseUnavailable
 from rating.protocols.page_meta import protocol_page_meta
-from rating.service import ANCHORS, CRITERION_TITLES, AccessDenied, CaseView, RatingError, SessionKey
+from rating.service import AccessDenied, CaseView, RatingError, SessionKey
 
 PAGE_DIR = Path(__file__).resolve().parent / "rater_page"
 SESSION_COOKIE = "radllama_rater"
@@ -33,6 +33,7 @@ SIGN_IN_NOTICES = {
     "expired": ("This invitation has expired. Please contact the study coordinator.", True),
     "withdrawn": ("This invitation has been withdrawn. Please contact the study coordinator.", True),
     "closed": ("This study has closed: its invitations have expired. Please contact the study coordinator.", True),
+    "too_many": ("Too many attempts from this address. Try again in 15 minutes.", True),
     "signed_out": ("You are signed out. Open your invitation link or enter your access code to continue.", False),
 }
 """Messages the page shows after a sign-in redirect (?signin=CODE): fixed texts, nothing reflected."""
