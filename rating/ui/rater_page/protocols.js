@@ -221,7 +221,7 @@ function rwProtocolPart(api) {
       for (const a of P.attributes) {
         const row = el('div', 'rp-pref-row');
         row.appendChild(el('b', 'rp-attr', P.attribute_titles[a]));
-        const opts = [-2, -1, 0, 1, 2].map((v) => [v, P.preference_labels[String(v)]]);
+        const opts = [-2, -1, 0, 1, 2].map((v) => [v, P.choice_labels[String(v)]]);
         const box = choiceCell('pair-' + p.key + '-' + a, p.key, a, opts,
                                P.attribute_titles[a] + ': which text is better (1 = left much better, 5 = right much better)');
         row.appendChild(box);
