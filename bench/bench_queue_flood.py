@@ -36,7 +36,7 @@ from tests.security.flood import (
     join,
 )
 
-FLOODER, VISITOR = "10.50.0.1", "10.50.0.2"
+FLOODER = "10.50.0.1"
 
 
 def visits(url: str, fn, n: int, tag: int) -> list[float]:

@@ -544,9 +544,6 @@ def prepare_database(url: str | None = None) -> Engine:
 
 # ------------------------------------------------------------------------------ SQLite file checks
 
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-
 def check_database(url: str | None = None, write: bool = True) -> None:
     """Refuse (DatabaseRefused, one line) a database the app must not use. SQLite only; other URLs pass."""
     url = database_url(url)

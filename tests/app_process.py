@@ -10,6 +10,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.lanes import require_slow
+
 ROOT = Path(__file__).resolve().parent.parent
 NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
 PRIVACY_VARS = ("GRADIO_ANALYTICS_ENABLED", "HF_HUB_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "TRANSFORMERS_OFFLINE")
@@ -77,6 +79,7 @@ def start_app(tmp: Path, args: list[str], module: str | None = None, ready_path:
     timeout: seconds to wait for an answer (start_timeout: at least $RADLLAMA_TEST_START_TIMEOUT).
     cwd: the project folder to run (default: this one; e.g. a clone without ../shared beside it).
     """
+    require_slow("an app process")
     timeout = start_timeout(timeout)
     root = Path(cwd) if cwd else ROOT
     port = free_port()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.app_process import free_port, start_timeout, stop_process
+from tests.lanes import require_slow
 
 
 @dataclass
@@ -44,6 +45,7 @@ def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, 
     """`transformers serve MODEL_DIR --host 127.0.0.1 --port P --device cpu`, offline; waits for /health
     (tests.app_process.start_timeout: at least $RADLLAMA_TEST_START_TIMEOUT)."""
     timeout = start_timeout(timeout)
+    require_slow("a transformers serve process")
     exe = shutil.which("transformers")
     if exe is None:
         raise RuntimeError("the `transformers` command is missing: pip install -r requirements-dev.txt "

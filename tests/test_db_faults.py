@@ -166,6 +166,7 @@ def test_read_only_file_is_refused_but_can_still_be_exported(rated, tmp_path):
         os.chmod(db, 0o644)
 
 
+@pytest.mark.slow  # starts `python app.py` (it exits at once, after importing gradio)
 def test_app_refuses_a_foreign_database_with_one_line(tmp_path):
     db = tmp_path / "other.db"
     con = sqlite3.connect(db)

@@ -21,9 +21,9 @@ def app(tmp_path_factory):
     from training.train import main as train
 
     tmp = tmp_path_factory.mktemp("demo_model_app")
-    cfg = tiny_config(tmp, max_validate_reports=4)
+    cfg = tiny_config(tmp, {"data.max_validate_reports": 4})
     final = train(cfg)
-    running = start_app(tmp, ["--no-build-model", "--model", str(final), "--data", cfg.data,
+    running = start_app(tmp, ["--no-build-model", "--model", str(final), "--data", cfg.data.path,
                               "--db", str(tmp / "study.db")])
     yield running
     running.stop()

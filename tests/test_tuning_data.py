@@ -6,7 +6,7 @@ import pytest
 from core.consistency import check
 from core.omissions import check as omissions
 from core.records import Report
-from training.config import TrainConfig
+from training.config import FinetuneConfig
 from training.instruct_data import tuning_reports
 
 ABNORMAL = Report("1", "There is a large left pneumothorax. Heart size normal.", "No acute cardiopulmonary abnormality.",
@@ -34,5 +34,5 @@ def test_restated_targets_keep_the_findings_without_contradiction():
 
 
 def test_config_refuses_a_zero_oversample():
-    with pytest.raises(ValueError, match="abnormal_oversample"):
-        TrainConfig(abnormal_oversample=0)
+    with pytest.raises(ValueError, match="finetune.abnormal_oversample"):
+        FinetuneConfig(abnormal_oversample=0)

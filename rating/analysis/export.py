@@ -58,8 +58,6 @@ from rating.analysis.tables import readable_sheets, spreadsheet_safe
 
 LAYOUT_NOTE = ("One row per rating (one rater x one output of one system for one case); the five criteria "
                "are five score columns (1-5). repeat_index 1 marks a hidden repeat.")
-EXPORT_FILES = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg", "figure4.pdf",
-                "figure4_single_column.png", "figure4_single_column.svg", "figure4_single_column.pdf")
 SUMMARY_DIR = "summary"
 
 
