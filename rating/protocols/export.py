@@ -32,7 +32,7 @@ HEADERS = {
     "n_gold_answers": "Gold answers", "n_correct": "Correct", "accuracy": "Accuracy", "passed": "Passed",
     "protocol": "Protocol", "expected": "Expected answer", "correct": "Correct",
 }
-"""Readable headers of the protocol summaries (system columns keep their names: rating.tables maps them)."""
+"""Readable headers of the protocol summaries (system columns keep their names: rating.analysis.tables maps them)."""
 
 
 def protocol_sheets(protocol: ProtocolAnalysis) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
@@ -43,7 +43,7 @@ def protocol_sheets(protocol: ProtocolAnalysis) -> tuple[dict[str, pd.DataFrame]
 
 def _p_as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """p-values as a reader sees them ('< 0.001', 'n/a'), as in the other summary sheets."""
-    from rating.tables import format_p
+    from rating.analysis.tables import format_p
 
     out = frame.copy()
     for column in out.columns:
