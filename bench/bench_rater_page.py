@@ -163,7 +163,8 @@ def main() -> int:
           f"over {len(samples)} transitions   (goal median <= {GOAL_MEDIAN_MS:.0f} ms)")
     print(f"  DOM elements on a case page {dom_elements}; ratings stored {stored} of {wanted}")
     ok = per_case <= GOAL_KEYSTROKES and median <= GOAL_MEDIAN_MS and stored == wanted
-    print(json.dumps({"protocol": args.protocol, "keystrokes_per_case": per_case, "submit_to_next_ms_median": round(median, 1),
+    print(json.dumps({"protocol": args.protocol, "keystrokes_per_case": per_case,
+                      "submit_to_next_ms_median": round(median, 1),
                       "submit_to_next_ms_p95": round(p95, 1), "dom_elements": dom_elements, "cases": args.cases,
                       "candidates": args.candidates, "ratings_stored": stored}))
     return 0 if ok else 1

@@ -472,7 +472,8 @@ class RatingService:
         All or nothing: one transaction, committed before this returns. Resubmitting a case
         updates the existing ratings (idempotent); a changed rating keeps its old values in
         RatingEdit (errors/pairwise: in its history) and its revision goes up. `protocol` holds the
-        errors/pairwise values of a study with those protocols; `ratings` is empty without likert. The case's draft is deleted. Raises RatingError
+        errors/pairwise values of a study with those protocols; `ratings` is empty without likert.
+        The case's draft is deleted. Raises RatingError
         (nothing stored) on bad input.
         """
         if not isinstance(ratings, Sequence) or isinstance(ratings, (str, bytes)):

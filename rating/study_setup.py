@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from core.records import Report
 from db.models import Assignment, Case, Output, Rater, RaterSession, Study, System
+from db.protocol_models import GoldCase
 from generation.base import FindingsError, GenerationError, GenerationSettings
 from generation.registry import UnknownSystem
 from generation.service import SystemService
@@ -70,7 +71,8 @@ class StudySpec:
     protocols: str = "likert"
     """What raters record: likert, errors, pairwise, or a combination such as "likert,errors"."""
     gold_cases: tuple[str, ...] = ()
-    """Case ids (Report.id) of gold cases: in every rater's queue, never calibration cases (rating/protocols/gold.py)."""
+    """Case ids (Report.id) of gold cases: in every rater's queue, never calibration cases
+    (rating/protocols/gold.py)."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -298,7 +300,8 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
     gold_keys = sorted(case_rows[cid].id for cid in gold)  # every rater gets every gold case
     own_keys = sorted(row.id for cid, row in case_rows.items() if not row.calibration and cid not in gold)
     allocation = allocate_cases(own_keys, len(rater_rows), spec.k, spec.seed)
-    n_assign = sum(_write_queue(session, study, r, [*own, *gold_keys]) for r, own in zip(rater_rows, allocation, strict=True))
+    n_assign = sum(_write_queue(session, study, r, [*own, *gold_keys])
+                   for r, own in zip(rater_rows, allocation, strict=True))
     return CreatedStudy(study_id=study.id, rater_tokens=tokens, rater_ids=ids, n_cases=len(cases),
                         n_systems=len(outputs), n_outputs=n_outputs, n_assignments=n_assign)
 
@@ -396,7 +399,9 @@ def add_rater(session: Session, study_id: int, spec: RaterSpec) -> str:
                                               .scalar_subquery()))
                               .where(Rater.study_id == study_id)) or len(own_ids)
         rng = random.Random(f"{study.seed}|{spec.name}|extra")
-        own = sorted(own_ids, key=lambda cid: (counts.get(cid, 0), rng.random()))[:load]
+        gold = set(session.scalars(select(GoldCase.case_id).join(Case).where(Case.study_id == study_id)))
+        own = sorted((c for c in own_ids if c not in gold), key=lambda cid: (counts.get(cid, 0), rng.random()))
+        own = own[:max(0, load - len(gold))] + sorted(gold)  # every rater gets every gold case
     n_existing = session.scalar(select(func.count(Rater.id)).where(Rater.study_id == study_id)) or 0
     token = new_token()
     rater = Rater(study_id=study_id, name=spec.name.strip(), pseudonym=f"R{n_existing + 1:02d}", role=spec.role,

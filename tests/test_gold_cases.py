@@ -14,6 +14,7 @@ from rating.protocols.gold import GoldFileError, parse_expected, read_gold_file
 from rating.protocols.study_analysis import analyze_study_with_protocols
 from rating.service import RatingService
 from rating.study_request import StudyRequest, build_study
+from rating.study_setup import RaterSpec, add_rater
 from tests.protocol_support import zero_errors
 from tests.test_rating_setup import _toy_data
 
@@ -76,6 +77,9 @@ def test_the_gold_case_is_in_every_queue_and_looks_like_any_case(gold_study):
         assert all(gold.case_id in q for q in queues.values())  # every rater, though k = 1
         sizes = {len(a.label_order) for a in s.scalars(select(Assignment).where(Assignment.case_id == gold.case_id))}
         assert sizes == {2}  # one candidate per system, as in any case (the planted text replaced one)
+        add_rater(s, created.study_id, RaterSpec("Dr D"))
+        late = s.scalar(select(Rater).where(Rater.name == "Dr D"))
+        assert gold.case_id in [a.case_id for a in late.assignments]  # a rater invited later gets it too
 
 
 def _rate_all(service, token, planted_error: bool, factory):

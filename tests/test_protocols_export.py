@@ -95,8 +95,8 @@ def test_pairwise_export_and_the_boosted_system_is_preferred(pairwise_export):
     boosted = table[table["System A"] == "Radiology-Llama (ours)"]
     versus_lead = boosted[boosted["System B"] == "Lead sentence"]
     assert len(versus_lead) == 3 and (versus_lead["Mean"] < -0.5).all()  # a (ours) better on every attribute
-    assert (versus_lead["p (A better, Bonferroni)"] < 0.05).all()
-    assert (versus_lead["p (B better, Bonferroni)"] > 0.5).all()
+    assert set(versus_lead["p (A better, Bonferroni)"]) <= {"< 0.001", "0.001", "0.002", "0.003", "0.004"}
+    assert (versus_lead["p (B better, Bonferroni)"].astype(float) > 0.5).all()
     dist = pd.read_csv(out / "summary" / "harm_distribution.csv").set_index("System")
     assert dist.loc["Lead sentence", "Share with an error"] > dist.loc["Radiology-Llama (ours)", "Share with an error"]
 

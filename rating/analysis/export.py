@@ -208,7 +208,9 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
                                            **{k.encode(): v.encode() for k, v in metadata.items()}})
     with ThreadPoolExecutor(max_workers=2) as pool:
         tables = pool.submit(_write_csv_and_parquet, table, out, seconds, prefix)
-        figure = pool.submit(_timed, seconds, "figure", _write_figures, analysis, out, prefix)
+        no_scores = protocol is not None and "likert" not in protocol.protocols  # no Figure 4 without 1-5 scores
+        figure = pool.submit(_timed, seconds, "figure", (lambda *_: {}) if no_scores else _write_figures, analysis,
+                             out, prefix)
         xlsx = _timed(seconds, "xlsx", write_xlsx, out / f"{prefix}ratings.xlsx", sheets,
                       [*analysis.summary_sheets().keys(), *summary_extra])
         files = {**tables.result(), "xlsx": xlsx,

@@ -24,8 +24,9 @@ from rating.analysis.config import AnalysisConfig
 from rating.analysis.export import export_analysis
 from rating.analysis.load import list_studies, load_expected, load_ratings, study_info
 from rating.analysis.progress import progress_tables
-from rating.analysis.summary import StudyAnalysis, analyze_study
+from rating.analysis.summary import StudyAnalysis
 from rating.analysis.tables import figure4_wide, readable_sheets
+from rating.protocols.study_analysis import analyze_study_with_protocols
 
 
 class AnalysisDenied(PermissionError):
@@ -114,11 +115,15 @@ class AnalysisService:
         study_info(session, sid)  # KeyError when missing
         return sid
 
-    def analyze(self, secret: str, study_id: int) -> StudyAnalysis:
-        """Every summary of one study (see rating.analysis.summary.analyze_frames)."""
+    def _analyze_full(self, secret: str, study_id: int):
+        """(1-5 score summaries without gold cases, the protocol tables): rating.protocols.study_analysis."""
         self._require(secret)
         with read_only_session(self.session_factory) as session:
-            return analyze_study(session, self._study_id(session, study_id), self.config)
+            return analyze_study_with_protocols(session, self._study_id(session, study_id), self.config)
+
+    def analyze(self, secret: str, study_id: int) -> StudyAnalysis:
+        """Every summary of one study (see rating.analysis.summary.analyze_frames); gold cases are left out."""
+        return self._analyze_full(secret, study_id)[0]
 
     def progress(self, secret: str, study_id: int) -> dict[str, pd.DataFrame]:
         """Ratings done per rater and per case (cheap: no bootstrap)."""
@@ -131,11 +136,11 @@ class AnalysisService:
 
     def analyze_and_export(self, secret: str, study_id: int) -> AnalysisView:
         """Analyse, write the export files (rating.analysis.export) to a new private folder; tables for readers."""
-        analysis = self.analyze(secret, study_id)
+        analysis, protocol = self._analyze_full(secret, study_id)
         out = self._new_export_folder(analysis.info["study_id"])
         sid = analysis.info["study_id"]
         # inside a 0700 folder: nobody else can reach the files; names say the study (study3_figure4.pdf)
-        result = export_analysis(analysis, out, prefix=f"study{sid}_")
+        result = export_analysis(analysis, out, prefix=f"study{sid}_", protocol=protocol)
         for path in result.files.values():
             os.chmod(path, 0o600)
         tables = readable_sheets(analysis.summary_sheets(), analysis.display_names, digits=3)

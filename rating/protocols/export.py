@@ -32,12 +32,24 @@ HEADERS = {
     "n_gold_answers": "Gold answers", "n_correct": "Correct", "accuracy": "Accuracy", "passed": "Passed",
     "protocol": "Protocol", "expected": "Expected answer", "correct": "Correct",
 }
-"""Readable headers of the protocol summaries (system columns keep their names: rating.tables maps them)."""
+"""Readable headers of the protocol summaries (system columns keep their names: rating.analysis.tables maps them)."""
 
 
 def protocol_sheets(protocol: ProtocolAnalysis) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """(tidy sheets with machine names, summary sheets with readable headers) for the XLSX."""
-    return protocol.tidy_tables(), {name: frame.rename(columns=HEADERS) for name, frame in protocol.summaries.items()}
+    return protocol.tidy_tables(), {name: _p_as_text(frame).rename(columns=HEADERS)
+                                    for name, frame in protocol.summaries.items()}
+
+
+def _p_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """p-values as a reader sees them ('< 0.001', 'n/a'), as in the other summary sheets."""
+    from rating.analysis.tables import format_p
+
+    out = frame.copy()
+    for column in out.columns:
+        if column.startswith("p_"):
+            out[column] = out[column].map(format_p).astype(str)
+    return out
 
 
 def write_protocol_files(protocol: ProtocolAnalysis, out_dir: str | Path, systems: Sequence[str],

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from core.protocol_scales import ERROR_CELLS, PAIR_FIELDS
 from db.models import Assignment, Study
@@ -78,8 +78,9 @@ def protocol_view(session: Session, assignment: Assignment, protocols: Sequence[
     view: dict = {"protocols": list(protocols)}
     by_output = dict(zip(assignment.label_order, labels, strict=False))
     if "errors" in protocols:
-        rows = session.scalars(select(ErrorRating).where(ErrorRating.assignment_id == assignment.id,
-                                                         ErrorRating.rater_id == assignment.rater_id))
+        rows = session.scalars(select(ErrorRating).options(selectinload(ErrorRating.counts))
+                               .where(ErrorRating.assignment_id == assignment.id,
+                                      ErrorRating.rater_id == assignment.rater_id))
         view["errors"] = {by_output[r.output_id]: _error_state(r) for r in rows if r.output_id in by_output}
     if "pairwise" in protocols:
         rows = session.scalars(select(Preference).where(Preference.assignment_id == assignment.id,
@@ -161,11 +162,13 @@ def save_protocol_values(session: Session, assignment: Assignment, values: Mappi
 
     positions = {label: i for i, label in enumerate(by_label)}
     common = dict(assignment_id=assignment.id, rater_id=assignment.rater_id, repeat_index=assignment.repeat_index)
+    existing = {r.output_id: r for r in session.scalars(
+        select(ErrorRating).options(selectinload(ErrorRating.counts))
+        .where(ErrorRating.rater_id == assignment.rater_id, ErrorRating.repeat_index == assignment.repeat_index,
+               ErrorRating.output_id.in_([o for lab in values.get("errors", {}) for o in group(by_label[lab])])))}
     for label, ev in values.get("errors", {}).items():
         for oid in group(by_label[label]):
-            current = session.scalar(select(ErrorRating).where(
-                ErrorRating.rater_id == assignment.rater_id, ErrorRating.output_id == oid,
-                ErrorRating.repeat_index == assignment.repeat_index))
+            current = existing.get(oid)
             if current is None:
                 current = ErrorRating(output_id=oid, label=label, display_position=positions[label],
                                       started_at=started, submitted_at=now, updated_at=now,

@@ -89,6 +89,8 @@ function rwProtocolPart(api) {
           box.tabIndex = -1;
           box.dataset.kind = 'count'; box.dataset.label = c.label; box.dataset.cell = cell;
           box.setAttribute('role', 'spinbutton');
+          box.setAttribute('aria-valuemin', '0');
+          box.setAttribute('aria-valuemax', String(P.max_count));
           box.setAttribute('aria-label', 'Candidate ' + c.label + ', ' + P.titles[cat] + ', ' +
                            (sig === 's' ? 'clinically significant' : 'not significant'));
           box.appendChild(el('span', 'rp-cell-title', P.titles[cat] + (sig === 's' ? ' (significant)' : ' (not significant)')));
@@ -219,7 +221,7 @@ function rwProtocolPart(api) {
       for (const a of P.attributes) {
         const row = el('div', 'rp-pref-row');
         row.appendChild(el('b', 'rp-attr', P.attribute_titles[a]));
-        const opts = [-2, -1, 0, 1, 2].map((v) => [v, P.preference_labels[String(v)]]);
+        const opts = [-2, -1, 0, 1, 2].map((v) => [v, P.choice_labels[String(v)]]);
         const box = choiceCell('pair-' + p.key + '-' + a, p.key, a, opts,
                                P.attribute_titles[a] + ': which text is better (1 = left much better, 5 = right much better)');
         row.appendChild(box);
