@@ -96,7 +96,8 @@ ANALYSIS_PURE = ("config", "bootstrap", "scores", "agreement", "comparisons", "m
 """Statistics, tables and files from DataFrames: no database, no UI."""
 ANALYSIS_MAY_IMPORT = ("rating.shared_texts", "rating.csv_safety", "rating.tells")
 """Pure helpers of rating/ the analysis uses. The export also writes the errors/pairwise protocols'
-files (rating.protocols, issue 24), whose analysis modules are to move into this package."""
+files (rating.protocols, issue 24) and the service analyses them; their analysis modules are to move
+into this package."""
 
 
 def test_analysis_package_layers():
