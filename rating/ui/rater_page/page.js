@@ -121,6 +121,7 @@
         cell.setAttribute('aria-label', 'Candidate ' + c.label + ', ' + META.titles[k] + ' (1 = ' +
                           META.anchors[k][0] + '; 5 = ' + META.anchors[k][1] + ')');
         cell.appendChild(el('span', 'rw-cell-title', META.titles[k]));
+        cell.appendChild(el('span', 'rw-cell-anchor', '1 = ' + META.anchors[k][0] + ' · 5 = ' + META.anchors[k][1]));
         const opts = el('span', 'rw-opts');
         for (let v = 1; v <= 5; v++) {
           const b = el('button', '', String(v));
@@ -222,6 +223,26 @@
   }
 
   // ---- grid interaction ----------------------------------------------------------------------
+  // Scroll `target` (a cell) fully into the part of the window nothing covers: below the findings
+  // strip when it is stuck above the grid, above the fixed action bar, right of the sticky row heads.
+  function reveal(target) {
+    const r = target.getBoundingClientRect();
+    const wrap = $('rate-gridwrap').getBoundingClientRect();
+    const findings = $('rate-findings-box').getBoundingClientRect();
+    const stacked = findings.right > wrap.left + 1;  // the strip lies above the grid, not beside it
+    const top = (stacked ? Math.max(0, findings.bottom) : 0) + 4;
+    const bottom = $('rate-actions').getBoundingClientRect().top - 4;
+    let dy = 0;
+    if (r.bottom > bottom) dy = r.bottom - bottom;
+    if (r.top - dy < top) dy = r.top - top;
+    if (dy) window.scrollBy(0, dy);
+    const gw = $('rate-gridwrap');
+    const head = $('rate-grid').querySelector('.rw-rowhead');
+    const left = wrap.left + (head && head.offsetParent ? head.getBoundingClientRect().width : 0);
+    const right = wrap.left + gw.clientWidth;
+    if (r.right > right) gw.scrollLeft += r.right - right;
+    else if (r.left < left) gw.scrollLeft -= left - r.left;
+  }
   function focusCell(i) {
     if (!st.order.length) return;
     i = Math.max(0, Math.min(st.order.length - 1, i));
@@ -231,7 +252,8 @@
     const cell = st.order[i];
     cell.tabIndex = 0;
     cell.classList.add('current');
-    cell.focus({ preventScroll: false });
+    cell.focus({ preventScroll: true });
+    reveal(cell);
   }
   function setScore(i, v) {
     const cell = st.order[i];
@@ -386,6 +408,11 @@
     const after = st.view.unrated.find((p) => p > st.view.position);
     go(after !== undefined ? after : st.view.unrated[0]);
   }
+  $('rate-findings-toggle').addEventListener('click', () => {
+    const collapsed = $('rate-findings-box').classList.toggle('collapsed');
+    $('rate-findings-toggle').textContent = collapsed ? 'Show' : 'Hide';
+    $('rate-findings-toggle').setAttribute('aria-expanded', String(!collapsed));
+  });
   $('rate-submit').addEventListener('click', submit);
   $('rate-next').addEventListener('click', () => go(st.view.position + 1));
   $('rate-prev').addEventListener('click', () => go(st.view.position - 1));
