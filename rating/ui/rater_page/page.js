@@ -7,7 +7,7 @@
   const $ = (id) => element.querySelector('#' + id);
   const CRIT = META.criteria;
   const st = { view: null, values: {}, order: [], cur: 0, dirty: false, busy: false, timer: null,
-               saving: null, activeMs: 0, activeSince: null };
+               saving: null, activeMs: 0, activeSince: null, workingAt: null };
 
   if (!document.getElementById('rate-css')) {
     const style = document.createElement('style');
@@ -64,6 +64,7 @@
     $('rate-who').textContent = '';
     $('rate-login').hidden = false;
     status(message || 'Please sign in with the access code from your invitation, or open your personal link.', !!message);
+    $('rate-token').focus();
   }
 
   // ---- rendering ---------------------------------------------------------------------------
@@ -171,6 +172,7 @@
   function render(view, message) {
     st.view = view;
     st.dirty = false;
+    if (st.workingAt !== null && view.position >= st.workingAt) st.workingAt = null;
     $('rate-root').dataset.state = view.finished ? 'finished' : 'case';
     $('rate-root').dataset.position = view.position;
     $('rate-login').hidden = true;
@@ -231,7 +233,9 @@
     const findings = $('rate-findings-box').getBoundingClientRect();
     const stacked = findings.right > wrap.left + 1;  // the strip lies above the grid, not beside it
     const top = (stacked ? Math.max(0, findings.bottom) : 0) + 4;
-    const bottom = $('rate-actions').getBoundingClientRect().top - 4;
+    const saved = $('rate-saved').getBoundingClientRect();  // a strip above the bar on phones
+    const bottom = Math.min($('rate-actions').getBoundingClientRect().top,
+                            saved.height ? saved.top : Infinity) - 4;
     let dy = 0;
     if (r.bottom > bottom) dy = r.bottom - bottom;
     if (r.top - dy < top) dy = r.top - top;
@@ -259,7 +263,11 @@
     const cell = st.order[i];
     st.values[cell.dataset.label][cell.dataset.crit] = v;
     for (const b of cell.querySelectorAll('button')) b.setAttribute('aria-checked', String(Number(b.dataset.v) === v));
-    if (v != null) cell.classList.remove('missing');
+    if (v != null && cell.classList.contains('missing')) {
+      cell.classList.remove('missing');
+      cell.removeAttribute('aria-invalid');
+      showMissing(st.order.filter((c) => c.classList.contains('missing')));
+    }
     changed();
   }
   function changed() {
@@ -312,10 +320,11 @@
     else if (e.key === 'u' || e.key === 'U') { e.preventDefault(); nextUnrated(); }
   });
   document.addEventListener('keydown', (e) => {
-    if (!st.view || st.view.finished) return;
+    if (!st.view) return;
+    if (e.altKey && e.key === 'ArrowLeft') { e.preventDefault(); go(st.view.position - 1); return; }
+    if (st.view.finished) return;
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); submit(); }
     else if (e.altKey && e.key === 'ArrowRight') { e.preventDefault(); go(st.view.position + 1); }
-    else if (e.altKey && e.key === 'ArrowLeft') { e.preventDefault(); go(st.view.position - 1); }
   });
 
   // ---- server calls --------------------------------------------------------------------------
@@ -377,6 +386,12 @@
   function missingCells() {
     return st.order.filter((c) => st.values[c.dataset.label][c.dataset.crit] == null);
   }
+  function showMissing(missing) {  // the message names the cells still empty; gone once they are filled
+    const names = missing.map((c) => 'Candidate ' + c.dataset.label + ': ' + META.titles[c.dataset.crit]);
+    $('rate-missing').textContent = !missing.length ? '' :
+      'Please give every score before submitting. Missing (' + missing.length + '): ' +
+      names.slice(0, 8).join('; ') + (names.length > 8 ? '; …' : '') + '. Your other entries are kept.';
+  }
   async function submit() {
     if (!st.view || st.view.finished || st.busy) return;
     const missing = missingCells();
@@ -386,20 +401,21 @@
       if (bad) c.setAttribute('aria-invalid', 'true'); else c.removeAttribute('aria-invalid');
     }
     if (missing.length) {
-      const names = missing.map((c) => 'Candidate ' + c.dataset.label + ': ' + META.titles[c.dataset.crit]);
-      $('rate-missing').textContent = 'Please give every score before submitting. Missing (' + missing.length + '): ' +
-        names.slice(0, 8).join('; ') + (names.length > 8 ? '; …' : '') + '. Your other entries are kept.';
+      showMissing(missing);
       focusCell(st.order.indexOf(missing[0]));
       return;
     }
     clearTimeout(st.timer);
     if (st.saving) { try { await st.saving; } catch (err) { /* the submit below carries every value */ } }
     const ratings = st.view.candidates.map((c) => ({ label: c.label, ...st.values[c.label] }));
-    await call('rater_submit', { position: st.view.position, ratings, active_ms: takeActive() });
+    const then = st.workingAt !== null && st.workingAt > st.view.position ? st.workingAt : null;
+    await call('rater_submit', { position: st.view.position, ratings, active_ms: takeActive(), then });
   }
   async function go(position) {
     if (!st.view || st.busy || position < 0 || position > st.view.total) return;
     const from = st.view.finished ? null : st.view.position;
+    // going back to an earlier case: remember where the rater was working, to return there on submit
+    if (position < st.view.position) st.workingAt = Math.max(st.workingAt ?? 0, st.view.position);
     if (st.dirty) await saveDraft(false);   // leaving a case autosaves its draft
     await call('rater_open', { position, from, active_ms: from === null ? 0 : takeActive() });
   }
