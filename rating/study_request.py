@@ -6,7 +6,11 @@ after their own access check.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping
+
+from core.records import Report
+from core.splits import SPLITS, SplitSpec
 
 from db.engine import unit_of_work
 from generation.service import SystemService
@@ -14,6 +18,12 @@ from rating.importer import load_outputs
 from rating.output_cache import OutputCache
 from rating.study_setup import (REFERENCE_SYSTEM, CreatedStudy, RaterSpec, StudySetupError, StudySpec, SystemOutputs,
                                 create_study, generate_outputs, reference_outputs, sample_cases)
+
+if TYPE_CHECKING:
+    from reports.dataset import SplitReports
+
+
+SPLIT_CHOICES = (None, "train", "validate", "test", "all")
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,10 @@ class StudyRequest:
     """Hidden repeats per rater."""
     description: str = ""
     """Free text for the admin."""
-    split: str = "test"
-    """Split to sample cases from (test keeps training cases out of the study)."""
+    split: str | None = None
+    """Reports to sample cases from: "train", "validate", "test", "all", or None (automatic): the test
+    split of the project's default data (keeps training cases out of the study) or of a file with its
+    own split column, else the whole file (a PI's own reports, never trained on)."""
     display_names: Mapping[str, str] = field(default_factory=dict)
     """System name -> name shown in figures and tables, e.g. {"default": "Radiology-Llama (ours)"}."""
 
@@ -60,8 +72,8 @@ class StudyRequest:
             raise StudySetupError("N must be at least 1")
         if not (self.systems or self.import_path or self.include_reference):
             raise StudySetupError("choose at least one system, an import file or the reference impression")
-        if self.split not in ("train", "validate", "test"):
-            raise StudySetupError("split must be train, validate or test")
+        if self.split not in SPLIT_CHOICES:
+            raise StudySetupError("split must be train, validate, test or all")
 
 
 def parse_display_names(text: str | None) -> dict[str, str]:
@@ -90,6 +102,35 @@ def _check_display_names(display_names: Mapping[str, str], systems: list[str]) -
                               f"(systems: {', '.join(systems)})")
 
 
+def _is_default_data(path) -> bool:
+    """True for the project's own report file (the one models are trained on), not a PI's file."""
+    from core.paths import DataNotFound, default_data_path
+
+    try:
+        return Path(path).resolve() == default_data_path(None).resolve()
+    except DataNotFound:
+        return False
+
+
+def case_pool(splits: "SplitReports", split: str | None) -> tuple[list[Report], str]:
+    """The reports a study samples its cases from, and where they come from in words (for messages)."""
+    everything = [*splits.train, *splits.validate, *splits.test]
+    marked = bool(splits.load.reports) and all(r.split in SPLITS for r in splits.load.reports)
+    if split is None:
+        split = "test" if marked or _is_default_data(splits.path) else "all"
+    if split == "all":
+        return everything, f"all {len(everything)} reports of {splits.path.name}"
+    pool = getattr(splits, split)
+    if marked:
+        why = "the file's own split column"
+    else:
+        spec = SplitSpec()
+        why = (f"a random split ({1 - spec.test_fraction - spec.validate_fraction:.0%} train, "
+               f"{spec.validate_fraction:.0%} validate, {spec.test_fraction:.0%} test), because the file has no "
+               "split column; use --split all to draw from the whole file")
+    return pool, f"the {split} split, {len(pool)} of {len(everything)} reports of {splits.path.name}, by {why}"
+
+
 def build_study(session_factory, request: StudyRequest,
                 progress: Callable[[float, str], None] | None = None,
                 systems: SystemService | None = None, cache: OutputCache | None = None) -> CreatedStudy:
@@ -110,12 +151,18 @@ def build_study(session_factory, request: StudyRequest,
     if progress:
         progress(0.0, "loading reports")
     splits = load_split(request.data_path)
-    pool = getattr(splits, request.split)
+    pool, source = case_pool(splits, request.split)
+    if progress:
+        progress(0.05, f"drawing cases from {source}")
     if imported:
         pool = [r for r in pool if all(r.id in texts for texts in imported.values())]
         if not pool:
-            raise StudySetupError("no report of the chosen split has an imported output from every imported system")
-    cases = sample_cases(pool, request.n, request.seed, request.stratify)
+            raise StudySetupError(f"no report of {source} has an imported output from every imported system")
+        source += f", {len(pool)} of them with an imported output from every imported system"
+    try:
+        cases = sample_cases(pool, request.n, request.seed, request.stratify)
+    except StudySetupError as exc:
+        raise StudySetupError(f"{exc}: the cases are drawn from {source}") from None
     outputs: dict[str, SystemOutputs] = {}
     if request.systems:
         systems = systems or SystemService(splits.train)
