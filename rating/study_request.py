@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from core.records import Report
 from core.splits import SPLITS, SplitSpec
-
 from db.engine import unit_of_work
 from generation.service import SystemService
 from rating.importer import load_outputs
@@ -112,7 +111,7 @@ def _is_default_data(path) -> bool:
         return False
 
 
-def case_pool(splits: "SplitReports", split: str | None) -> tuple[list[Report], str]:
+def case_pool(splits: SplitReports, split: str | None) -> tuple[list[Report], str]:
     """The reports a study samples its cases from, and where they come from in words (for messages)."""
     everything = [*splits.train, *splits.validate, *splits.test]
     marked = bool(splits.load.reports) and all(r.split in SPLITS for r in splits.load.reports)
