@@ -224,13 +224,18 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     from fastapi.responses import RedirectResponse
 
     from core.request_limits import RequestLimits
-    from rating.ui.http_guard import HttpGuard
+    from rating.ui.http_guard import COOKIE, AdminSessions, HttpGuard
+    from rating.ui.request_client import current_cookie
 
     services = services or build_services(cfg)
     server = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     # Oversized bodies are refused (413) before Gradio keeps them in session state; 422s are not echoed.
     server.add_middleware(RequestLimits)
-    guard = {"admin": services.admin, "rater_prefix": RATER_PATH, "public_demo": cfg.public_demo}
+    sessions = AdminSessions()
+    guard = {"admin": services.admin, "rater_prefix": RATER_PATH, "public_demo": cfg.public_demo,
+             "sessions": sessions}
+    if services.admin is not None:  # the Study admin and Analysis tabs take a signed-in browser's session
+        services.admin.signed_in = lambda: sessions.valid(current_cookie(COOKIE))
     if services.admin is not None and services.admin.downloads is not None:
         from rating.ui.links_route import add_links_route
 

@@ -122,7 +122,8 @@ class AdminService:
     def __init__(self, session_factory, admin_secret: str | None = None, systems: SystemService | None = None,
                  data_path=None, extra_systems: Sequence[str] = (), public_url: str = DEFAULT_PUBLIC_URL,
                  downloads: OneTimeDownloads | None = None, reveal_secret: bool = True,
-                 throttle: FailureThrottle | None = None, client: Callable[[], str | None] = lambda: None):
+                 throttle: FailureThrottle | None = None, client: Callable[[], str | None] = lambda: None,
+                 signed_in: Callable[[], bool] = lambda: False):
         self.session_factory = session_factory
         self.systems = systems
         """The app's shared system cache (None: each study creation builds its own)."""
@@ -132,13 +133,16 @@ class AdminService:
         self.downloads = downloads
         self.throttle = throttle or FailureThrottle()
         self.client = client
+        self.signed_in = signed_in
+        """True while the current request comes from a browser signed in as admin (app.py wires it)."""
         url = session_factory.kw["bind"].url.render_as_string(hide_password=False)
         self._secret = resolve_admin_secret(admin_secret, url, reveal=reveal_secret)
         self._open_cache: tuple[float, bool] | None = None
         self._open_lock = threading.Lock()
 
     def require(self, secret: object, client: str | None = None) -> None:
-        """Raise AdminDenied unless `secret` is the admin secret (constant-time comparison).
+        """Raise AdminDenied unless `secret` is the admin secret (constant-time comparison), or is empty
+        and the request comes from a browser signed in as admin (signed_in()).
 
         Wrong secrets count against the client (default: self.client()); a locked-out client gets
         AdminLockedOut even with the right secret.
@@ -149,6 +153,8 @@ class AdminService:
         except Throttled as exc:
             raise AdminLockedOut(str(exc)) from None
         if not isinstance(secret, str) or not secret.strip():
+            if self.signed_in():
+                return  # signed in at /admin/sign-in: the browser's session stands for the secret
             raise AdminDenied("Admin secret missing or wrong.")
         if not hmac.compare_digest(secret.strip().encode(), self._secret.encode()):
             self.throttle.failed(client)

@@ -63,16 +63,27 @@ class StudyRequest:
     """System name -> name shown in figures and tables, e.g. {"default": "Radiology-Llama (ours)"}."""
 
     def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise StudySetupError("the study needs a name")
-        if not self.raters or any(not r.strip() for r in self.raters):
-            raise StudySetupError("give at least one rater name (comma-separated, none empty)")
-        if self.n < 1:
-            raise StudySetupError("N must be at least 1")
-        if not (self.systems or self.import_path or self.include_reference):
-            raise StudySetupError("choose at least one system, an import file or the reference impression")
+        problems = request_problems(self.name, self.raters, self.n, self.systems, self.import_path,
+                                    self.include_reference)
         if self.split not in SPLIT_CHOICES:
-            raise StudySetupError("split must be train, validate, test or all")
+            problems["split"] = "split must be train, validate, test or all"
+        if problems:
+            raise StudySetupError("; ".join(problems.values()))
+
+
+def request_problems(name: str, raters: tuple[str, ...], n: int, systems: tuple[str, ...], import_path: str | None,
+                     include_reference: bool) -> dict[str, str]:
+    """Every missing or bad field of a study request at once: field ("name", "raters", "n", "systems") -> message."""
+    problems = {}
+    if not name.strip():
+        problems["name"] = "the study needs a name"
+    if not raters or any(not r.strip() for r in raters):
+        problems["raters"] = "give at least one rater name (comma-separated, none empty)"
+    if n < 1:
+        problems["n"] = "N must be at least 1"
+    if not (systems or import_path or include_reference):
+        problems["systems"] = "choose at least one system, an import file or the reference impression"
+    return problems
 
 
 def parse_display_names(text: str | None) -> dict[str, str]:

@@ -13,3 +13,12 @@ def current_client() -> str | None:
     request = LocalContext.request.get(None)
     client = getattr(request, "client", None) if request is not None else None
     return getattr(client, "host", None)
+
+
+def current_cookie(name: str) -> str | None:
+    """A cookie of the Gradio request being handled, or None outside a Gradio event."""
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    cookies = getattr(request, "cookies", None) if request is not None else None
+    return cookies.get(name) if cookies else None
