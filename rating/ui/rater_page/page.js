@@ -211,10 +211,16 @@
     st.values = initialValues(view);
     buildGrid(view);
     paintValues();
+    scrollHint();
     window.scrollTo(0, 0);
     const firstEmpty = st.order.findIndex((c) => st.values[c.dataset.label][c.dataset.crit] == null);
     focusCell(firstEmpty < 0 ? 0 : firstEmpty);
   }
+  function scrollHint() {  // say so when some candidates lie beyond the window's edge
+    const gw = $('rate-gridwrap');
+    $('rate-scrollhint').hidden = gw.scrollWidth <= gw.clientWidth + 1;
+  }
+  window.addEventListener('resize', () => { if (st.view && !st.view.finished) scrollHint(); });
   function fillCaseButtons(box, positions) {
     box.replaceChildren();
     for (const p of positions) {
