@@ -106,6 +106,7 @@ def test_every_score_button_receives_its_own_click_at_every_width(served, browse
             hits = page.evaluate(HIT_TEST)
             assert hits["n"] == n * len(CRITERIA) * 5
             wrong += [f"{width}px: {b}" for b in hits["bad"]]
+            before = len(wrong)
             for ci, label in enumerate(_sample(n)):
                 for ki, criterion in enumerate(CRITERIA):
                     value = 1 + (wi + ki + ci) % 5  # over the seven widths each sampled cell gets every value
@@ -119,6 +120,9 @@ def test_every_score_button_receives_its_own_click_at_every_width(served, browse
             want = {lab: {c: expected.get(lab, {}).get(c) for c in CRITERIA} for lab in LABELS[:n]}
             wrong += [f"{width}px: clicked {lab}/{c}={want[lab][c]}, stored {got[lab][c]}"
                       for lab in want for c in CRITERIA if got[lab][c] != want[lab][c]]
+            clicks = len(_sample(n)) * len(CRITERIA)
+            print(f"{n} candidates, {width} px: {len(hits['bad'])} of {hits['n']} buttons not hit at their centre; "
+                  f"{len(wrong) - before} of {n * len(CRITERIA)} stored cells differ after {clicks} mouse clicks")
         assert not wrong, f"{len(wrong)} wrong hits/cells with {n} candidates: " + "; ".join(wrong[:12])
     finally:
         ctx.close()
