@@ -13,6 +13,23 @@ from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, Foreign
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 CRITERIA = ("understandability", "coherence", "relevance", "conciseness", "clinical_utility")
+"""The five Likert criteria (1-5), in the order of the rating form, the score columns and every table."""
+CRITERION_TITLES = {
+    "understandability": "Understandability",
+    "coherence": "Coherence",
+    "relevance": "Relevance",
+    "conciseness": "Conciseness",
+    "clinical_utility": "Clinical utility",
+}
+"""The name a rater and a reader see for each criterion (form, figures, tables)."""
+ANCHORS = {
+    "understandability": ("hard to understand, ambiguous wording", "immediately clear to a referring clinician"),
+    "coherence": ("disjointed or self-contradictory", "logically organised and consistent"),
+    "relevance": ("misses or misstates the key findings", "captures every clinically important finding"),
+    "conciseness": ("verbose or padded with irrelevant detail", "as short as possible without losing content"),
+    "clinical_utility": ("would mislead or not help patient care", "could be signed and acted on as written"),
+}
+"""What a score of 1 and a score of 5 mean, per criterion (shown next to each input)."""
 MAX_COMMENT_CHARS = 2000
 
 
@@ -38,6 +55,8 @@ class Study(Base):
     """Markdown written by the admin at creation, shown to raters in a collapsible panel."""
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     """After this moment no rater of the study can sign in (None: no study-wide expiry)."""
+    protocols: Mapped[str] = mapped_column(String(60), default="likert", server_default="likert")
+    """What raters record, comma-separated: likert, errors, pairwise (db/protocol_models.py)."""
 
     cases: Mapped[list[Case]] = relationship(back_populates="study", cascade="all, delete-orphan")
     systems: Mapped[list[System]] = relationship(back_populates="study", cascade="all, delete-orphan")
@@ -198,7 +217,8 @@ class RatingEdit(Base):
 class RaterSession(Base):
     """A signed-in browser: the HttpOnly cookie carries a random secret, stored here only as a hash.
 
-    Exchanging an invitation token for a session takes the token out of the address bar.
+    Exchanging an invitation token for a session takes the token out of the address bar. A session
+    lives only as long as the token it was opened with: reissue and revoke end it.
     """
 
     __tablename__ = "rater_session"
@@ -208,6 +228,8 @@ class RaterSession(Base):
     secret_hash: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    token_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    """Rater.token_hash when the session was opened: a reissued token ends it (NULL: opened before 0005, ended)."""
 
     rater: Mapped[Rater] = relationship()
 
@@ -225,3 +247,8 @@ class RatingDraft(Base):
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.id", ondelete="CASCADE"), unique=True)
     data: Mapped[dict] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# The protocol tables (errors, pairwise, gold cases) live in their own module; importing it here
+# registers them on Base.metadata for every user of the models (migrations, copies, tests).
+from db import protocol_models as _protocol_models  # noqa: E402, F401

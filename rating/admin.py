@@ -9,7 +9,8 @@ never in rating-only mode (then only the path is printed). For non-SQLite databa
 configured secret, a fresh one is made at every start.
 
 Wrong secrets count per client (FailureThrottle): after 5 in 10 minutes the client is refused
-for 15 minutes, even with the right secret.
+for 15 minutes, even with the right secret; a browser signed in as admin (signed_in()) is never
+refused for others' failures, it still needs the right secret.
 """
 from __future__ import annotations
 
@@ -38,6 +39,17 @@ RATER_PATH = "/rate/"
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:7860"
 MIN_SECRET_CHARS = 16
 OPEN_STUDY_CACHE_S = 2.0
+
+
+def user_error_message(exc: BaseException) -> str:
+    """What the admin tab shows for a user error: its one-line message, never a raw codec message.
+
+    A lone surrogate (e.g. "\\ud800" sent through the API) cannot be stored: SQLite's driver raises
+    UnicodeEncodeError ("'utf-8' codec can't encode character ..."), which says nothing useful."""
+    if isinstance(exc, UnicodeError):
+        return ("The text holds characters that are not valid text (a lone surrogate such as U+D800); "
+                "nothing was changed. Retype it, or fix the program that produced it.")
+    return " ".join(str(exc).split())
 
 
 class AdminDenied(PermissionError):
@@ -149,7 +161,8 @@ class AdminService:
         """
         client = client if client is not None else self.client()
         try:
-            self.throttle.check(client)
+            if not self.signed_in():
+                self.throttle.check(client)
         except Throttled as exc:
             raise AdminLockedOut(str(exc)) from None
         if not isinstance(secret, str) or not secret.strip():
@@ -201,7 +214,7 @@ class AdminService:
             rows = []
             for study in session.scalars(select(Study).order_by(Study.id)):
                 rows.append({
-                    "id": study.id, "name": study.name, "simulated": study.simulated,
+                    "id": study.id, "name": study.name, "simulated": study.simulated, "protocols": study.protocols,
                     "created": study.created_at.strftime("%Y-%m-%d %H:%M"),
                     "cases": session.scalar(select(func.count(Case.id)).where(Case.study_id == study.id)),
                     "systems": ", ".join(session.scalars(select(System.name).where(System.study_id == study.id)

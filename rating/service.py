@@ -7,6 +7,7 @@ Every public method takes the rater's token and checks it first.
 """
 from __future__ import annotations
 
+import hmac
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -17,35 +18,25 @@ from sqlalchemy.orm import Session
 
 from core.display_text import display_text
 from db.engine import read_only_session, unit_of_work
-from db.models import (CRITERIA, MAX_COMMENT_CHARS, Assignment, Output, Rater, RaterSession, Rating, RatingDraft,
-                       RatingEdit, Study)
+from db.models import (CRITERIA, CRITERION_TITLES, MAX_COMMENT_CHARS, Assignment, Output, Rater, RaterSession,
+                       Rating, RatingDraft, RatingEdit, Study)
 from rating.assignments import label_for
 from rating.form_values import finite_number, has_control_characters
+from rating.protocols import service as protocol_service
+from rating.protocols.definitions import ProtocolError
 from rating.shared_texts import same_text_outputs
 from rating.throttle import FailureThrottle, Throttled
 from rating.tokens import hash_token, new_token
-
-CRITERION_TITLES = {
-    "understandability": "Understandability",
-    "coherence": "Coherence",
-    "relevance": "Relevance",
-    "conciseness": "Conciseness",
-    "clinical_utility": "Clinical utility",
-}
-ANCHORS = {
-    "understandability": ("hard to understand, ambiguous wording", "immediately clear to a referring clinician"),
-    "coherence": ("disjointed or self-contradictory", "logically organised and consistent"),
-    "relevance": ("misses or misstates the key findings", "captures every clinically important finding"),
-    "conciseness": ("verbose or padded with irrelevant detail", "as short as possible without losing content"),
-    "clinical_utility": ("would mislead or not help patient care", "could be signed and acted on as written"),
-}
-"""What a score of 1 and a score of 5 mean, per criterion (shown next to each input)."""
 
 MAX_TOKEN_CHARS = 200
 SESSION_TTL = timedelta(days=7)
 """How long a browser stays signed in after exchanging its token (never past the rater's or study's expiry)."""
 MAX_ACTIVE_MS_PER_REPORT = 30 * 60 * 1000
-"""Active time one report from the page can add to a case (the page reports at least every few minutes)."""
+"""Active time one report from the page can add to a case (the page reports at least every few minutes).
+A case's summed active time never exceeds the server's own time since the case was first opened."""
+MAX_SESSIONS_PER_RATER = 10
+"""Signed-in browsers per rater (a desk, a laptop, a tablet, with room to spare); a new sign-in beyond
+this ends the rater's oldest session."""
 
 
 class SessionKey(str):
@@ -57,7 +48,8 @@ class SessionKey(str):
 
 
 RATER_MAX_WRONG_CODES = 10
-"""Wrong access codes from one client (IP address) in 10 minutes before it is refused for 15 minutes.
+"""Wrong access codes from one client (IP address; behind RADLLAMA_TRUSTED_PROXIES the forwarded one)
+in 10 minutes before it is refused for 15 minutes.
 Higher than the admin's 5: raters behind one proxy share an address, and 192-bit tokens need no
 tighter limit; it stops a guesser, and a stolen-link prober, from trying codes at full speed."""
 
@@ -67,7 +59,8 @@ class RatingError(ValueError):
 
 
 class AccessDenied(RatingError):
-    """Missing, wrong, expired or revoked token; reason is one of invalid, expired, withdrawn, closed, signed_out."""
+    """Missing, wrong, expired or revoked token; reason is one of invalid, expired, withdrawn, closed, signed_out,
+    too_many (this client address is locked out after wrong codes)."""
 
     def __init__(self, message: str, reason: str = "invalid"):
         super().__init__(message)
@@ -100,6 +93,8 @@ class CaseView:
     unrated: tuple[int, ...] = ()  # 0-based positions of the cases not completely rated yet
     draft: dict | None = None  # label -> unsubmitted values saved as the rater worked
     instructions: str = ""  # the study's instructions (Markdown written by the admin)
+    protocols: tuple[str, ...] = ("likert",)  # what the rater records (rating/protocols)
+    protocol: dict | None = None  # errors/pairwise: pairs and the rater's own saved values (labels only)
 
     @property
     def finished(self) -> bool:
@@ -114,7 +109,7 @@ class CaseView:
     def as_dict(self) -> dict:
         """JSON-ready view (what the page and the API get): findings, labelled texts, own scores, no system."""
         return {**asdict(self), "candidates": [asdict(c) for c in self.candidates], "unrated": list(self.unrated),
-                "finished": self.finished, "progress": self.progress}
+                "protocols": list(self.protocols), "finished": self.finished, "progress": self.progress}
 
 
 @dataclass(frozen=True)
@@ -145,13 +140,10 @@ def _parse_score(value: object, label: str, criterion: str) -> int:
     return int(number)
 
 
-def parse_candidate_rating(raw: Mapping) -> CandidateRating:
-    """Validate one candidate's form values: {label, <criterion>: 1..5, comment, significant_error}."""
-    label = str(raw.get("label", "")).strip().upper()
-    if not label:
-        raise RatingError("Each rating needs the candidate's label (A, B, ...).")
-    scores = {c: _parse_score(raw.get(c), label, c) for c in CRITERIA}
-    comment = raw.get("comment") or ""
+def parse_comment(value: object, label: str) -> str:
+    """A candidate's comment, checked the same way for drafts and submits: text, no control characters
+    (NUL, ESC...; tab and newlines are fine), at most MAX_COMMENT_CHARS."""
+    comment = value or ""
     if not isinstance(comment, str):
         raise RatingError(f"The comment for candidate {label} must be text.")
     if has_control_characters(comment):
@@ -160,6 +152,16 @@ def parse_candidate_rating(raw: Mapping) -> CandidateRating:
     if len(comment) > MAX_COMMENT_CHARS:
         raise RatingError(f"The comment for candidate {label} has {len(comment)} characters; "
                           f"at most {MAX_COMMENT_CHARS} are allowed.")
+    return comment
+
+
+def parse_candidate_rating(raw: Mapping) -> CandidateRating:
+    """Validate one candidate's form values: {label, <criterion>: 1..5, comment, significant_error}."""
+    label = str(raw.get("label", "")).strip().upper()
+    if not label:
+        raise RatingError("Each rating needs the candidate's label (A, B, ...).")
+    scores = {c: _parse_score(raw.get(c), label, c) for c in CRITERIA}
+    comment = parse_comment(raw.get("comment"), label)
     flag = raw.get("significant_error", False)
     if flag not in (True, False, None, 0, 1):
         raise RatingError(f"The 'clinically significant error' flag for candidate {label} must be true or false.")
@@ -183,10 +185,7 @@ def parse_draft(raw: object, labels: Sequence[str]) -> dict:
             raise RatingError(f"Candidate {label[:5]} is not part of this case.")
         if not isinstance(values, Mapping):
             raise RatingError(f"The draft values of candidate {label} must be a mapping.")
-        comment = values.get("comment") or ""
-        if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
-            raise RatingError(f"The comment for candidate {label} must be text of at most {MAX_COMMENT_CHARS} "
-                              "characters.")
+        comment = parse_comment(values.get("comment"), label)
         flag = values.get("significant_error", False)
         if flag not in (True, False, None, 0, 1):
             raise RatingError(f"The 'clinically significant error' flag for candidate {label} must be true or false.")
@@ -220,7 +219,7 @@ class RatingService:
         self.client = client
 
     # --- access ---------------------------------------------------------------------------
-    def _rater(self, session: Session, token: object, lock: bool = False) -> Rater:
+    def _rater(self, session: Session, token: object, lock: bool = False, client: str | None = None) -> Rater:
         """The rater for `token` (or a session key); lock=True also takes their row lock until the
         transaction ends (PostgreSQL: a rater's concurrent submits, on any app process, run one after the
         other; SQLite transactions are serialised anyway and ignore it)."""
@@ -228,11 +227,11 @@ class RatingService:
             return self._rater_for_session(session, token, lock=lock)
         if not isinstance(token, str) or not token.strip():
             raise AccessDenied("Please sign in with the access code from your invitation link.")
-        client = self.client()
+        client = client if client is not None else self.client()
         try:
             self.throttle.check(client)
         except Throttled as exc:
-            raise AccessDenied(str(exc)) from None
+            raise AccessDenied(str(exc), "too_many") from None
         if len(token) > MAX_TOKEN_CHARS:
             self.throttle.failed(client)
             raise AccessDenied("This access code is not valid.")
@@ -268,24 +267,34 @@ class RatingService:
             session.delete(row)
             raise ended
         rater = session.get(Rater, row.rater_id, with_for_update=lock)
+        if row.token_hash is None or not hmac.compare_digest(row.token_hash, rater.token_hash):
+            raise ended  # opened with a token that has since been reissued: a leaked link's session ends
         self._check_active(session, rater)
         return rater
 
-    def start_session(self, token: str) -> tuple[SessionKey, datetime, str]:
+    def start_session(self, token: str, client: str | None = None) -> tuple[SessionKey, datetime, str]:
         """Exchange an invitation token for a browser session: (session secret, expiry, rater name).
 
-        The secret goes into an HttpOnly cookie; only its hash is stored. Raises AccessDenied.
+        The secret goes into an HttpOnly cookie; only its hash is stored, with the token it was opened
+        with (a reissued token ends it). Beyond MAX_SESSIONS_PER_RATER the rater's oldest session ends.
+        client: the caller's address for the lockout (the HTTP sign-in routes run outside a Gradio event
+        and pass it; default self.client()). Raises AccessDenied.
         """
         if isinstance(token, SessionKey):
             raise AccessDenied("Please sign in with the access code from your invitation link.")
         with unit_of_work(self.session_factory) as session:
-            rater = self._rater(session, token)
+            rater = self._rater(session, token, client=client)
             now = self.clock()
             limits = [now + SESSION_TTL, _utc(rater.expires_at), _utc(session.get(Study, rater.study_id).expires_at)]
             expires = min(t for t in limits if t is not None)
             secret = new_token()
+            keep = session.scalars(select(RaterSession.id).where(RaterSession.rater_id == rater.id)
+                                   .order_by(RaterSession.created_at.desc(), RaterSession.id.desc())
+                                   .limit(MAX_SESSIONS_PER_RATER - 1)).all()
+            session.execute(delete(RaterSession).where(RaterSession.rater_id == rater.id,
+                                                       RaterSession.id.not_in(keep)))
             session.add(RaterSession(rater_id=rater.id, secret_hash=hash_token(secret), created_at=now,
-                                     expires_at=expires))
+                                     expires_at=expires, token_hash=rater.token_hash))
             return SessionKey(secret), expires, rater.name
 
     def end_session(self, key: str) -> None:
@@ -335,8 +344,17 @@ class RatingService:
             if active and from_position is not None:
                 leaving = self._position(from_position, total)
                 if leaving < total:
-                    self._assignment(session, rater, leaving).active_ms += active
+                    self._add_active(self._assignment(session, rater, leaving), active)
             return self._open(session, rater, target, total)
+
+    def _add_active(self, assignment: Assignment, active_ms: int) -> datetime:
+        """Add the page's active time to a case, bounded by the server's own time since the case was
+        first opened (a page cannot claim 3 hours for 2 s of work). Returns now."""
+        now = self.clock()
+        opened = _utc(assignment.first_opened_at)
+        elapsed_ms = max(0, int((now - opened).total_seconds() * 1000)) if opened is not None else 0
+        assignment.active_ms = min((assignment.active_ms or 0) + active_ms, max(elapsed_ms, assignment.active_ms or 0))
+        return now
 
     def _total(self, session: Session, rater: Rater) -> int:
         return session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == rater.id)) or 0
@@ -350,12 +368,16 @@ class RatingService:
         return int(value)
 
     def _unrated(self, session: Session, rater: Rater) -> list[int]:
-        """Positions of this rater's cases without a complete rating, in queue order (one query)."""
-        own = and_(Rating.assignment_id == Assignment.id, Rating.rater_id == Assignment.rater_id)
-        rows = session.execute(select(Assignment.position, Assignment.label_order, func.count(Rating.id))
-                               .outerjoin(Rating, own).where(Assignment.rater_id == rater.id)
-                               .group_by(Assignment.id).order_by(Assignment.position)).all()
-        return [pos for pos, order, n in rows if n < len(order)]
+        """Positions of this rater's cases without a complete rating, in queue order (one query per protocol)."""
+        protocols = protocol_service.study_protocols(session, rater.study_id)
+        missing = protocol_service.incomplete_positions(session, rater.id, protocols)
+        if "likert" in protocols:
+            own = and_(Rating.assignment_id == Assignment.id, Rating.rater_id == Assignment.rater_id)
+            rows = session.execute(select(Assignment.position, Assignment.label_order, func.count(Rating.id))
+                                   .outerjoin(Rating, own).where(Assignment.rater_id == rater.id)
+                                   .group_by(Assignment.id)).all()
+            missing |= {pos for pos, order, n in rows if n < len(order)}
+        return sorted(missing)
 
     def _own_ratings(self, session: Session, assignment: Assignment) -> dict[int, Rating]:
         """This rater's ratings for this assignment, by output id (never anyone else's)."""
@@ -375,8 +397,9 @@ class RatingService:
         unrated = tuple(self._unrated(session, rater))
         n_done = total - len(unrated)
         instructions = session.get(Study, rater.study_id).instructions or ""  # loaded by _check_active
+        protocols = protocol_service.study_protocols(session, rater.study_id)
         common = dict(rater_name=rater.name, total=total, n_completed=n_done, unrated=unrated,
-                      instructions=instructions)
+                      instructions=instructions, protocols=protocols)
         if position >= total:
             end = "You have reached the end of the study. Thank you! "
             if unrated:
@@ -398,14 +421,17 @@ class RatingService:
                 scores={c: getattr(r, c) for c in CRITERIA} if r else {},
                 comment=r.comment if r else "", significant_error=bool(r.significant_error) if r else False))
         draft = session.scalar(select(RatingDraft.data).where(RatingDraft.assignment_id == assignment.id))
+        protocol = protocol_service.protocol_view(session, assignment, protocols, [c.label for c in candidates])
         return CaseView(position=position, findings=assignment.case.findings, candidates=tuple(candidates),
-                        rated=len(mine) >= len(assignment.label_order), message=message, draft=draft or None,
+                        rated=position not in unrated, message=message, draft=draft or None, protocol=protocol,
                         **common)
 
     # --- writing --------------------------------------------------------------------------
-    def save_draft(self, token: str, position: object, draft: object, active_ms: object = 0) -> datetime:
+    def save_draft(self, token: str, position: object, draft: object, active_ms: object = 0,
+                   protocol: object = None) -> datetime:
         """Keep the unsubmitted values of the case at `position` (replacing the previous draft) and add
-        the page's active time. draft None only adds the time. Returns when it was saved."""
+        the page's active time. draft None only adds the time. protocol: the errors/pairwise values
+        (rating/protocols), kept under the draft's "protocol" key. Returns when it was saved."""
         active = parse_active_ms(active_ms)
         with unit_of_work(self.session_factory) as session:
             rater = self._rater(session, token)
@@ -414,10 +440,11 @@ class RatingService:
             if pos >= total:
                 raise RatingError("There is no case to rate here: you have reached the end of the study.")
             assignment = self._assignment(session, rater, pos)
-            assignment.active_ms += active
-            now = self.clock()
+            now = self._add_active(assignment, active)
             if draft is not None:
                 values = parse_draft(draft, [label_for(i) for i in range(len(assignment.label_order))])
+                if protocol is not None:
+                    values["protocol"] = self._protocol_values(session, rater, assignment, protocol, draft=True)
                 row = session.scalar(select(RatingDraft).where(RatingDraft.assignment_id == assignment.id))
                 if row is None:
                     session.add(RatingDraft(assignment_id=assignment.id, data=values, updated_at=now))
@@ -425,15 +452,29 @@ class RatingService:
                     row.data, row.updated_at = values, now
             return now
 
+    def _protocol_values(self, session: Session, rater: Rater, assignment: Assignment, raw: object,
+                         draft: bool) -> dict:
+        """The errors/pairwise values of a submission or draft, checked against the case's labelled texts."""
+        texts = dict(session.execute(select(Output.id, Output.text).where(Output.id.in_(assignment.label_order)))
+                     .all())
+        labelled = {label_for(i): display_text(texts[oid]) for i, oid in enumerate(assignment.label_order)}
+        try:
+            values = protocol_service.parse_protocol_values(
+                raw, protocol_service.study_protocols(session, rater.study_id), labelled, draft=draft)
+        except ProtocolError as exc:
+            raise RatingError(str(exc)) from None
+        return protocol_service.as_json(values) if draft else values
+
     def submit(self, token: str, position: object, ratings: Sequence[Mapping], active_ms: object = 0,
-               then: object = None) -> CaseView:
+               protocol: object = None, then: object = None) -> CaseView:
         """Save the ratings of every candidate of the case at `position`, then open the next case, or
         `then` when given and later than `position` (the case the rater was working on before going back
         to edit an earlier one).
 
         All or nothing: one transaction, committed before this returns. Resubmitting a case
         updates the existing ratings (idempotent); a changed rating keeps its old values in
-        RatingEdit and its revision goes up. The case's draft is deleted. Raises RatingError
+        RatingEdit (errors/pairwise: in its history) and its revision goes up. `protocol` holds the
+        errors/pairwise values of a study with those protocols; `ratings` is empty without likert. The case's draft is deleted. Raises RatingError
         (nothing stored) on bad input.
         """
         if not isinstance(ratings, Sequence) or isinstance(ratings, (str, bytes)):
@@ -449,17 +490,20 @@ class RatingService:
             resume = None if then is None or then == "" else self._position(then, total)
             assignment = self._assignment(session, rater, pos)
             by_label = {label_for(i): oid for i, oid in enumerate(assignment.label_order)}
+            likert = "likert" in protocol_service.study_protocols(session, rater.study_id)
             seen = [p.label for p in parsed]
+            if seen and not likert:
+                raise RatingError("This study does not ask for 1-5 scores; send the protocol's values only.")
             foreign = [lab for lab in seen if lab not in by_label]
             if foreign:
                 raise RatingError(f"Candidate {foreign[0]} is not part of this case.")
             if len(set(seen)) != len(seen):
                 raise RatingError("Each candidate can be rated only once per submission.")
-            missing = [lab for lab in by_label if lab not in seen]
+            missing = [lab for lab in by_label if lab not in seen] if likert else []
             if missing:
                 raise RatingError(f"Please rate every candidate before submitting (missing: {', '.join(missing)}).")
-            now = self.clock()
-            assignment.active_ms += active
+            extra = self._protocol_values(session, rater, assignment, protocol, draft=False)
+            now = self._add_active(assignment, active)
             started = _utc(assignment.first_opened_at) or now
             # Time on task: the page's active time (visible and focused, summed over visits); a client
             # without a page (the API) reports none, and then the time since the case was first opened counts.
@@ -468,13 +512,15 @@ class RatingService:
             existing = self._own_ratings(session, assignment)
             shown = set(by_label.values())
             same_text = same_text_outputs(session, assignment.case_id)
-            for display_position, (label, output_id) in enumerate(by_label.items()):
+            for display_position, (label, output_id) in enumerate(by_label.items() if likert else ()):
                 new = next(p for p in parsed if p.label == label)
                 # the candidate stands for every output of the case with the same text: each gets the rating
                 same = [o for o in same_text.get(output_id, []) if o not in shown]
                 for oid in (output_id, *same):
                     self._save(session, rater, assignment, oid, label, display_position, new, existing, started,
                                now, time_on_task)
+            protocol_service.save_protocol_values(session, assignment, extra, by_label, same_text, started, now,
+                                                  time_on_task)
             session.execute(delete(RatingDraft).where(RatingDraft.assignment_id == assignment.id))
             session.flush()
             nxt = min(pos + 1, total)

@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.records import Report
-from db.models import Assignment, Case, Output, Rater, Study, System
+from db.models import Assignment, Case, Output, Rater, RaterSession, Study, System
 from generation.base import FindingsError, GenerationError, GenerationSettings
 from generation.registry import UnknownSystem
 from generation.service import SystemService
 from rating.assignments import allocate_cases, build_queue
+from rating.protocols.definitions import ProtocolError, parse_protocols, protocols_text
 from rating.shared_texts import candidates_by_case
 from rating.output_cache import OutputCache, findings_key
 from rating.tokens import hash_token, new_token
@@ -66,10 +67,18 @@ class StudySpec:
     """Markdown shown to every rater in a collapsible panel (what to look for, how to use the scale)."""
     expires_at: datetime | None = None
     """After this moment no rater of the study can sign in (None: no study-wide expiry)."""
+    protocols: str = "likert"
+    """What raters record: likert, errors, pairwise, or a combination such as "likert,errors"."""
+    gold_cases: tuple[str, ...] = ()
+    """Case ids (Report.id) of gold cases: in every rater's queue, never calibration cases (rating/protocols/gold.py)."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise StudySetupError("a study needs a name")
+        try:
+            object.__setattr__(self, "protocols", protocols_text(parse_protocols(self.protocols)))
+        except ProtocolError as exc:
+            raise StudySetupError(str(exc)) from None
         if self.k is not None and self.k < 1:
             raise StudySetupError(f"k (raters per case) must be at least 1, not {self.k}")
         if self.n_calibration < 0 or self.n_repeats < 0:
@@ -128,6 +137,8 @@ class CreatedStudy:
     n_systems: int
     n_outputs: int
     n_assignments: int
+    warnings: tuple[str, ...] = ()
+    """Inherent tells of the study's systems, with reasons (rating.tells); stored in its config too."""
 
 
 # --- choosing cases -----------------------------------------------------------------------
@@ -208,7 +219,7 @@ def generate_outputs(cases: Sequence[Report], system_names: Sequence[str], syste
                 texts = systems.generate(name, batch, settings)
             except (GenerationError, FindingsError) as exc:
                 raise StudySetupError(f"{name}: {exc}") from None
-            by_findings.update(zip(batch, texts))
+            by_findings.update(zip(batch, texts, strict=True))
             if cache:
                 cache.add(name, settings.as_dict(), batch, texts)
             asked = set(batch)
@@ -238,13 +249,14 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
     """
     _check_inputs(session, spec, cases, outputs, raters)
     study = Study(name=spec.name.strip(), description=spec.description, seed=spec.seed, simulated=spec.simulated,
-                  instructions=spec.instructions, expires_at=spec.expires_at,
+                  instructions=spec.instructions, expires_at=spec.expires_at, protocols=spec.protocols,
                   config={**spec.config, "k": spec.k, "n_calibration": spec.n_calibration,
                           "n_repeats": spec.n_repeats, "n_cases": len(cases)})
     session.add(study)
     session.flush()
+    gold = set(spec.gold_cases)
     calibration_ids = set(c.id for c in random.Random(f"{spec.seed}|calibration-cases").sample(
-        list(cases), spec.n_calibration))
+        [c for c in cases if c.id not in gold], spec.n_calibration))
     case_rows: dict[str, Case] = {}
     for c in cases:
         row = Case(study_id=study.id, findings=c.findings, reference_impression=c.impression,
@@ -283,9 +295,10 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
         tokens[rater.name] = token
     session.flush()
     ids = {r.name: r.id for r in rater_rows}
-    own_keys = sorted(row.id for row in case_rows.values() if not row.calibration)
+    gold_keys = sorted(case_rows[cid].id for cid in gold)  # every rater gets every gold case
+    own_keys = sorted(row.id for cid, row in case_rows.items() if not row.calibration and cid not in gold)
     allocation = allocate_cases(own_keys, len(rater_rows), spec.k, spec.seed)
-    n_assign = sum(_write_queue(session, study, r, own) for r, own in zip(rater_rows, allocation))
+    n_assign = sum(_write_queue(session, study, r, [*own, *gold_keys]) for r, own in zip(rater_rows, allocation, strict=True))
     return CreatedStudy(study_id=study.id, rater_tokens=tokens, rater_ids=ids, n_cases=len(cases),
                         n_systems=len(outputs), n_outputs=n_outputs, n_assignments=n_assign)
 
@@ -303,6 +316,8 @@ def _check_inputs(session: Session, spec: StudySpec, cases: Sequence[Report],
         raise StudySetupError("a study needs at least one system")
     if len(outputs) > 26:
         raise StudySetupError("at most 26 systems (labels A-Z) per study")
+    if "pairwise" in spec.protocols.split(",") and len(outputs) < 2:
+        raise StudySetupError("a pairwise study compares systems: it needs at least two")
     for name, so in outputs.items():
         if not name.strip():
             raise StudySetupError("system names cannot be empty")
@@ -321,7 +336,10 @@ def _check_inputs(session: Session, spec: StudySpec, cases: Sequence[Report],
         raise StudySetupError("rater names must be unique within a study")
     if spec.k is not None and spec.k > len(names):
         raise StudySetupError(f"k={spec.k} raters per case, but only {len(names)} raters")
-    if spec.n_calibration > len(cases):
+    unknown_gold = set(spec.gold_cases) - set(ids)
+    if unknown_gold:
+        raise StudySetupError(f"gold case(s) not among the cases: {', '.join(sorted(unknown_gold)[:3])}")
+    if spec.n_calibration > len(cases) - len(spec.gold_cases):
         raise StudySetupError(f"{spec.n_calibration} calibration cases, but only {len(cases)} cases")
     n_own = len(cases) - spec.n_calibration
     k = len(names) if spec.k is None else spec.k
@@ -390,9 +408,16 @@ def add_rater(session: Session, study_id: int, spec: RaterSpec) -> str:
     return token
 
 
+def end_sessions(session: Session, rater: Rater) -> None:
+    """Sign out every browser of the rater (a leaked link's session included)."""
+    session.execute(delete(RaterSession).where(RaterSession.rater_id == rater.id))
+
+
 def revoke_rater(session: Session, study_id: int, rater_name: str) -> None:
-    """The rater's token stops working at once; their ratings stay."""
-    find_rater(session, study_id, rater_name).revoked = True
+    """The rater's token and every session opened with it stop working at once; their ratings stay."""
+    rater = find_rater(session, study_id, rater_name)
+    rater.revoked = True
+    end_sessions(session, rater)
 
 
 def set_instructions(session: Session, study_id: int, markdown: str) -> None:
@@ -415,9 +440,11 @@ def set_expiry(session: Session, study_id: int, when: datetime | None, rater_nam
 
 
 def reissue_token(session: Session, study_id: int, rater_name: str) -> str:
-    """A new secret for a rater (the old link stops working); also lifts a revocation."""
+    """A new secret for a rater (the old link and every session opened with it stop working); also lifts
+    a revocation."""
     rater = find_rater(session, study_id, rater_name)
     token = new_token()
     rater.token_hash = hash_token(token)
     rater.revoked = False
+    end_sessions(session, rater)
     return token

@@ -8,8 +8,9 @@ A client (its IP address) gets `max_failures` wrong codes within `window_s`; the
 it out for `lockout_s`, during which even the right code is refused. Success does not reset the
 count (else a rater with a valid code could interleave guesses). Other clients are not
 affected. In memory: a restart forgets the counts (192-bit tokens stay unguessable anyway; this
-caps the noise and protects short admin secrets). Behind a reverse proxy every rater shares the
-proxy's address: see README "Threat model".
+caps the noise and protects short admin secrets). Behind a reverse proxy named in
+RADLLAMA_TRUSTED_PROXIES the client is the forwarded address (uvicorn rewrites it); see README
+"Threat model".
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class FailureThrottle:
                 self._failures.pop(key, None)
                 return
         minutes = max(1, round(left / 60))
-        raise Throttled(f"Too many wrong codes from this computer. Try again in about {minutes} minute"
+        raise Throttled(f"Too many attempts from this address. Try again in about {minutes} minute"
                         f"{'s' if minutes != 1 else ''}.")
 
     def failed(self, client: str | None) -> None:

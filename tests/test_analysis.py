@@ -11,10 +11,12 @@ import pytest
 from core.metrics import rouge_pair
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA
-from rating.analysis import (AnalysisConfig, alpha_from_weights, analyze_study, compare_systems,
-                             figure4_table, holm_adjust, krippendorff_table, self_consistency_table,
-                             unit_coincidences)
-from rating.output_metrics import rouge_for_output
+from rating.analysis.agreement import alpha_from_weights, krippendorff_table, self_consistency_table, unit_coincidences
+from rating.analysis.comparisons import compare_systems, holm_adjust
+from rating.analysis.config import AnalysisConfig
+from rating.analysis.metrics import rouge_for_output
+from rating.analysis.scores import figure4_table
+from rating.analysis.summary import analyze_study
 from rating.simulate import BOOSTED_SYSTEM, SimulationConfig, simulate_study
 
 
@@ -184,6 +186,7 @@ def _check_omission_rates(analysis, factory):
     """Table 1 reports each system's omission and addition rates, recomputed here from the stored texts."""
     from sqlalchemy import select
 
+    from core import consistency
     from core.omissions import check
     from db.models import Case, Output, System
 
@@ -197,6 +200,8 @@ def _check_omission_rates(analysis, factory):
         expected = np.mean([bool(check(f, t).omitted) for t, f in mine])
         assert t1.loc[system, "omission_rate"] == pytest.approx(expected)
         assert 0 <= t1.loc[system, "addition_rate"] <= 1
+        contradicting = np.mean([not consistency.check(t, f).consistent for t, f in mine])
+        assert t1.loc[system, "contradiction_rate"] == pytest.approx(contradicting)
     assert "omission_rate" in analysis.ratings.columns
 
 

@@ -107,6 +107,7 @@ def test_browser_shows_the_omission_check_under_the_impression(app):
             check = page.locator("#omission-check")
             expect(check).to_contain_text("Every positive observation", timeout=60_000)
             expect(check).to_contain_text("Cardiomegaly, Atelectasis, Pleural Effusion")
+            expect(page.locator("#consistency-check")).to_contain_text("no contradiction", timeout=60_000)
             kept = page.input_value("#impression textarea")
             page.click("#system input")
             page.get_by_role("option", name="Lead baseline (first sentence of the findings)").click()

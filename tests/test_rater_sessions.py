@@ -66,7 +66,7 @@ def test_expiry_per_rater_and_per_study_ends_links_and_sessions(study):
     key_b, _, _ = svc.start_session(b)
     with unit_of_work(factory) as s:
         set_expiry(s, created.study_id, clock.now + timedelta(hours=1), rater_name="Dr 00")
-    key_a, expires_a, _ = svc.start_session(a)
+    _, expires_a, _ = svc.start_session(a)
     assert expires_a == clock.now + timedelta(hours=1)  # a session never outlives its invitation
     clock.now += timedelta(hours=2)
     with pytest.raises(AccessDenied) as err:
@@ -85,6 +85,7 @@ def test_drafts_are_kept_validated_restored_and_dropped_on_submit(study):
     created, factory, svc, clock = study
     key, _, _ = svc.start_session(created.rater_tokens["Dr 00"])
     view = svc.resume(key)
+    clock.now += timedelta(seconds=10)  # active time never exceeds the server's time since opening
     draft = {"A": {"coherence": 4, "comment": "half done"}, "B": {"relevance": "2", "significant_error": True}}
     svc.save_draft(key, 0, draft, active_ms=1500)
     again = svc.resume(key)
@@ -109,6 +110,7 @@ def test_active_time_sums_over_visits_and_counts_for_edits(study):
     created, factory, svc, clock = study
     key, _, _ = svc.start_session(created.rater_tokens["Dr 01"])
     view = svc.resume(key)
+    clock.now += timedelta(seconds=10)  # active time never exceeds the server's time since opening
     svc.open_case(key, 1, active_ms=3000, from_position=0)  # first visit of case 1: 3 s, left unrated
     clock.now += timedelta(hours=5)  # the page was closed for hours: that time does not count
     svc.open_case(key, 0)
@@ -152,7 +154,7 @@ def test_cli_sets_instructions_and_expiry(study, tmp_path):
     created, factory, svc, clock = study
     db = factory.kw["bind"].url.database
     (tmp_path / "instructions.md").write_text("# How to rate\nScore **each** candidate.")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "rating.study", *a, "--db", db], cwd=ROOT,  # noqa
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rating.study", *a, "--db", db], cwd=ROOT,  # noqa: E731
                                     env=server_env(), capture_output=True, text=True, timeout=120)
     sid = str(created.study_id)
     assert run("instructions", "--study", sid, "--file", str(tmp_path / "instructions.md")).returncode == 0

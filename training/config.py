@@ -89,6 +89,13 @@ class TrainConfig:
     """Examples per optimizer step over all devices; gradient accumulation makes up the rest."""
     max_seq_len: int = 384
     """Longest prompt plus impression in tokens; retrieved examples are dropped to fit."""
+    abnormal_oversample: int = 1
+    """Copies of each training report whose findings state a clinically significant observation
+    (core.omissions.positives) in the tuning examples; 1: no oversampling."""
+    restate_findings: bool = False
+    """Tune on targets that restate the abnormal findings: each training impression repaired with
+    core.consistency.complete_consistently (omitted findings sentences in front in impression style,
+    normal statements qualified by "Otherwise,"). Validation loss stays on the original impressions."""
     retrieved_examples: int = 0
     """Similar TRAINING reports shown in each prompt (ImpressionGPT-style dynamic prompt)."""
     max_example_words: int = 40
@@ -140,6 +147,8 @@ class TrainConfig:
                      "retrieved_examples"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.abnormal_oversample < 1:
+            raise ValueError("abnormal_oversample must be at least 1")
         if not 0 <= self.warmup_ratio < 1 or not 0 <= self.lora_dropout < 1:
             raise ValueError("warmup_ratio and lora_dropout must lie in [0, 1)")
         if not self.lora_target_modules:

@@ -32,9 +32,8 @@ from core.build_lock import BUSY_EXIT_CODE, BuildBusy, build_lock
 from training.config import TrainConfig, load_recipe
 from generation.prompting import PromptBuilder
 from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop, total_optimizer_steps
-from core.paths import PROJECT_ROOT
-
-FINAL_META = "radllama.json"
+from core.home import home_dir
+from core.paths import FINAL_META
 
 
 @dataclass
@@ -104,10 +103,11 @@ def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: Ru
                      log: MetricsLog):
     """Tune on findings -> impression with retrieved training examples in the prompt; returns (model, state)."""
     from training.base_model import count_parameters, prepare_for_finetuning
-    from training.instruct_data import encode_reports
+    from training.instruct_data import encode_reports, tuning_reports
 
     builder = PromptBuilder(data.train, cfg.retrieved_examples, cfg.max_example_words)
-    train_ex = encode_reports(tokenizer, data.train, builder, cfg.max_seq_len, exclude_self=True)
+    tuning = tuning_reports(data.train, cfg.abnormal_oversample, cfg.restate_findings)
+    train_ex = encode_reports(tokenizer, tuning, builder, cfg.max_seq_len, exclude_self=True)
     val_ex = encode_reports(tokenizer, data.validate, builder, cfg.max_seq_len, exclude_self=False)
     model = prepare_for_finetuning(model, cfg)
     trainable, total = count_parameters(model)
@@ -211,7 +211,7 @@ def main(cfg: TrainConfig) -> Path:
     if sharded and not (cfg.finetune_method == "lora" and cfg.final_format == "adapter"):
         raise SystemExit("error: FSDP runs write a LoRA adapter: use finetune_method: lora and final_format: adapter "
                          "(the llama2-7b recipe does), or DDP (training/accelerate/ddp.yaml)")
-    run_dir = cfg.run_dir(PROJECT_ROOT)
+    run_dir = cfg.run_dir(home_dir())  # a relative output_dir is inside the home folder ($RADLLAMA_HOME)
     run_dir.mkdir(parents=True, exist_ok=True)
     # Only the main process writes (and so locks) the run folder; the others follow it.
     with build_lock(run_dir) if accelerator.is_main_process else contextlib.nullcontext():

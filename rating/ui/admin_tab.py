@@ -12,7 +12,8 @@ import gradio as gr
 from db.engine import DatabaseUnavailable
 import pandas as pd
 
-from rating.admin import AdminDenied, AdminLockedOut
+from core.protocol_scales import PROTOCOLS
+from rating.admin import AdminDenied, AdminLockedOut, user_error_message
 from rating.form_values import whole_number
 from rating.importer import ImportFormatError
 from rating.invitations import Invitation
@@ -62,7 +63,7 @@ def _problems_markdown(problems: dict[str, str]) -> str:
 
 
 def create_form_values(service, secret_v, name_v, data_v, n_v, seed_v, strat_v, systems_v, upload_v, ref_v, raters_v,
-                       names_v, k_v, cal_v, rep_v) -> StudyRequest | dict[str, str]:
+                       names_v, k_v, cal_v, rep_v, protocols_v=("likert",), gold_v=None) -> StudyRequest | dict[str, str]:
     """The study request of the form, or every problem of it at once: field key -> message."""
     problems: dict[str, str] = {}
     try:
@@ -89,11 +90,17 @@ def create_form_values(service, secret_v, name_v, data_v, n_v, seed_v, strat_v, 
               "import_path": upload_v or None, "include_reference": bool(ref_v)}
     for key, message in request_problems(n=numbers.get("n", 1), **fields).items():
         problems.setdefault(key, message[0].upper() + message[1:] + ".")
+    if not protocols_v:
+        problems["protocols"] = "Choose at least one protocol."
     if problems:
         return problems
-    return StudyRequest(**fields, data_path=(data_v or "").strip() or None, n=numbers["n"], seed=numbers["seed"],
-                        stratify=bool(strat_v), k=numbers["k"] or None, n_calibration=numbers["cal"],
-                        n_repeats=numbers["rep"], display_names=shown_names)
+    try:
+        return StudyRequest(**fields, data_path=(data_v or "").strip() or None, n=numbers["n"], seed=numbers["seed"],
+                            stratify=bool(strat_v), k=numbers["k"] or None, n_calibration=numbers["cal"],
+                            n_repeats=numbers["rep"], display_names=shown_names,
+                            protocols=",".join(protocols_v), gold_path=gold_v or None)
+    except StudySetupError as exc:  # the protocol combination (the other fields were checked above)
+        return {"protocols": str(exc)}
 
 
 def build_admin_tab(service) -> None:
@@ -126,6 +133,13 @@ def build_admin_tab(service) -> None:
                              file_types=[".csv", ".jsonl", ".json"], type="filepath")
             reference = gr.Checkbox(label="Include the original impression as a blinded system", value=True)
         field_error("systems")
+        with gr.Row():
+            protocols = gr.CheckboxGroup(choices=list(PROTOCOLS), value=["likert"], elem_id="admin-protocols",
+                                         label="Protocol: likert = five 1-5 scores, errors = error counts per "
+                                               "category (ReXVal/GREEN), pairwise = A/B preference with harm")
+            gold = gr.File(label="Gold cases (optional CSV: case_id, planted_text, expected)", file_types=[".csv"],
+                           type="filepath", elem_id="admin-gold")
+        field_error("protocols")
         raters = gr.Textbox(label="Rater names (comma-separated)", placeholder="Dr A, Dr B", elem_id="admin-raters")
         field_error("raters")
         display_names = gr.Textbox(label="Names in figures and tables (optional): system=Name, comma-separated",
@@ -156,9 +170,9 @@ def build_admin_tab(service) -> None:
         rater_md = gr.Markdown("")
 
     def on_create(secret_v, name_v, data_v, n_v, seed_v, strat_v, systems_v, upload_v, ref_v, raters_v, names_v,
-                  k_v, cal_v, rep_v, progress=gr.Progress()):
+                  k_v, cal_v, rep_v, protocols_v, gold_v, progress=gr.Progress()):
         form = create_form_values(service, secret_v, name_v, data_v, n_v, seed_v, strat_v, systems_v, upload_v,
-                                  ref_v, raters_v, names_v, k_v, cal_v, rep_v)
+                                  ref_v, raters_v, names_v, k_v, cal_v, rep_v, protocols_v, gold_v)
         if isinstance(form, dict):  # every problem at once, each beside its field
             return [_problems_markdown(form)] + [gr.update(value=f"**{form[key]}**", visible=True) if key in form
                                                  else gr.update(value="", visible=False) for key in errors]
@@ -169,9 +183,10 @@ def build_admin_tab(service) -> None:
             key = service.links_download(secret_v, rows, f"study-{created.study_id}-links.csv")
             workloads = service.workloads(secret_v, created.study_id)
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(user_error_message(exc), print_exception=False) from None
         summary = (f"Created study {created.study_id}: {created.n_cases} cases, {created.n_systems} systems, "
-                   f"{created.n_assignments} assignments.\n\n")
+                   f"{created.n_assignments} assignments; protocol {form.protocols}.\n\n")
+        summary += "".join(f"**Warning:** {_markdown_text(w)}\n\n" for w in created.warnings)
         return [summary + _workload_markdown(workloads) + "\n\n" + _links_markdown(rows, key) + "\n\n"
                 + OPEN_STUDY_NOTE] + hidden
 
@@ -179,14 +194,14 @@ def build_admin_tab(service) -> None:
         try:
             rows = service.list_studies(secret_v)
         except AdminDenied as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(user_error_message(exc), print_exception=False) from None
         return pd.DataFrame(rows)
 
     def on_list_raters(secret_v, study_v):
         try:
             rows = service.list_raters(secret_v, whole_number(study_v, "Study id", minimum=1))
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(user_error_message(exc), print_exception=False) from None
         return pd.DataFrame([r.__dict__ for r in rows])
 
     def _rater_action(action):
@@ -201,13 +216,14 @@ def build_admin_tab(service) -> None:
                 rows = service.invitations({(name_v or "").strip(): token})
                 key = service.links_download(secret_v, rows, f"study-{study}-{action}-link.csv")
             except USER_ERRORS as exc:
-                raise gr.Error(str(exc), print_exception=False) from None
+                raise gr.Error(user_error_message(exc), print_exception=False) from None
             return _links_markdown(rows, key)
         return handler
 
     private = {"api_visibility": "private"}
     create.click(on_create, [secret, name, data_path, n, seed, stratify, chosen, upload, reference, raters,
-                             display_names, k, calibration, repeats], [created_md, *errors.values()], **private)
+                             display_names, k, calibration, repeats, protocols, gold],
+                 [created_md, *errors.values()], **private)
     refresh.click(on_list_studies, [secret], studies, **private)
     list_raters.click(on_list_raters, [secret, study_id], raters_table, **private)
     add_btn.click(_rater_action("add"), [secret, study_id, rater_name], rater_md, **private)

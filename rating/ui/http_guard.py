@@ -12,6 +12,10 @@
 5. Gradio's deep_link and monitoring routes are refused: the app uses neither, and deep_link writes
    session state (a rater's token included) to disk for anyone.
 6. /admin-links/<key>.csv passes: the key is a one-time capability only the admin's page showed.
+7. Cross-site browser requests that change state (any method but GET/HEAD/OPTIONS, and websockets)
+   are refused before anything counts them: no login CSRF, no lockout of the admin by another web
+   page (rating/ui/browser_rules.py). Responses carry the app's Content-Security-Policy, no CORS
+   grant, and Secure cookies over HTTPS (or with --secure-cookies).
 """
 from __future__ import annotations
 
@@ -22,9 +26,10 @@ import secrets
 import threading
 import time
 from typing import Callable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from rating.admin import AdminDenied, AdminLockedOut
+from rating.ui.browser_rules import CHECKED, SAFE_METHODS, cross_site, response_headers
 
 COOKIE = "radllama_admin"
 SESSION_S = 12 * 3600
@@ -122,8 +127,14 @@ class HttpGuard:
     """ASGI middleware enforcing the rules in the module docstring."""
 
     def __init__(self, app, admin, rater_prefix: str = "/rate", public_demo: bool = False,
-                 sessions: AdminSessions | None = None, now_open: Callable[[], bool] | None = None):
+                 sessions: AdminSessions | None = None, now_open: Callable[[], bool] | None = None,
+                 secure_cookies: bool = False, public_url: str | None = None):
+        """secure_cookies: mark every cookie Secure (the site is served over HTTPS by a proxy); public_url:
+        the address raters use (--public-url), whose origin counts as this site even behind a proxy that
+        rewrites the Host header."""
         self.app = app
+        self.secure_cookies = secure_cookies
+        self.own_hosts = frozenset({urlsplit(public_url).netloc.lower()} if public_url else ())
         self.admin = admin
         self.rater_prefix = rater_prefix.rstrip("/")
         self.public_demo = public_demo
@@ -134,7 +145,14 @@ class HttpGuard:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         path, headers = scope["path"], _headers(scope)
+        if scope["type"] == "http":
+            send = self._outgoing(send, https=self.secure_cookies or scope.get("scheme") == "https")
+            if scope.get("method") not in SAFE_METHODS and cross_site(headers, self.own_hosts):
+                return await _send(send, 403, "Cross-site request refused.")
+            scope = {**scope, CHECKED: True}
         if scope["type"] == "websocket":
+            if cross_site(headers, self.own_hosts):
+                return await send({"type": "websocket.close", "code": 1008})
             if self.public_demo or path.startswith(self.rater_prefix + "/") or self._admin(scope, headers) is True:
                 return await self.app(scope, receive, send)
             return await send({"type": "websocket.close", "code": 1008})
@@ -152,6 +170,8 @@ class HttpGuard:
         if path == SIGN_IN_PATH and self.admin is not None and not self.public_demo:
             return await self._sign_in(scope, receive, send, headers)
         if path == SIGN_OUT_PATH:
+            if headers.get("sec-fetch-site") == "cross-site":  # an image tag on another page: no logout CSRF
+                return await _send(send, 403, "Cross-site request refused.")
             self.sessions.end(_cookie(headers, COOKIE))
             return await _send(send, 303, "", extra=[(b"location", SIGN_IN_PATH.encode()),
                                                      (b"set-cookie", f"{COOKIE}=; Max-Age=0; Path=/".encode())])
@@ -171,6 +191,14 @@ class HttpGuard:
             return await _send(send, 303, "", extra=[(b"location", SIGN_IN_PATH.encode())])
         return await _send(send, 401, "A study is open: the workbench needs the admin (sign in at "
                                       f"{SIGN_IN_PATH}, or send Authorization: Bearer <admin secret>).")
+
+    @staticmethod
+    def _outgoing(send, https: bool):
+        async def wrapped(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": response_headers(list(message.get("headers", [])), https)}
+            await send(message)
+        return wrapped
 
     def _admin(self, scope, headers: dict[str, str]):
         """True for a signed-in admin; AdminLockedOut or None otherwise."""
