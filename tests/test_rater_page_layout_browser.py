@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Assignment, Case, Rater, Rating
-from rating.service import ANCHORS
+from db.models import ANCHORS
 from tests.browser import launch_chromium
 from tests.rating_support import AppServer, make_study, make_wide_study
 
