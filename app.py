@@ -304,7 +304,7 @@ def create_server(cfg: AppConfig, services: Services | None = None):
     sessions = AdminSessions()
     guard = {"admin": services.admin, "rater_prefix": RATER_PATH, "public_demo": cfg.public_demo,
              "sessions": sessions, "secure_cookies": cfg.secure_cookies, "public_url": cfg.public_url}
-    if services.admin is not None:  # a signed-in admin is never locked out by others' wrong secrets
+    if services.admin is not None:  # a signed-in admin: never locked out by others, no secret retyped in the tabs
         services.admin.signed_in = lambda: sessions.valid(current_cookie(COOKIE))
     if services.admin is not None and services.admin.downloads is not None:
         from rating.ui.links_route import add_links_route

@@ -1,6 +1,8 @@
-"""The rater page in Chromium on a live server: keystrokes per case and submit-to-next-case latency.
+"""The rater page in Chromium on a live server: keystrokes (and, by mouse, clicks and wrong cells
+stored) per case, and submit-to-next-case latency.
 
     python bench/bench_rater_page.py [--cases 20] [--candidates 3] [--protocol likert|errors|pairwise]
+                                     [--mouse-candidates 4]
 
 Starts `app.py --rating-only` on a free 127.0.0.1 port with a fresh SQLite study (one rater,
 `--cases` cases of `--candidates` blinded candidates each), opens the rater's invitation link
@@ -15,6 +17,12 @@ painted). That is request, server transaction, response and rendering together.
 Prints a table, then, last, one JSON line: keystrokes_per_case, submit_to_next_ms_median,
 submit_to_next_ms_p95, dom_elements (after drawing a case), cases, ratings_stored.
 Goals (issue 12): <= 20 keystrokes per 3-candidate case, median <= 300 ms. Exit status 0 when both hold.
+
+Mouse run (likert, issue 18), beside the keyboard run, on a second study in the same database:
+1280x720 (an ordinary laptop), `--mouse-candidates` candidates; each score button is scrolled into
+view and clicked at its centre with the real mouse, then "Submit and next" is clicked. Every stored
+score is then compared with the button clicked: **wrong cells stored** must be 0 (at this width a
+click on A's "5" used to store B = 1). Its latency starts at the mousedown on "Submit and next".
 
 --protocol errors (issue 24): per candidate, N ("no errors": every count 0) or, in every third
 candidate, one clinically significant missed finding: ArrowDown (to that row), 1, N; then Enter.
@@ -48,6 +56,9 @@ PROBE = """
   window.__bench = { t0: null, samples: [] };
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') window.__bench.t0 = performance.now();
+  }, true);
+  document.addEventListener('mousedown', (e) => {
+    if (e.target.closest('#rate-submit')) window.__bench.t0 = performance.now();
   }, true);
   document.addEventListener('focusin', (e) => {
     const b = window.__bench;
@@ -104,6 +115,62 @@ def count_ratings(db: Path, protocol: str = "likert") -> int:
     return n
 
 
+CENTRE = """
+(sel) => {
+  const b = document.querySelector(sel);
+  b.scrollIntoView({ block: 'center', inline: 'center' });
+  const r = b.getBoundingClientRect();
+  return [r.left + r.width / 2, r.top + r.height / 2];
+}
+"""
+
+
+def stored_scores(db: Path, rater: str) -> dict[tuple[int, str, str], int]:
+    """Every stored score of `rater`: {(position, label, criterion): value}."""
+    from sqlalchemy import select
+
+    from db.engine import make_session_factory, prepare_database, unit_of_work
+    from db.models import CRITERIA, Assignment, Rater, Rating
+
+    factory = make_session_factory(prepare_database(str(db)))
+    with unit_of_work(factory) as s:
+        rows = s.execute(select(Assignment.position, Rating)
+                         .join(Rating, Rating.assignment_id == Assignment.id)
+                         .join(Rater, Rater.id == Rating.rater_id).where(Rater.name == rater)).all()
+        scores = {(pos, r.label, c): getattr(r, c) for pos, r in rows for c in CRITERIA}
+    factory.kw["bind"].dispose()
+    return scores
+
+
+def run_mouse(browser, url: str, token: str, cases: int, candidates: int) -> dict:
+    """Rate every case by clicking each score button at its centre, then "Submit and next", at 1280x720."""
+    from db.models import CRITERIA
+    from rating.assignments import LABELS
+
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(f"{url}?token={token}")
+    page.wait_for_selector("#rate-root[data-state=case][data-position='0']", timeout=60_000)
+    page.evaluate(PROBE, FIRST_CELL["likert"])
+    clicks: list[int] = []
+    clicked: dict[tuple[int, str, str], int] = {}
+    for position in range(cases):
+        for ci, label in enumerate(LABELS[:candidates]):
+            for ki, criterion in enumerate(CRITERIA):
+                value = 1 + (position + 2 * ci + ki) % 5
+                x, y = page.evaluate(CENTRE, f"#cell-{label}-{criterion} button[data-v='{value}']")
+                page.mouse.click(x, y)
+                clicked[(position, label, criterion)] = value
+        x, y = page.evaluate(CENTRE, "#rate-submit")
+        page.mouse.click(x, y)
+        clicks.append(candidates * len(CRITERIA) + 1)
+        page.wait_for_selector("#rate-root[data-state=finished]" if position + 1 == cases
+                               else f"#rate-root[data-state=case][data-position='{position + 1}']", timeout=30_000)
+    page.wait_for_function(f"window.__bench.samples.length >= {cases - 1}", timeout=10_000)
+    samples = page.evaluate("window.__bench.samples")
+    page.close()
+    return {"per_case": statistics.mean(clicks), "samples": samples, "clicked": clicked}
+
+
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
@@ -111,6 +178,8 @@ def main() -> int:
     p.add_argument("--cases", type=int, default=20)
     p.add_argument("--candidates", type=int, default=None, help="default: 3 (pairwise: 2, one pair per case)")
     p.add_argument("--protocol", default="likert", choices=("likert", "errors", "pairwise"))
+    p.add_argument("--mouse-candidates", type=int, default=4, help="candidates per case of the mouse run "
+                   "(likert; 1280x720); 0: no mouse run")
     args = p.parse_args()
     args.candidates = args.candidates or (2 if args.protocol == "pairwise" else 3)
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,6 +195,10 @@ def main() -> int:
         else:
             created = make_wide_study(db, n_systems=args.candidates, raters=["Dr 00"], n_cases=args.cases)
         token = created.rater_tokens["Dr 00"]
+        mouse_token = None
+        if args.protocol == "likert" and args.mouse_candidates:
+            mouse_token = make_wide_study(db, n_systems=args.mouse_candidates, raters=["Mouse 00"], n_cases=args.cases,
+                                          name="mouse").rater_tokens["Mouse 00"]
         server = AppServer(db, log_path=Path(tmp) / "server.log").start()
         try:
             with sync_playwright() as pw:
@@ -148,10 +221,15 @@ def main() -> int:
                         dom_elements = page.evaluate("document.querySelectorAll('*').length")
                 page.wait_for_function(f"window.__bench.samples.length >= {args.cases - 1}", timeout=10_000)
                 samples = page.evaluate("window.__bench.samples")
+                mouse = run_mouse(browser, server.rater_url, mouse_token, args.cases,
+                                  args.mouse_candidates) if mouse_token else None
                 browser.close()
         finally:
             server.stop()
         stored = count_ratings(db, args.protocol)
+        mouse_stored = stored_scores(db, "Mouse 00") if mouse else {}
+    if mouse:
+        stored -= len(mouse_stored) // 5  # the mouse study's ratings are in the same table
     per_case = statistics.mean(keystrokes)
     median, p95 = statistics.median(samples), percentile(samples, 95)
     wanted = expected_rows(args.protocol, args.cases, args.candidates)
@@ -163,10 +241,22 @@ def main() -> int:
           f"over {len(samples)} transitions   (goal median <= {GOAL_MEDIAN_MS:.0f} ms)")
     print(f"  DOM elements on a case page {dom_elements}; ratings stored {stored} of {wanted}")
     ok = per_case <= GOAL_KEYSTROKES and median <= GOAL_MEDIAN_MS and stored == wanted
-    print(json.dumps({"protocol": args.protocol, "keystrokes_per_case": per_case,
-                      "submit_to_next_ms_median": round(median, 1),
+    extra = {}
+    if mouse:
+        wrong = sum(1 for cell, value in mouse["clicked"].items() if mouse_stored.get(cell) != value)
+        m_median, m_p95 = statistics.median(mouse["samples"]), percentile(mouse["samples"], 95)
+        print(f"  mouse, 1280x720, {args.mouse_candidates} candidates: {mouse['per_case']:.1f} clicks per case; "
+              f"wrong cells stored {wrong} of {len(mouse['clicked'])} (goal 0); submit -> next case drawn median "
+              f"{m_median:6.1f} ms, p95 {m_p95:6.1f} ms; ratings stored {len(mouse_stored) // 5} of "
+              f"{args.cases * args.mouse_candidates}")
+        ok = ok and wrong == 0 and m_median <= GOAL_MEDIAN_MS and len(mouse_stored) // 5 == args.cases * args.mouse_candidates
+        extra = {"mouse_candidates": args.mouse_candidates, "mouse_clicks_per_case": mouse["per_case"],
+                 "mouse_wrong_cells": wrong, "mouse_cells": len(mouse["clicked"]),
+                 "mouse_submit_to_next_ms_median": round(m_median, 1), "mouse_submit_to_next_ms_p95": round(m_p95, 1),
+                 "mouse_ratings_stored": len(mouse_stored) // 5}
+    print(json.dumps({"protocol": args.protocol, "keystrokes_per_case": per_case, "submit_to_next_ms_median": round(median, 1),
                       "submit_to_next_ms_p95": round(p95, 1), "dom_elements": dom_elements, "cases": args.cases,
-                      "candidates": args.candidates, "ratings_stored": stored}))
+                      "candidates": args.candidates, "ratings_stored": stored, **extra}))
     return 0 if ok else 1
 
 

@@ -60,9 +60,11 @@ def make_follow_up_handlers(service: GenerationService):
 
 def make_status_handler(service: GenerationService):
     def refresh_model_status():
-        """The model status line; stops polling once the model is ready."""
+        """The model status line and the picker's labels (which say who answers for the project model);
+        stops polling once the model is ready."""
         state = service.model_status().state
-        return service.status_markdown(), gr.Timer(active=state in ("building", "building-elsewhere"))
+        picker = gr.Dropdown(choices=[(c.label, c.key) for c in service.choices()])
+        return service.status_markdown(), picker, gr.Timer(active=state in ("building", "building-elsewhere"))
 
     return refresh_model_status
 
@@ -101,7 +103,7 @@ def build_generate_tab(service: GenerationService) -> None:
 
     building = service.model_status().state in ("building", "building-elsewhere")
     timer = gr.Timer(STATUS_POLL_S, active=building)
-    timer.tick(make_status_handler(service), None, [model_status, timer], api_visibility="private",
+    timer.tick(make_status_handler(service), None, [model_status, system, timer], api_visibility="private",
                show_progress="hidden", queue=False)
     reset_follow_up, ask_follow_up = make_follow_up_handlers(service)
     generate_button.click(make_generate_handler(service), [findings, system, strategy, num_beams, max_new_tokens],

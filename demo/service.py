@@ -8,6 +8,7 @@ fallback to a baseline while that model is being built.
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from typing import Iterator, Sequence
 from core.paths import DEFAULT_MODEL_DIR, default_model_dir
 from core.records import Report
 from demo.examples import PAPER_STYLE_EXAMPLES, FindingsExample, pick_openi_examples
-from demo.model_builder import BuildStatus, ModelBuilder, checkpoint_exists, model_is_complete
+from demo.model_builder import (BUILD_TIME_TEXT, BuildStatus, ModelBuilder, checkpoint_exists, model_is_complete,
+                                 summarize_metrics)
 from generation.base import FindingsError, GenerationError, GenerationSettings, ImpressionGenerator
 from generation.project_lm import LMGenerator, base_model_dir
 from generation.service import SystemService
@@ -69,11 +71,16 @@ class GenerationUpdate:
     elapsed_s: float
     done: bool = False
     notices: list[str] = field(default_factory=list)
+    instead: list[str] = field(default_factory=list)
+    """Why this system answered rather than the one chosen (the project model not built yet)."""
 
     def details(self) -> str:
-        """One Markdown line: who answered, how long it took, and any notice."""
+        """One Markdown line: who answered (and why, when it was not the system chosen), how long it took,
+        then any notice."""
         verb = "Generated" if self.done else "Generating"
-        line = f"{verb} by **{self.system}** in {self.elapsed_s:.2f} s."
+        why = f", {' '.join(self.instead)}" if self.instead else ""
+        line = f"{verb} by **{self.system}** in {self.elapsed_s:.2f} s{why}"
+        line = line if line.endswith(".") else line + "."
         return "\n\n".join([line, *(f"Note: {n}" for n in self.notices)])
 
 
@@ -84,12 +91,31 @@ def tune_for_interactive_use(generator: ImpressionGenerator) -> None:
 
 
 def extra_choice(spec: str) -> SystemChoice:
-    """A system given on the command line: `model:`, `hf:`, `openai:` specs, or a bare checkpoint path."""
-    prefix = spec.split(":", 1)[0]
-    if prefix in ("model", "hf", "openai"):
-        return SystemChoice(spec, {"model": "Checkpoint", "hf": "Hugging Face model",
-                                   "openai": "Endpoint"}[prefix] + f" {spec.split(':', 1)[1]}")
-    return SystemChoice(f"model:{Path(spec).expanduser()}", f"Model at {Path(spec).expanduser()}")
+    """A system given on the command line: `model:`, `hf:`, `openai:` specs, or a bare checkpoint path.
+
+    The label names a checkpoint by its folder's name only: visitors never see a server path.
+    """
+    prefix, _, rest = spec.partition(":")
+    if prefix == "hf":
+        return SystemChoice(spec, f"Hugging Face model {rest}")
+    if prefix == "openai":
+        return SystemChoice(spec, "Endpoint model")
+    if prefix == "model":
+        return SystemChoice(spec, f"Checkpoint {Path(rest).name}")
+    return SystemChoice(f"model:{Path(spec).expanduser()}", f"Checkpoint {Path(spec).expanduser().name}")
+
+
+_PATH = re.compile(r"(?:~|\.{1,2})?(?:/[^/\s`'\"():;,]+)+/([^/\s`'\"():;,]+)")
+
+
+def without_paths(text: str) -> str:
+    """`text` with every file path cut to its last part (what a visitor may see of a server's files)."""
+    return _PATH.sub(r"\1", text)
+
+
+WHY_UNAVAILABLE = {"building": "it is being built on this server", "building-elsewhere": "it is being built on this "
+                   "server", "failed": "it failed to build on this server"}
+"""Why the project model cannot answer, by build state (anything else: it is not on this server)."""
 
 
 class GenerationService:
@@ -163,8 +189,13 @@ class GenerationService:
 
     # -- what exists --------------------------------------------------------------------------
     def choices(self) -> list[SystemChoice]:
-        out = [SystemChoice(PROJECT, "Radiology-Llama: the project's fine-tuned model"),
-               SystemChoice(BASE, "Base model (before instruction tuning)")]
+        """The picker: while the project model cannot answer, its entry says so and names who answers instead."""
+        project = "Radiology-Llama: the project's fine-tuned model"
+        if not self.project_model_ready():
+            fallback = self.fallback_system()
+            project = (f"Radiology-Llama: not available yet ({self.why_unavailable()}); the "
+                       f"{BASELINE_LABELS[fallback].split(' (')[0]} answers instead")
+        out = [SystemChoice(PROJECT, project), SystemChoice(BASE, "Base model (before instruction tuning)")]
         # Retrieval is offered once there is data, or data is being downloaded (the picker is laid out at start).
         out += [SystemChoice(k, v) for k, v in BASELINE_LABELS.items()
                 if k != "retrieval" or self.train or self.data_fetch is not None]
@@ -189,13 +220,28 @@ class GenerationService:
         return BuildStatus("missing", f"No model at `{self.project_model_dir}`; the baselines serve. Build one with "
                            "`python -m training.train --recipe default` and pass its final folder with --model.")
 
+    def why_unavailable(self) -> str:
+        """Why the project model cannot answer now, in a visitor's words."""
+        return WHY_UNAVAILABLE.get(self.model_status().state, "it is not on this server")
+
     def status_markdown(self) -> str:
-        parts = [self.model_status().message]
+        """The model status line for visitors: the build state in words, never a server path (the
+        operator's message, with the model folder and the build log, goes to the server's log)."""
+        status = self.model_status()
+        if status.state == "ready" or self.project_model_ready():
+            parts = ["Radiology-Llama (the project's fine-tuned model) is ready."]
+        else:
+            fallback = BASELINE_LABELS[self.fallback_system()].split(" (")[0]
+            progress = ""
+            if status.state in ("building", "building-elsewhere") and self.builder is not None:
+                progress = f" ({summarize_metrics(self.builder.metrics_path)}; {BUILD_TIME_TEXT})"
+            parts = [f"Radiology-Llama is not available yet: {self.why_unavailable()}{progress}. "
+                     f"Until it is, the {fallback} answers when it is chosen."]
         if self.data_fetch is not None and self.data_fetch.state != "ready":
-            parts.append(self.data_fetch.message)
+            parts.append(without_paths(self.data_fetch.message))
         elif self.data_note:
-            parts.append(self.data_note)
-        return "\n\n".join(parts + self.notices)
+            parts.append(without_paths(self.data_note))
+        return "\n\n".join(parts + [without_paths(n) for n in self.notices])
 
     def fallback_system(self) -> str:
         return next(k for k in FALLBACK_ORDER if k != "retrieval" or self.train)
@@ -234,14 +280,13 @@ class GenerationService:
             raise GenerationError(f"Unknown system {key!r}; choose one of: {', '.join(sorted(known))}.")
         if key == PROJECT and not self.project_model_ready():
             fallback = self.fallback_system()
-            why = {"building": "is still being built", "building-elsewhere": "is still being built",
-                   "failed": "failed to build"}.get(self.model_status().state, "is missing")
-            return fallback, [f"The project model is not available yet (it {why}; see the model status), "
-                              f"so the {fallback} baseline answered."]
+            return fallback, [f"not by Radiology-Llama, which is not available yet ({self.why_unavailable()}): "
+                              f"the {BASELINE_LABELS[fallback]} answered instead."]
         if key == "retrieval" and not self.train:  # offered while the report data downloads
             fallback = self.fallback_system()
-            return fallback, [f"Retrieval needs the report data ({self.data_fetch.message if self.data_fetch else ''}), "
-                              f"so the {fallback} baseline answered."]
+            fetch = without_paths(self.data_fetch.message) if self.data_fetch else ""
+            return fallback, [f"not by the retrieval baseline, which needs the report data ({fetch}): "
+                              f"the {BASELINE_LABELS[fallback]} answered instead."]
         return key, []
 
     # -- generating ------------------------------------------------------------------------
@@ -251,7 +296,8 @@ class GenerationService:
 
         Raises FindingsError for unusable findings and GenerationError when the system cannot answer.
         """
-        key, notices = self.resolve(system)
+        key, instead = self.resolve(system)
+        notices: list[str] = []
         with self.systems.turn(self.registry_spec(key)) as generator:
             started = time.perf_counter()  # generation time: waiting for another request's turn excluded
             prepared = generator.prepare(findings, settings)
@@ -261,14 +307,15 @@ class GenerationService:
                 for piece in generator.stream(prepared.text, settings):
                     if piece != partial:  # streamers also report chunks that add nothing visible
                         partial = piece
-                        yield GenerationUpdate(partial, key, time.perf_counter() - started, False, notices)
+                        yield GenerationUpdate(partial, key, time.perf_counter() - started, False, notices,
+                                               instead)
             except GenerationError:
                 raise
             except (RuntimeError, ValueError, OSError) as exc:
                 raise GenerationError(f"{key} failed: {exc}") from exc
         if not partial.strip():
             notices = notices + [f"{key} wrote an empty impression; try another system or more new tokens."]
-        yield GenerationUpdate(partial.strip(), key, time.perf_counter() - started, True, notices)
+        yield GenerationUpdate(partial.strip(), key, time.perf_counter() - started, True, notices, instead)
 
     def omission_markdown(self, findings: object, impression: object) -> str:
         """The omission check shown under the impression: positive findings left out, and added (core.omissions)."""

@@ -153,7 +153,8 @@ class AdminService:
         self._open_lock = threading.Lock()
 
     def require(self, secret: object, client: str | None = None) -> None:
-        """Raise AdminDenied unless `secret` is the admin secret (constant-time comparison).
+        """Raise AdminDenied unless `secret` is the admin secret (constant-time comparison), or is empty
+        and the request comes from a browser signed in as admin (signed_in()).
 
         Wrong secrets count against the client (default: self.client()); a locked-out client gets
         AdminLockedOut even with the right secret.
@@ -165,6 +166,8 @@ class AdminService:
         except Throttled as exc:
             raise AdminLockedOut(str(exc)) from None
         if not isinstance(secret, str) or not secret.strip():
+            if self.signed_in():
+                return  # signed in at /admin/sign-in: the browser's session stands for the secret
             raise AdminDenied("Admin secret missing or wrong.")
         if not hmac.compare_digest(secret.strip().encode(), self._secret.encode()):
             self.throttle.failed(client)

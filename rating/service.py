@@ -466,8 +466,10 @@ class RatingService:
         return protocol_service.as_json(values) if draft else values
 
     def submit(self, token: str, position: object, ratings: Sequence[Mapping], active_ms: object = 0,
-               protocol: object = None) -> CaseView:
-        """Save the ratings of every candidate of the case at `position`, then open the next case.
+               protocol: object = None, then: object = None) -> CaseView:
+        """Save the ratings of every candidate of the case at `position`, then open the next case, or
+        `then` when given and later than `position` (the case the rater was working on before going back
+        to edit an earlier one).
 
         All or nothing: one transaction, committed before this returns. Resubmitting a case
         updates the existing ratings (idempotent); a changed rating keeps its old values in
@@ -486,6 +488,7 @@ class RatingService:
             pos = self._position(position, total)
             if pos >= total:
                 raise RatingError("There is no case to rate here: you have reached the end of the study.")
+            resume = None if then is None or then == "" else self._position(then, total)
             assignment = self._assignment(session, rater, pos)
             by_label = {label_for(i): oid for i, oid in enumerate(assignment.label_order)}
             likert = "likert" in protocol_service.study_protocols(session, rater.study_id)
@@ -522,6 +525,8 @@ class RatingService:
             session.execute(delete(RatingDraft).where(RatingDraft.assignment_id == assignment.id))
             session.flush()
             nxt = min(pos + 1, total)
+            if resume is not None:
+                nxt = max(nxt, resume)
             return self._open(session, rater, nxt, total, message=f"Saved your ratings of case {pos + 1}.")
 
     def _save(self, session: Session, rater: Rater, assignment: Assignment, output_id: int, label: str,

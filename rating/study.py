@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--k", type=int, default=None, help="raters per case (default: all)")
     c.add_argument("--calibration", type=int, default=0)
     c.add_argument("--repeats", type=int, default=0)
-    c.add_argument("--split", default="test", choices=("train", "validate", "test"))
+    c.add_argument("--split", default=None, choices=("train", "validate", "test", "all"),
+                   help="reports to draw cases from (default: the test split of the project's data or of a file "
+                        "with a split column; the whole of a file without one)")
     c.add_argument("--instructions", help="Markdown file of instructions shown to raters")
     c.add_argument("--expires", help="invitations stop working at this ISO date/time (UTC unless zoned)")
     c.add_argument("--protocol", "--protocols", dest="protocols", default="likert",

@@ -6,8 +6,11 @@ after their own access check.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping
 
+from core.records import Report
+from core.splits import SPLITS, SplitSpec
 from db.engine import unit_of_work
 from generation.service import SystemService
 from rating.importer import load_outputs
@@ -17,6 +20,12 @@ from rating.protocols.definitions import ProtocolError, parse_protocols, protoco
 from rating.protocols.gold import gold_cases_from, plant_gold, read_gold_file, store_gold
 from rating.study_setup import (REFERENCE_SYSTEM, CreatedStudy, RaterSpec, StudySetupError, StudySpec, SystemOutputs,
                                 create_study, generate_outputs, reference_outputs, sample_cases)
+
+if TYPE_CHECKING:
+    from reports.dataset import SplitReports
+
+
+SPLIT_CHOICES = (None, "train", "validate", "test", "all")
 
 
 @dataclass(frozen=True)
@@ -49,8 +58,10 @@ class StudyRequest:
     """Hidden repeats per rater."""
     description: str = ""
     """Free text for the admin."""
-    split: str = "test"
-    """Split to sample cases from (test keeps training cases out of the study)."""
+    split: str | None = None
+    """Reports to sample cases from: "train", "validate", "test", "all", or None (automatic): the test
+    split of the project's default data (keeps training cases out of the study) or of a file with its
+    own split column, else the whole file (a PI's own reports, never trained on)."""
     display_names: Mapping[str, str] = field(default_factory=dict)
     """System name -> name shown in figures and tables, e.g. {"default": "Radiology-Llama (ours)"}."""
     protocols: str = "likert"
@@ -59,20 +70,31 @@ class StudyRequest:
     """CSV of gold (attention) cases: case_id, planted_text, expected (rating/protocols/gold.py)."""
 
     def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise StudySetupError("the study needs a name")
-        if not self.raters or any(not r.strip() for r in self.raters):
-            raise StudySetupError("give at least one rater name (comma-separated, none empty)")
-        if self.n < 1:
-            raise StudySetupError("N must be at least 1")
-        if not (self.systems or self.import_path or self.include_reference):
-            raise StudySetupError("choose at least one system, an import file or the reference impression")
-        if self.split not in ("train", "validate", "test"):
-            raise StudySetupError("split must be train, validate or test")
+        problems = request_problems(self.name, self.raters, self.n, self.systems, self.import_path,
+                                    self.include_reference)
+        if self.split not in SPLIT_CHOICES:
+            problems["split"] = "split must be train, validate, test or all"
+        if problems:
+            raise StudySetupError("; ".join(problems.values()))
         try:
             object.__setattr__(self, "protocols", protocols_text(parse_protocols(self.protocols)))
         except ProtocolError as exc:
             raise StudySetupError(str(exc)) from None
+
+
+def request_problems(name: str, raters: tuple[str, ...], n: int, systems: tuple[str, ...], import_path: str | None,
+                     include_reference: bool) -> dict[str, str]:
+    """Every missing or bad field of a study request at once: field ("name", "raters", "n", "systems") -> message."""
+    problems = {}
+    if not name.strip():
+        problems["name"] = "the study needs a name"
+    if not raters or any(not r.strip() for r in raters):
+        problems["raters"] = "give at least one rater name (comma-separated, none empty)"
+    if n < 1:
+        problems["n"] = "N must be at least 1"
+    if not (systems or import_path or include_reference):
+        problems["systems"] = "choose at least one system, an import file or the reference impression"
+    return problems
 
 
 def parse_display_names(text: str | None) -> dict[str, str]:
@@ -101,6 +123,35 @@ def _check_display_names(display_names: Mapping[str, str], systems: list[str]) -
                               f"(systems: {', '.join(systems)})")
 
 
+def _is_default_data(path) -> bool:
+    """True for the project's own report file (the one models are trained on), not a PI's file."""
+    from core.paths import DataNotFound, default_data_path
+
+    try:
+        return Path(path).resolve() == default_data_path(None).resolve()
+    except DataNotFound:
+        return False
+
+
+def case_pool(splits: SplitReports, split: str | None) -> tuple[list[Report], str]:
+    """The reports a study samples its cases from, and where they come from in words (for messages)."""
+    everything = [*splits.train, *splits.validate, *splits.test]
+    marked = bool(splits.load.reports) and all(r.split in SPLITS for r in splits.load.reports)
+    if split is None:
+        split = "test" if marked or _is_default_data(splits.path) else "all"
+    if split == "all":
+        return everything, f"all {len(everything)} reports of {splits.path.name}"
+    pool = getattr(splits, split)
+    if marked:
+        why = "the file's own split column"
+    else:
+        spec = SplitSpec()
+        why = (f"a random split ({1 - spec.test_fraction - spec.validate_fraction:.0%} train, "
+               f"{spec.validate_fraction:.0%} validate, {spec.test_fraction:.0%} test), because the file has no "
+               "split column; use --split all to draw from the whole file")
+    return pool, f"the {split} split, {len(pool)} of {len(everything)} reports of {splits.path.name}, by {why}"
+
+
 def build_study(session_factory, request: StudyRequest,
                 progress: Callable[[float, str], None] | None = None,
                 systems: SystemService | None = None, cache: OutputCache | None = None) -> CreatedStudy:
@@ -121,16 +172,22 @@ def build_study(session_factory, request: StudyRequest,
     if progress:
         progress(0.0, "loading reports")
     splits = load_split(request.data_path)
-    pool = getattr(splits, request.split)
+    pool, source = case_pool(splits, request.split)
+    if progress:
+        progress(0.05, f"drawing cases from {source}")
     if imported:
         pool = [r for r in pool if all(r.id in texts for texts in imported.values())]
         if not pool:
-            raise StudySetupError("no report of the chosen split has an imported output from every imported system")
+            raise StudySetupError(f"no report of {source} has an imported output from every imported system")
+        source += f", {len(pool)} of them with an imported output from every imported system"
     gold_specs = read_gold_file(request.gold_path) if request.gold_path else []
     gold_reports = gold_cases_from(splits, gold_specs)
     if gold_specs:
         pool = [r for r in pool if r.id not in {g.case_id for g in gold_specs}]
-    cases = sample_cases(pool, request.n, request.seed, request.stratify) + gold_reports
+    try:
+        cases = sample_cases(pool, request.n, request.seed, request.stratify) + gold_reports
+    except StudySetupError as exc:
+        raise StudySetupError(f"{exc}: the cases are drawn from {source}") from None
     outputs: dict[str, SystemOutputs] = {}
     if request.systems:
         systems = systems or SystemService(splits.train)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import sqlite3
 import urllib.error
@@ -60,9 +61,16 @@ def test_admin_creates_a_study_in_the_browser_and_a_rater_link_opens_the_first_c
                 links = re.findall(r"https?://\S+/rate/\?token=[\w-]+", text)
                 assert len(links) == 2 and all(link.startswith(PUBLIC + "/rate/?token=") for link in links)
                 assert "localhost" not in text and "127.0.0.1" not in text
-                # Workload: every case shows 2 systems and the reference (4 cases x 3 candidates x 30 s = 6 min).
+                # Workload: every case shows 2 systems and the reference, less those with the same text, which
+                # are shown as one candidate (counted from the stored queue: what Dr Blue will see).
                 assert "Estimated workload per rater" in text
-                assert "Dr Blue: 4 cases x 3 candidates = 12 ratings, about 6 min" in text
+                with sqlite3.connect(tmp_path / "study.db") as con:
+                    shown = [len(json.loads(order)) for (order,) in con.execute(
+                        "SELECT label_order FROM assignment JOIN rater ON rater.id = assignment.rater_id "
+                        "WHERE rater.name = 'Dr Blue'")]
+                span = f"{min(shown)}-{max(shown)}" if min(shown) != max(shown) else str(shown[0])
+                minutes = max(1, round(sum(shown) * 30 / 60))
+                assert f"Dr Blue: 4 cases x {span} candidates = {sum(shown)} ratings, about {minutes} min" in text
 
                 # One copy button per link; clicking it puts exactly that link on the clipboard.
                 copy_buttons = created.locator(".copy_code_button")

@@ -38,7 +38,7 @@ def client(app):
 def test_generate_returns_an_impression_and_says_who_answered(client):
     impression, details = client.predict(FINDINGS, api_name="/generate")
     assert impression.strip()
-    assert "retrieval" in details and " s." in details
+    assert "**retrieval**" in details and " s, not by Radiology-Llama" in details
     assert "not available yet" in details  # the project model is missing: said, not hidden
 
 

@@ -45,8 +45,9 @@ def test_missing_project_model_falls_back_to_retrieval_and_says_so(toy_reports, 
     result = service.generate("Large right pleural effusion. Heart size is normal.")
     assert result.done and result.system == "retrieval"
     assert result.impression == "Large right pleural effusion."
-    assert any("not available yet" in n for n in result.notices)
-    assert "retrieval" in result.details() and "Note:" in result.details()
+    assert any("not available yet" in n for n in result.instead)  # said in the first line, with who answered
+    first = result.details().split("\n\n")[0]
+    assert "**retrieval**" in first and "not by Radiology-Llama" in first
 
 
 def test_stream_ends_with_a_timed_final_update(toy_reports, tmp_path):

@@ -216,12 +216,18 @@ def test_cli_create_import_add_revoke_list(tmp_path):
         shown = s.execute(select(System.name, System.display_name, System.position).order_by(System.position)).all()
         assert shown == [("constant", "Constant", 0), ("outside-model", None, 1),
                          ("reference", "Radiologist (original)", 2)]
-        queues = dict(s.execute(select(Rater.name, func.count(Assignment.id)).join(Assignment)
-                                .group_by(Rater.name)).all())
+        queues: dict[str, list[tuple[int, int]]] = {}
+        for name, repeat, order in s.execute(select(Rater.name, Assignment.repeat_index, Assignment.label_order)
+                                             .join(Assignment)):
+            queues.setdefault(name, []).append((repeat, len(order)))
     assert "Estimated workload per rater (about 30 s per candidate):" in out.stdout
-    for name, n_cases in queues.items():  # 3 candidates per case, 30 s each
-        minutes = max(1, round(n_cases * 3 * 30 / 60))
-        assert f"{name}: {n_cases} cases x 3 candidates = {n_cases * 3} ratings, about {minutes} min" in out.stdout
+    for name, queue in queues.items():  # up to 3 candidates per case (identical texts shown once), 30 s each
+        shown = [n for _, n in queue]
+        n_ratings, minutes = sum(shown), max(1, round(sum(shown) * 30 / 60))
+        span = str(shown[0]) if min(shown) == max(shown) else f"{min(shown)}-{max(shown)}"
+        repeats = sum(1 for r, _ in queue if r > 0)
+        assert f"{name}: {len(queue)} cases ({repeats} of them hidden repeats) x {span} candidates = {n_ratings} " \
+               f"ratings, about {minutes} min" in out.stdout
     bad = run("create", "--data", str(data), "--name", "bad", "--n", "4", "--import", str(data), "--raters", "A")
     assert bad.returncode == 2 and "missing column" in bad.stderr
     assert run("add-rater", "--study", "1", "--name", "Dr C").stdout.count("?token=") == 1

@@ -13,11 +13,11 @@ from db.engine import DatabaseUnavailable
 import pandas as pd
 
 from core.protocol_scales import PROTOCOLS
-from rating.admin import AdminDenied, user_error_message
+from rating.admin import AdminDenied, AdminLockedOut, user_error_message
 from rating.form_values import whole_number
 from rating.importer import ImportFormatError
 from rating.invitations import Invitation
-from rating.study_request import StudyRequest, parse_display_names
+from rating.study_request import StudyRequest, parse_display_names, request_problems
 from rating.study_setup import StudySetupError
 from rating.ui.links_route import links_href
 from rating.workload import RaterWorkload, workload_lines
@@ -54,16 +54,77 @@ def _workload_markdown(workloads: list[RaterWorkload]) -> str:
     return "\n".join([f"**{head}**", "", *(f"- {_markdown_text(line)}" for line in rest)])
 
 
+SIGN_IN_HINT = "Sign in at /admin/sign-in, or type the admin secret here."
+
+
+def _problems_markdown(problems: dict[str, str]) -> str:
+    count = f"{len(problems)} field{'s' if len(problems) != 1 else ''}"
+    return f"**Not created: {count} need attention** (marked below each field)."
+
+
+def create_form_values(service, secret_v, name_v, data_v, n_v, seed_v, strat_v, systems_v, upload_v, ref_v, raters_v,
+                       names_v, k_v, cal_v, rep_v, protocols_v=("likert",), gold_v=None) -> StudyRequest | dict[str, str]:
+    """The study request of the form, or every problem of it at once: field key -> message."""
+    problems: dict[str, str] = {}
+    try:
+        service.require(secret_v)
+    except AdminLockedOut as exc:
+        problems["secret"] = str(exc)
+    except AdminDenied:
+        problems["secret"] = ("Admin secret wrong. " if (secret_v or "").strip() else "") + SIGN_IN_HINT
+    numbers = {}
+    for key, field, value, what, minimum in (("n", "n", n_v, "Cases (N)", 1),
+                                             ("counts", "seed", seed_v or 0, "Seed", None),
+                                             ("counts", "k", k_v or 0, "Raters per case", 0),
+                                             ("counts", "cal", cal_v or 0, "Calibration cases", 0),
+                                             ("counts", "rep", rep_v or 0, "Hidden repeats", 0)):
+        try:
+            numbers[field] = whole_number(value, what, minimum=minimum)
+        except ValueError as exc:
+            problems[key] = " ".join(filter(None, [problems.get(key), str(exc)]))
+    try:
+        shown_names = parse_display_names(names_v)
+    except StudySetupError as exc:
+        problems["display_names"] = str(exc)
+    fields = {"name": name_v or "", "raters": _names(raters_v), "systems": tuple(systems_v or ()),
+              "import_path": upload_v or None, "include_reference": bool(ref_v)}
+    for key, message in request_problems(n=numbers.get("n", 1), **fields).items():
+        problems.setdefault(key, message[0].upper() + message[1:] + ".")
+    if not protocols_v:
+        problems["protocols"] = "Choose at least one protocol."
+    if problems:
+        return problems
+    try:
+        return StudyRequest(**fields, data_path=(data_v or "").strip() or None, n=numbers["n"], seed=numbers["seed"],
+                            stratify=bool(strat_v), k=numbers["k"] or None, n_calibration=numbers["cal"],
+                            n_repeats=numbers["rep"], display_names=shown_names,
+                            protocols=",".join(protocols_v), gold_path=gold_v or None)
+    except StudySetupError as exc:  # the protocol combination (the other fields were checked above)
+        return {"protocols": str(exc)}
+
+
 def build_admin_tab(service) -> None:
     """Lay out the admin tab inside the current gr.Blocks and wire it to `service` (an AdminService)."""
     systems = service.available_systems()
-    secret = gr.Textbox(label="Admin secret", type="password", elem_id="admin-secret", max_lines=1)
+    errors: dict[str, gr.Markdown] = {}
+
+    def field_error(key: str) -> None:
+        """The message for one field, right below it (hidden while the field is fine)."""
+        errors[key] = gr.Markdown("", visible=False, elem_id=f"admin-error-{key}", elem_classes="admin-field-error")
+
+    secret = gr.Textbox(label="Admin secret (not needed once signed in at /admin/sign-in)", type="password",
+                        elem_id="admin-secret", max_lines=1)
+    field_error("secret")
     with gr.Accordion("Create a study", open=True):
         with gr.Row():
-            name = gr.Textbox(label="Study name", elem_id="admin-study-name")
+            with gr.Column():
+                name = gr.Textbox(label="Study name", elem_id="admin-study-name")
+                field_error("name")
             data_path = gr.Textbox(label="Report file (blank: default data)", elem_id="admin-data")
         with gr.Row():
-            n = gr.Number(label="Cases (N)", value=20, precision=0, minimum=1, elem_id="admin-n")
+            with gr.Column():
+                n = gr.Number(label="Cases (N)", value=20, precision=0, minimum=1, elem_id="admin-n")
+                field_error("n")
             seed = gr.Number(label="Seed", value=0, precision=0)
             stratify = gr.Checkbox(label="Stratify normal / abnormal", value=True)
         chosen = gr.CheckboxGroup(choices=systems, label="Systems to generate", value=[], elem_id="admin-systems")
@@ -71,27 +132,32 @@ def build_admin_tab(service) -> None:
             upload = gr.File(label="Import outside outputs (CSV/JSONL: case_id, system, text)",
                              file_types=[".csv", ".jsonl", ".json"], type="filepath")
             reference = gr.Checkbox(label="Include the original impression as a blinded system", value=True)
+        field_error("systems")
         with gr.Row():
             protocols = gr.CheckboxGroup(choices=list(PROTOCOLS), value=["likert"], elem_id="admin-protocols",
                                          label="Protocol: likert = five 1-5 scores, errors = error counts per "
                                                "category (ReXVal/GREEN), pairwise = A/B preference with harm")
             gold = gr.File(label="Gold cases (optional CSV: case_id, planted_text, expected)", file_types=[".csv"],
                            type="filepath", elem_id="admin-gold")
+        field_error("protocols")
         raters = gr.Textbox(label="Rater names (comma-separated)", placeholder="Dr A, Dr B", elem_id="admin-raters")
+        field_error("raters")
         display_names = gr.Textbox(label="Names in figures and tables (optional): system=Name, comma-separated",
                                    placeholder="default=Radiology-Llama (ours), retrieval=Retrieval",
                                    elem_id="admin-display-names")
+        field_error("display_names")
         with gr.Row():
             k = gr.Number(label="Raters per case (0 = all)", value=0, precision=0, minimum=0)
             calibration = gr.Number(label="Calibration cases", value=2, precision=0, minimum=0,
                                     elem_id="admin-calibration")
             repeats = gr.Number(label="Hidden repeats per rater", value=2, precision=0, minimum=0,
                                 elem_id="admin-repeats")
+        field_error("counts")
         create = gr.Button("Create study", variant="primary", elem_id="admin-create")
         created_md = gr.Markdown("", elem_id="admin-created")
     with gr.Accordion("Studies and raters", open=False):
         refresh = gr.Button("List studies")
-        studies = gr.Dataframe(label="Studies", interactive=False)
+        studies = gr.Dataframe(label="Studies", interactive=False, elem_id="admin-studies")
         with gr.Row():
             study_id = gr.Number(label="Study id", precision=0)
             rater_name = gr.Textbox(label="Rater name")
@@ -105,29 +171,24 @@ def build_admin_tab(service) -> None:
 
     def on_create(secret_v, name_v, data_v, n_v, seed_v, strat_v, systems_v, upload_v, ref_v, raters_v, names_v,
                   k_v, cal_v, rep_v, protocols_v, gold_v, progress=gr.Progress()):
+        form = create_form_values(service, secret_v, name_v, data_v, n_v, seed_v, strat_v, systems_v, upload_v,
+                                  ref_v, raters_v, names_v, k_v, cal_v, rep_v, protocols_v, gold_v)
+        if isinstance(form, dict):  # every problem at once, each beside its field
+            return [_problems_markdown(form)] + [gr.update(value=f"**{form[key]}**", visible=True) if key in form
+                                                 else gr.update(value="", visible=False) for key in errors]
+        hidden = [gr.update(value="", visible=False)] * len(errors)
         try:
-            service.require(secret_v)
-            req = StudyRequest(name=name_v or "", raters=_names(raters_v), data_path=(data_v or "").strip() or None,
-                               n=whole_number(n_v, "Cases (N)", minimum=1),
-                               seed=whole_number(seed_v or 0, "Seed"), stratify=bool(strat_v),
-                               systems=tuple(systems_v or ()), import_path=upload_v or None,
-                               include_reference=bool(ref_v),
-                               k=whole_number(k_v, "Raters per case", minimum=0) or None if k_v else None,
-                               n_calibration=whole_number(cal_v or 0, "Calibration cases", minimum=0),
-                               n_repeats=whole_number(rep_v or 0, "Hidden repeats", minimum=0),
-                               display_names=parse_display_names(names_v),
-                               protocols=",".join(protocols_v or ()), gold_path=gold_v or None)
-            created = service.create_study(secret_v, req, progress=lambda f, msg: progress(f, desc=msg))
+            created = service.create_study(secret_v, form, progress=lambda f, msg: progress(f, desc=msg))
             rows = service.invitations(created.rater_tokens)
             key = service.links_download(secret_v, rows, f"study-{created.study_id}-links.csv")
             workloads = service.workloads(secret_v, created.study_id)
         except USER_ERRORS as exc:
             raise gr.Error(user_error_message(exc), print_exception=False) from None
         summary = (f"Created study {created.study_id}: {created.n_cases} cases, {created.n_systems} systems, "
-                   f"{created.n_assignments} assignments; protocol {req.protocols}.\n\n")
+                   f"{created.n_assignments} assignments; protocol {form.protocols}.\n\n")
         summary += "".join(f"**Warning:** {_markdown_text(w)}\n\n" for w in created.warnings)
-        return (summary + _workload_markdown(workloads) + "\n\n" + _links_markdown(rows, key) + "\n\n"
-                + OPEN_STUDY_NOTE)
+        return [summary + _workload_markdown(workloads) + "\n\n" + _links_markdown(rows, key) + "\n\n"
+                + OPEN_STUDY_NOTE] + hidden
 
     def on_list_studies(secret_v):
         try:
@@ -161,7 +222,8 @@ def build_admin_tab(service) -> None:
 
     private = {"api_visibility": "private"}
     create.click(on_create, [secret, name, data_path, n, seed, stratify, chosen, upload, reference, raters,
-                             display_names, k, calibration, repeats, protocols, gold], created_md, **private)
+                             display_names, k, calibration, repeats, protocols, gold],
+                 [created_md, *errors.values()], **private)
     refresh.click(on_list_studies, [secret], studies, **private)
     list_raters.click(on_list_raters, [secret, study_id], raters_table, **private)
     add_btn.click(_rater_action("add"), [secret, study_id, rater_name], rater_md, **private)

@@ -69,10 +69,10 @@ def show_progress(service, secret_value: str, study_id):
 
 def build_analysis_tab(service) -> None:
     """Lay out the Analysis tab inside the current gr.Blocks and wire it to `service` (AnalysisService)."""
-    gr.Markdown("Figure 4, tables, agreement and exports of a rating study. Enter the admin secret, load the "
-                "studies, pick one and analyse it.")
+    gr.Markdown("Figure 4, tables, agreement and exports of a rating study. Sign in at /admin/sign-in (or enter "
+                "the admin secret), load the studies, pick one and analyse it.")
     with gr.Row():
-        secret = gr.Textbox(label="Admin secret", type="password", elem_id="analysis-secret", max_lines=1, scale=2)
+        secret = gr.Textbox(label="Admin secret (not needed once signed in)", type="password", elem_id="analysis-secret", max_lines=1, scale=2)
         load = gr.Button("Load studies", elem_id="analysis-load", scale=1)
     with gr.Row():
         study = gr.Dropdown(label="Study", choices=[], value=None, elem_id="analysis-study", scale=3)

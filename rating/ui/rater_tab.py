@@ -97,7 +97,8 @@ def build_rater_tab(service) -> None:
     def rater_submit(data, request: gr.Request):
         ratings = _field(data, "ratings", [])
         return _page_call(request, lambda key: {"view": _view(service.submit(
-            key, _field(data, "position"), ratings, _field(data, "active_ms", 0), _field(data, "protocol")))})
+            key, _field(data, "position"), ratings, _field(data, "active_ms", 0), _field(data, "protocol"),
+            then=_field(data, "then")))})
 
     meta = {"criteria": list(CRITERIA), "titles": CRITERION_TITLES, "anchors": ANCHORS,
             "max_comment": MAX_COMMENT_CHARS, "protocol": protocol_page_meta(),

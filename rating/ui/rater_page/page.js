@@ -7,7 +7,7 @@
   const $ = (id) => element.querySelector('#' + id);
   const CRIT = META.criteria;
   const st = { view: null, values: {}, order: [], cur: 0, dirty: false, busy: false, timer: null,
-               saving: null, activeMs: 0, activeSince: null };
+               saving: null, activeMs: 0, activeSince: null, workingAt: null };
 
   if (!document.getElementById('rate-css')) {
     const style = document.createElement('style');
@@ -68,6 +68,7 @@
     $('rate-who').textContent = '';
     $('rate-login').hidden = false;
     status(message || 'Please sign in with the access code from your invitation, or open your personal link.', !!message);
+    $('rate-token').focus();
   }
 
   // ---- rendering ---------------------------------------------------------------------------
@@ -125,6 +126,7 @@
         cell.setAttribute('aria-label', 'Candidate ' + c.label + ', ' + META.titles[k] + ' (1 = ' +
                           META.anchors[k][0] + '; 5 = ' + META.anchors[k][1] + ')');
         cell.appendChild(el('span', 'rw-cell-title', META.titles[k]));
+        cell.appendChild(el('span', 'rw-cell-anchor', '1 = ' + META.anchors[k][0] + ' · 5 = ' + META.anchors[k][1]));
         const opts = el('span', 'rw-opts');
         for (let v = 1; v <= 5; v++) {
           const b = el('button', '', String(v));
@@ -174,6 +176,7 @@
   function render(view, message) {
     st.view = view;
     st.dirty = false;
+    if (st.workingAt !== null && view.position >= st.workingAt) st.workingAt = null;
     $('rate-root').dataset.state = view.finished ? 'finished' : 'case';
     $('rate-root').dataset.position = view.position;
     $('rate-login').hidden = true;
@@ -215,12 +218,18 @@
     $('rate-grid').parentElement.hidden = !likert;
     $('rate-keys').hidden = !likert;
     if (likert) { buildGrid(view); paintValues(); } else { $('rate-grid').replaceChildren(); st.order = []; }
+    scrollHint();
     PROTO.render(view);
     window.scrollTo(0, 0);
     const firstEmpty = st.order.findIndex((c) => st.values[c.dataset.label][c.dataset.crit] == null);
     if (likert && (firstEmpty >= 0 || !PROTO.active(view))) focusCell(firstEmpty < 0 ? 0 : firstEmpty);
     else if (!PROTO.focusFirst()) focusCell(0);
   }
+  function scrollHint() {  // say so when some candidates lie beyond the window's edge
+    const gw = $('rate-gridwrap');
+    $('rate-scrollhint').hidden = gw.scrollWidth <= gw.clientWidth + 1;
+  }
+  window.addEventListener('resize', () => { if (st.view && !st.view.finished) scrollHint(); });
   function fillCaseButtons(box, positions) {
     box.replaceChildren();
     for (const p of positions) {
@@ -231,6 +240,28 @@
   }
 
   // ---- grid interaction ----------------------------------------------------------------------
+  // Scroll `target` (a cell) fully into the part of the window nothing covers: below the findings
+  // strip when it is stuck above the grid, above the fixed action bar, right of the sticky row heads.
+  function reveal(target) {
+    const r = target.getBoundingClientRect();
+    const wrap = $('rate-gridwrap').getBoundingClientRect();
+    const findings = $('rate-findings-box').getBoundingClientRect();
+    const stacked = findings.right > wrap.left + 1;  // the strip lies above the grid, not beside it
+    const top = (stacked ? Math.max(0, findings.bottom) : 0) + 4;
+    const saved = $('rate-saved').getBoundingClientRect();  // a strip above the bar on phones
+    const bottom = Math.min($('rate-actions').getBoundingClientRect().top,
+                            saved.height ? saved.top : Infinity) - 4;
+    let dy = 0;
+    if (r.bottom > bottom) dy = r.bottom - bottom;
+    if (r.top - dy < top) dy = r.top - top;
+    if (dy) window.scrollBy(0, dy);
+    const gw = $('rate-gridwrap');
+    const head = $('rate-grid').querySelector('.rw-rowhead');
+    const left = wrap.left + (head && head.offsetParent ? head.getBoundingClientRect().width : 0);
+    const right = wrap.left + gw.clientWidth;
+    if (r.right > right) gw.scrollLeft += r.right - right;
+    else if (r.left < left) gw.scrollLeft -= left - r.left;
+  }
   function focusCell(i) {
     if (!st.order.length) return;
     i = Math.max(0, Math.min(st.order.length - 1, i));
@@ -240,13 +271,18 @@
     const cell = st.order[i];
     cell.tabIndex = 0;
     cell.classList.add('current');
-    cell.focus({ preventScroll: false });
+    cell.focus({ preventScroll: true });
+    reveal(cell);
   }
   function setScore(i, v) {
     const cell = st.order[i];
     st.values[cell.dataset.label][cell.dataset.crit] = v;
     for (const b of cell.querySelectorAll('button')) b.setAttribute('aria-checked', String(Number(b.dataset.v) === v));
-    if (v != null) cell.classList.remove('missing');
+    if (v != null && cell.classList.contains('missing')) {
+      cell.classList.remove('missing');
+      cell.removeAttribute('aria-invalid');
+      showMissing(st.order.filter((c) => c.classList.contains('missing')), PROTO.missing());
+    }
     changed();
   }
   function changed() {
@@ -299,10 +335,11 @@
     else if (e.key === 'u' || e.key === 'U') { e.preventDefault(); nextUnrated(); }
   });
   document.addEventListener('keydown', (e) => {
-    if (!st.view || st.view.finished) return;
+    if (!st.view) return;
+    if (e.altKey && e.key === 'ArrowLeft') { e.preventDefault(); go(st.view.position - 1); return; }
+    if (st.view.finished) return;
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); submit(); }
     else if (e.altKey && e.key === 'ArrowRight') { e.preventDefault(); go(st.view.position + 1); }
-    else if (e.altKey && e.key === 'ArrowLeft') { e.preventDefault(); go(st.view.position - 1); }
   });
 
   // ---- server calls --------------------------------------------------------------------------
@@ -364,6 +401,14 @@
   function missingCells() {
     return st.order.filter((c) => st.values[c.dataset.label][c.dataset.crit] == null);
   }
+  function showMissing(missing, protoMissing) {  // names what is still empty; gone once everything is filled
+    const names = missing.map((c) => 'Candidate ' + c.dataset.label + ': ' + META.titles[c.dataset.crit])
+      .concat(protoMissing || []);
+    $('rate-missing').textContent = !names.length ? '' :
+      'Please give every ' + (missing.length ? 'score' : 'answer') + ' before submitting. Missing (' +
+      names.length + '): ' + names.slice(0, 8).join('; ') + (names.length > 8 ? '; …' : '') +
+      '. Your other entries are kept.';
+  }
   async function submit() {
     if (!st.view || st.view.finished || st.busy) return;
     const missing = missingCells();
@@ -374,23 +419,22 @@
     }
     const protoMissing = PROTO.missing();
     if (missing.length || protoMissing.length) {
-      const names = missing.map((c) => 'Candidate ' + c.dataset.label + ': ' + META.titles[c.dataset.crit])
-        .concat(protoMissing);
-      $('rate-missing').textContent = 'Please give every ' + (missing.length ? 'score' : 'answer') +
-        ' before submitting. Missing (' + names.length + '): ' +
-        names.slice(0, 8).join('; ') + (names.length > 8 ? '; …' : '') + '. Your other entries are kept.';
+      showMissing(missing, protoMissing);
       if (missing.length) focusCell(st.order.indexOf(missing[0])); else protoMissing.focus();
       return;
     }
     clearTimeout(st.timer);
     if (st.saving) { try { await st.saving; } catch (err) { /* the submit below carries every value */ } }
     const ratings = st.order.length ? st.view.candidates.map((c) => ({ label: c.label, ...st.values[c.label] })) : [];
+    const then = st.workingAt !== null && st.workingAt > st.view.position ? st.workingAt : null;
     await call('rater_submit', { position: st.view.position, ratings, protocol: PROTO.values(),
-                                 active_ms: takeActive() });
+                                 active_ms: takeActive(), then });
   }
   async function go(position) {
     if (!st.view || st.busy || position < 0 || position > st.view.total) return;
     const from = st.view.finished ? null : st.view.position;
+    // going back to an earlier case: remember where the rater was working, to return there on submit
+    if (position < st.view.position) st.workingAt = Math.max(st.workingAt ?? 0, st.view.position);
     if (st.dirty) await saveDraft(false);   // leaving a case autosaves its draft
     await call('rater_open', { position, from, active_ms: from === null ? 0 : takeActive() });
   }
@@ -399,6 +443,11 @@
     const after = st.view.unrated.find((p) => p > st.view.position);
     go(after !== undefined ? after : st.view.unrated[0]);
   }
+  $('rate-findings-toggle').addEventListener('click', () => {
+    const collapsed = $('rate-findings-box').classList.toggle('collapsed');
+    $('rate-findings-toggle').textContent = collapsed ? 'Show' : 'Hide';
+    $('rate-findings-toggle').setAttribute('aria-expanded', String(!collapsed));
+  });
   $('rate-submit').addEventListener('click', submit);
   $('rate-next').addEventListener('click', () => go(st.view.position + 1));
   $('rate-prev').addEventListener('click', () => go(st.view.position - 1));
