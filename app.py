@@ -23,9 +23,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # monitoring page this app never enables: CPU taken from the raters' submits. Once per 1,000.
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+import argparse
+import sys
+from dataclasses import dataclass
 
 RATER_PATH = "/rate"
 RATER_CONCURRENCY = 20
@@ -84,6 +84,8 @@ class AppConfig:
         if self.public_demo and (self.rating_only or self.only_tab not in (None, "generate")):
             raise ValueError("--public-demo serves only the Generate tab: it cannot be combined with "
                              "--rating-only or --only " + str(self.only_tab or ""))
+        if self.only_tab is not None and self.only_tab not in TABS:
+            raise ValueError(f"--only must be one of {', '.join(TABS)}, not {self.only_tab!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must lie in 1..65535, not {self.port}")
         if not 0 < self.header_timeout_s <= 3600:
@@ -99,8 +101,6 @@ class AppConfig:
         from rating.invitations import default_public_url
 
         return self.public_url or default_public_url(self.host, self.port)
-        if self.only_tab is not None and self.only_tab not in TABS:
-            raise ValueError(f"--only must be one of {', '.join(TABS)}, not {self.only_tab!r}")
 
 
 def parse_args(argv: list[str] | None = None) -> AppConfig:
@@ -158,7 +158,7 @@ def build_services(cfg: AppConfig) -> Services:
     from db.engine import make_session_factory, prepare_database
     from demo.service import GenerationService
     from rating.admin import AdminService
-    from rating.analysis_service import AnalysisService
+    from rating.analysis.service import AnalysisService
     from rating.invitations import OneTimeDownloads
     from rating.service import RatingService
     from rating.ui.request_client import current_client

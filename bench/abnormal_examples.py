@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     gen = load_checkpoint_generator(args.model)
     for strategy in ("greedy", "rerank"):
-        for findings, out in zip(ABNORMAL, gen.generate(ABNORMAL, GenerationSettings(strategy))):
+        for findings, out in zip(ABNORMAL, gen.generate(ABNORMAL, GenerationSettings(strategy)), strict=True):
             r = check(findings, out)
             print(f"{strategy:7s} | {out} | omitted: {', '.join(r.omitted) or '-'} | added: {', '.join(r.added) or '-'}")
 

@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import torch  # noqa: E402
+import torch
 
-from generation.base import GenerationSettings  # noqa: E402
-from core.prompt import extract_impression  # noqa: E402
-from reports.dataset import load_split  # noqa: E402
-from generation.project_lm import DTYPES, load_checkpoint_generator, resolve_dtype  # noqa: E402
-from core.paths import default_model_dir  # noqa: E402
+from generation.base import GenerationSettings
+from core.prompt import extract_impression
+from reports.dataset import load_split
+from generation.project_lm import DTYPES, load_checkpoint_generator, resolve_dtype
+from core.paths import default_model_dir
 
 
 def per_report_loop(gen, findings: list[str], settings: GenerationSettings) -> list[str]:
@@ -91,7 +91,7 @@ def main(argv=None) -> None:
     print(f"model: {fp32.source}  reports: {len(findings)}  batch size: {args.batch_size}  "
           f"max_new_tokens: {args.max_new_tokens}  threads: {args.threads}  rounds: {args.repeats} (median)")
     for (path, dtype), r in rate.items():
-        same = sum(a == b for a, b in zip(outputs[(path, dtype)], reference))
+        same = sum(a == b for a, b in zip(outputs[(path, dtype)], reference, strict=True))
         print(f"{path:8s} {dtype:9s}: {r:7.2f} impressions/s  ({median[(path, dtype)]:.2f} s)  "
               f"same as float32 loop: {same}/{len(findings)}")
     for dtype in gens:

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.clinical import OBSERVATIONS, clear_label_cache, label_reports  # noqa: E402
-from reports.dataset import load_split  # noqa: E402
+from core.clinical import OBSERVATIONS, clear_label_cache, label_reports
+from reports.dataset import load_split
 
 TARGET_SECONDS = 5.0
 

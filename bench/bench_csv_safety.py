@@ -17,11 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.csv as pa_csv  # noqa: E402
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
-from rating.csv_safety import neutralise_formulas  # noqa: E402
+from rating.csv_safety import neutralise_formulas
 
 
 def ratings_table(n: int, seed: int = 0) -> pa.Table:

@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from core.prompt import build_prompt  # noqa: E402
-from generation.base import GenerationSettings  # noqa: E402
-from generation.registry import build  # noqa: E402
+from core.prompt import build_prompt
+from generation.base import GenerationSettings
+from generation.registry import build
 
 
 def load_findings(generator, n: int, settings: GenerationSettings) -> tuple[list[str], str]:
@@ -95,7 +95,7 @@ def main(argv=None) -> None:
                 endpoint = build(served.spec(f"max_concurrency={in_flight}&timeout=600"))
                 endpoint.generate(findings[:2], settings)  # warm-up
                 endpoint_rate, endpoint_out = rate(endpoint, findings, settings)
-                same = sum(x == y for x, y in zip(endpoint_out, single_out))
+                same = sum(x == y for x, y in zip(endpoint_out, single_out, strict=True))
                 rows.append((f"openai: {mode}, {in_flight} in flight", endpoint_rate, same))
         finally:
             served.stop()
@@ -104,7 +104,7 @@ def main(argv=None) -> None:
           f"torch threads {a.threads}")
     print(f"{'path':<44}{'impressions/s':>15}{'vs in-process':>15}{'same as hf: 1 by 1':>20}")
     print(f"{'hf: in process, batched':<44}{local_rate:>15.2f}{1.0:>14.2f}x"
-          f"{sum(x == y for x, y in zip(local_out, single_out)):>16}/{len(findings)}")
+          f"{sum(x == y for x, y in zip(local_out, single_out, strict=True)):>16}/{len(findings)}")
     print(f"{'hf: in process, 1 by 1':<44}{single_rate:>15.2f}{single_rate / local_rate:>14.2f}x"
           f"{len(findings):>16}/{len(findings)}")
     for name, value, same in rows:

@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from training import evaluate, metric_registry  # noqa: E402
-from reports import load_reports  # noqa: E402
-from core.paths import default_data_path  # noqa: E402
+from training import evaluate, metric_registry
+from reports import load_reports
+from core.paths import default_data_path
 
 TARGET_SECONDS = 60.0
 

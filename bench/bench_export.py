@@ -26,11 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
+import numpy as np
+from sqlalchemy import insert
 
-from db.engine import make_session_factory, prepare_database, unit_of_work  # noqa: E402
-from db.models import CRITERIA, Assignment, Case, Output, Rater, Rating, Study, System  # noqa: E402
+from db.engine import make_session_factory, prepare_database, unit_of_work
+from db.models import CRITERIA, Assignment, Case, Output, Rater, Rating, Study, System
 
 WORDS = ("no acute cardiopulmonary abnormality pleural effusion right left lower lobe pneumonia heart size "
          "normal mild cardiomegaly stable nodule atelectasis opacity clear lungs").split()
@@ -75,7 +75,7 @@ def build_database(path: Path, n_ratings: int, n_systems: int = 4, n_raters: int
                 for pos, oid in enumerate(order):
                     ts = now + timedelta(seconds=k * 7)
                     ratings.append({"assignment_id": aid, "rater_id": r + 1, "output_id": oid, "label": "ABCD"[pos],
-                                    "display_position": pos, **dict(zip(CRITERIA, map(int, scores[k]))),
+                                    "display_position": pos, **dict(zip(CRITERIA, map(int, scores[k]), strict=True)),
                                     "comment": "" if k % 10 else "check laterality", "significant_error": k % 23 == 0,
                                     "started_at": ts, "submitted_at": ts + timedelta(seconds=30),
                                     "updated_at": ts + timedelta(seconds=30), "time_on_task_s": 30.0})
@@ -91,7 +91,7 @@ def side_by_side(ratings, out: Path, n_rows: int) -> None:
     import pyarrow.csv as pa_csv
     from openpyxl import Workbook
 
-    from rating.xlsx_writer import write_xlsx
+    from rating.analysis.xlsx import write_xlsx
 
     part = ratings.head(n_rows)
     t = time.perf_counter()
@@ -154,12 +154,12 @@ def main() -> None:
           f"{startup[len(startup) // 2]:.2f} s")
     print(f"   CLI's own step timings (last run): {full[-1][1]}")
 
-    from rating.analysis import load_outputs, load_ratings
-    from rating.export import export_study
+    from rating.analysis.export import export_study
+    from rating.analysis.load import load_outputs, load_ratings
 
     # The CLI imports these only for the step that needs them; import them here so that the
     # in-process numbers below time the export work, not start-up.
-    import core.clinical, core.metrics, krippendorff, scipy.stats, rating.figures, rating.xlsx_writer  # noqa: E401,F401
+    import core.clinical, core.metrics, krippendorff, scipy.stats, rating.analysis.figures, rating.analysis.xlsx  # noqa: E401,F401
 
     factory = make_session_factory(prepare_database(str(db)))
     with factory() as s:

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.bench_rating_submit import percentile, process_cpu_s  # noqa: E402
-from tests.pg_server import start_postgres  # noqa: E402
-from tests.rating_support import AppServer, client, make_study, submit_args  # noqa: E402
+from bench.bench_rating_submit import percentile, process_cpu_s
+from tests.pg_server import start_postgres
+from tests.rating_support import AppServer, client, make_study, submit_args
 
 N_CANDIDATES = 3
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.browser import launch_chromium  # noqa: E402
-from tests.rating_support import AppServer, make_study, make_wide_study  # noqa: E402
+from tests.browser import launch_chromium
+from tests.rating_support import AppServer, make_study, make_wide_study
 
 GOAL_KEYSTROKES = 20
 GOAL_MEDIAN_MS = 300.0

@@ -38,7 +38,7 @@ def exporter(db: str, mode: str, seconds: float, out_root: str) -> int:
     from db.engine import make_engine, make_session_factory, read_only_session, unit_of_work
     from sqlalchemy import text
 
-    from rating.export import export_study
+    from rating.analysis.export import export_study
 
     os.nice(10)  # CPU goes to the raters first: this bench measures locking, not a 2-core machine's CPU share
     factory = make_session_factory(make_engine(db))

@@ -51,26 +51,26 @@ def main(argv: list[str] | None = None) -> None:
     own = gen._decode(prompts, greedy)
     pools = gen.prompts.neighbour_impressions(findings, args.k)
     pairs: list[tuple[int, str]] = []
-    for i, (o, pool) in enumerate(zip(own, pools)):
+    for i, (o, pool) in enumerate(zip(own, pools, strict=True)):
         for c in dict.fromkeys([*pool, o]):
             pairs += [(i, c)] + ([(i, complete(findings[i], c))] if complete(findings[i], c) != c else [])
     pairs = list(dict.fromkeys(pairs))
     lls = dict(zip(pairs, mean_log_likelihoods(gen.model, gen.tokenizer, [prompts[i] for i, _ in pairs],
-                                               [c for _, c in pairs])))
+                                               [c for _, c in pairs]), strict=True))
     train_impressions = {clean_text(r.impression) for r in split.train}
 
     def show(name: str, preds: list[str]) -> None:
         r1 = 100 * np.mean([x["rouge1"] for x in rouge_per_report(preds, refs)])
         c = corpus_scores(preds, refs)
-        om = 100 * np.mean([bool(check(f, x).omitted) for f, x in zip(findings, preds)])
-        ad = 100 * np.mean([bool(check(f, x).added) for f, x in zip(findings, preds)])
+        om = 100 * np.mean([bool(check(f, x).omitted) for f, x in zip(findings, preds, strict=True)])
+        ad = 100 * np.mean([bool(check(f, x).added) for f, x in zip(findings, preds, strict=True)])
         vb = 100 * np.mean([clean_text(x) in train_impressions for x in preds])
         print(f"{name:44s} R-1 {r1:5.1f}  top5 {100 * c['chexpert_micro_f1_top5']:5.1f}  "
               f"all14 {100 * c['chexpert_micro_f1']:5.1f}  omit {om:5.1f}  add {ad:5.1f}  verbatim {vb:5.1f}", flush=True)
 
     def pick(k: int, wsim: float, wom: float, wcon: float, wadd: float, comp: bool, score_completed: bool) -> list[str]:
         out = []
-        for i, (o, pool) in enumerate(zip(own, pools)):
+        for i, (o, pool) in enumerate(zip(own, pools, strict=True)):
             cands = dict(list(pool.items())[:k])
             cands.setdefault(o, 0.0)
             best, best_score = o, float("-inf")
@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     show("retrieval", nearest)
     show("lead", [next(iter(split_sentences(f)), f) for f in findings])
     show("greedy", own)
-    show("greedy + completion", [complete(f, o) for f, o in zip(findings, own)])
-    show("retrieval + completion", [complete(f, o) for f, o in zip(findings, nearest)])
+    show("greedy + completion", [complete(f, o) for f, o in zip(findings, own, strict=True)])
+    show("retrieval + completion", [complete(f, o) for f, o in zip(findings, nearest, strict=True)])
     for k in sorted({4, args.k}):
         for wsim in (4, 8, 12):
             show(f"k={k} sim={wsim} (previous rerank)", pick(k, wsim, 0, 0, 0, False, False))

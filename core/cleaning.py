@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 
-DEID_MARK = "XXXX"
-
 _WHITESPACE = re.compile(r"\s+")
 _LIST_NUMBER = re.compile(r"(?:(?<=^)|(?<=[\s.;:]))\(?\d{1,2}[.)](?=\s|[A-Za-z])\s*")
 _REPEATED_PERIOD = re.compile(r"\.(?:\s*\.)+")

@@ -180,7 +180,7 @@ def label_report(text: str | None) -> dict[str, int | None]:
     """The 14 CheXpert observations of one report: 1, 0, -1 or None (not mentioned)."""
     if text is not None and not isinstance(text, str):
         raise TypeError(f"report text must be a string, not {type(text).__name__}")
-    return dict(zip(OBSERVATIONS, _label_tuple(text or "")))
+    return dict(zip(OBSERVATIONS, _label_tuple(text or ""), strict=True))
 
 
 def clear_label_cache() -> None:
@@ -266,7 +266,7 @@ def per_report_scores(predictions: Sequence[str], references: Sequence[str], rem
                       uncertain_as_positive: bool = True) -> list[dict[str, float]]:
     """`report_scores` for each (prediction, reference) pair: one dict of COLUMNS per report."""
     _check_lengths(predictions, references)
-    return [report_scores(p, r, remove_deid, uncertain_as_positive) for p, r in zip(predictions, references)]
+    return [report_scores(p, r, remove_deid, uncertain_as_positive) for p, r in zip(predictions, references, strict=True)]
 
 
 def corpus_counts(predictions: Sequence[str], references: Sequence[str], remove_deid: bool = False,
@@ -274,7 +274,7 @@ def corpus_counts(predictions: Sequence[str], references: Sequence[str], remove_
     """TP/FP/FN per observation summed over all reports of one system."""
     _check_lengths(predictions, references)
     counts = FindingCounts.empty()
-    for p, r in zip(predictions, references):
+    for p, r in zip(predictions, references, strict=True):
         counts.add(label_report(clean_text(p, remove_deid)), label_report(clean_text(r, remove_deid)),
                    uncertain_as_positive)
     return counts

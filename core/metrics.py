@@ -51,7 +51,7 @@ def rouge_pair(prediction: str, reference: str, remove_deid: bool = False) -> di
 def rouge_per_report(predictions: Sequence[str], references: Sequence[str], remove_deid: bool = False) -> list[dict[str, float]]:
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
-    return [rouge_pair(p, r, remove_deid) for p, r in zip(predictions, references)]
+    return [rouge_pair(p, r, remove_deid) for p, r in zip(predictions, references, strict=True)]
 
 
 @dataclass(frozen=True)

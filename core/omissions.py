@@ -148,7 +148,7 @@ def omission_rates(findings: list[str], impressions: list[str]) -> list[dict[str
     if len(findings) != len(impressions):
         raise ValueError(f"{len(impressions)} impressions for {len(findings)} findings")
     rows = []
-    for f, i in zip(findings, impressions):
+    for f, i in zip(findings, impressions, strict=True):
         r = check(f, i)
         rows.append({"omission_rate": float(bool(r.omitted)), "addition_rate": float(bool(r.added)),
                      "omitted_observations": float(len(r.omitted)), "added_observations": float(len(r.added))})

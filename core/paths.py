@@ -12,6 +12,9 @@ MODELS_DIR_ENV = "RADLLAMA_MODELS_DIR"
 SHARED_OPENI = PROJECT_ROOT.parent / "shared" / "data" / "openi" / "indiana_reports.csv"
 DEFAULT_RUN_DIR = Path(os.environ.get(MODELS_DIR_ENV) or PROJECT_ROOT / "models").expanduser() / "default"
 DEFAULT_MODEL_DIR = DEFAULT_RUN_DIR / "final"
+FINAL_META = "radllama.json"
+"""The metadata file of a model folder (format, base model, prompt settings, steps): written last
+by training.train.write_final, so its presence marks a finished build; read by generation."""
 
 BUILD_COMMAND_TEXT = "python -m training.train --recipe default"
 BUILD_TIME_TEXT = "about 15 minutes on 2 quiet CPU cores, longer on a busy machine"

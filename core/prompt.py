@@ -35,11 +35,6 @@ def build_prompt(findings: str, examples: Sequence[Example] = ()) -> str:
     return "\n".join(parts)
 
 
-def build_training_text(findings: str, impression: str, examples: Sequence[Example] = ()) -> tuple[str, str]:
-    """(prompt, target) for one training example; the loss covers only the target."""
-    return build_prompt(findings, examples), impression
-
-
 def extract_impression(generated: str) -> str:
     """Cut a continuation at the first section marker the model may start on its own."""
     for stop in ("\n###", "### ", "\n\n"):

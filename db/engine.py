@@ -298,12 +298,23 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
 @contextmanager
 def read_only_session(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session for reading only: one deferred transaction (a consistent snapshot) that never takes
-    the write lock, rolled back at the end. Writing in it is a bug (SQLite may refuse it as busy)."""
-    bind = factory.kw["bind"]
+    the write lock, rolled back at the end. The database refuses writes in it (flush and commit
+    included): SQLite with PRAGMA query_only on the session's one connection, reset before the
+    connection goes back to the pool; PostgreSQL with a READ ONLY transaction. A refused write is a
+    DatabaseUnavailable ("read-only") and changes nothing."""
+    bind = factory.kw["bind"].execution_options(**{READ_ONLY_OPTION: True}, postgresql_readonly=True)
     try:
-        with factory(bind=bind.execution_options(**{READ_ONLY_OPTION: True})) as session:
-            yield session
-    except sa_exc.OperationalError as exc:
+        with bind.connect() as conn:  # one connection for the whole session, even across a commit
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA query_only=ON")
+            try:
+                with factory(bind=conn) as session:
+                    yield session
+            finally:
+                if sqlite:
+                    conn.connection.dbapi_connection.execute("PRAGMA query_only=OFF")
+    except (sa_exc.OperationalError, sa_exc.InternalError) as exc:  # PostgreSQL: ReadOnlySqlTransaction
         raise DatabaseUnavailable(plain_database_message(exc)) from exc
 
 
@@ -422,11 +433,6 @@ def _migrate_sqlite(engine: Engine, revision: str, downgrade: bool) -> None:
     finally:
         if migration_engine is not engine:
             migration_engine.dispose()
-
-
-def create_schema(engine: Engine) -> None:
-    """Kept for callers of the first version: same as upgrade_schema(engine)."""
-    upgrade_schema(engine)
 
 
 def prepare_database(url: str | None = None) -> Engine:

@@ -13,6 +13,23 @@ from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, Foreign
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 CRITERIA = ("understandability", "coherence", "relevance", "conciseness", "clinical_utility")
+"""The five Likert criteria (1-5), in the order of the rating form, the score columns and every table."""
+CRITERION_TITLES = {
+    "understandability": "Understandability",
+    "coherence": "Coherence",
+    "relevance": "Relevance",
+    "conciseness": "Conciseness",
+    "clinical_utility": "Clinical utility",
+}
+"""The name a rater and a reader see for each criterion (form, figures, tables)."""
+ANCHORS = {
+    "understandability": ("hard to understand, ambiguous wording", "immediately clear to a referring clinician"),
+    "coherence": ("disjointed or self-contradictory", "logically organised and consistent"),
+    "relevance": ("misses or misstates the key findings", "captures every clinically important finding"),
+    "conciseness": ("verbose or padded with irrelevant detail", "as short as possible without losing content"),
+    "clinical_utility": ("would mislead or not help patient care", "could be signed and acted on as written"),
+}
+"""What a score of 1 and a score of 5 mean, per criterion (shown next to each input)."""
 MAX_COMMENT_CHARS = 2000
 
 

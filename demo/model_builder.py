@@ -26,10 +26,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, PROJECT_ROOT
+from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, FINAL_META, PROJECT_ROOT
 from core.build_lock import BUSY_EXIT_CODE, INHERITED_ENV, LOCK_NAME
 
-FINAL_MARKER = "radllama.json"  # written last by training.train.write_final
 _PR_SET_PDEATHSIG = 1
 
 
@@ -42,7 +41,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 def model_is_complete(folder: Path) -> bool:
     """True when `folder` holds a finished model built by training.train (its marker is written last)."""
-    return (Path(folder) / FINAL_MARKER).is_file()
+    return (Path(folder) / FINAL_META).is_file()
 
 
 def checkpoint_exists(folder: Path) -> bool:
@@ -154,19 +153,18 @@ class ModelBuilder:
                 if model_is_complete(self.model_dir):  # finished while we waited for the lock
                     return self.status()
                 os.ftruncate(fd, 0)
-                log = open(self.log_path, "ab")
-                log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(self.command)}\n".encode())
-                log.flush()
-                # The child inherits the locked descriptor, so the lock lives exactly as long as the build.
-                # Same process group as the app (Ctrl-C reaches both); SIGTERM when the app dies.
-                in_main = threading.current_thread() is threading.main_thread()  # PDEATHSIG follows the thread
-                self._proc = subprocess.Popen(self.command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                              stdin=subprocess.DEVNULL, pass_fds=(fd,),
-                                              preexec_fn=_die_with_parent if in_main else None,
-                                              env={**os.environ, "PYTHONUNBUFFERED": "1",
-                                                   INHERITED_ENV: str(self.run_dir.resolve())})
-                os.write(fd, f"pid {self._proc.pid}\n".encode())
-                log.close()
+                with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+                    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(self.command)}\n".encode())
+                    log.flush()
+                    # The child inherits the locked descriptor, so the lock lives exactly as long as the build.
+                    # Same process group as the app (Ctrl-C reaches both); SIGTERM when the app dies.
+                    in_main = threading.current_thread() is threading.main_thread()  # PDEATHSIG follows the thread
+                    self._proc = subprocess.Popen(self.command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                                  stdin=subprocess.DEVNULL, pass_fds=(fd,),
+                                                  preexec_fn=_die_with_parent if in_main else None,
+                                                  env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                                       INHERITED_ENV: str(self.run_dir.resolve())})
+                    os.write(fd, f"pid {self._proc.pid}\n".encode())
                 if not self._started_here:
                     atexit.register(self.stop)
                 self._started_here = True

@@ -246,8 +246,8 @@ class GenerationService:
                  settings: GenerationSettings = GenerationSettings()) -> GenerationUpdate:
         """The finished answer (scripts, the benchmark)."""
         last = None
-        for last in self.stream(findings, system, settings):
-            pass
+        for update in self.stream(findings, system, settings):
+            last = update
         assert last is not None
         return last
 

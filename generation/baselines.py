@@ -73,7 +73,7 @@ class RetrievalIndex:
             return []
         sims = (self._vectorizer.transform(list(findings)) @ self._matrix.T).toarray()
         out: list[list[tuple[int, float]]] = []
-        for row, query in zip(sims, findings):
+        for row, query in zip(sims, findings, strict=True):
             order = np.argsort(-row, kind="stable")
             picked: list[tuple[int, float]] = []
             for j in order:

@@ -65,7 +65,7 @@ def greedy_token_ids(model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     length = input_ids.shape[1]
     for step in range(max_new_tokens):
         tokens = logits[:, -1].argmax(dim=-1)
-        for row, token in zip(alive.tolist(), tokens.tolist()):
+        for row, token in zip(alive.tolist(), tokens.tolist(), strict=True):
             written[row].append(token)
         if step == max_new_tokens - 1:
             break

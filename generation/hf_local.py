@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 from core.records import Report
 from generation.base import ChatUnavailable, GenerationError, GenerationSettings
 from generation.project_lm import FINAL_META, LMGenerator, ModelNotFound, resolve_dtype
-from generation.prompting import PromptBuilder
+from generation.prompting import builder_for_folder
 from generation.spec_options import flag, split_options
 
 OPTIONS = {
@@ -165,9 +165,7 @@ def hf_system(spec: str, train: Sequence[Report]) -> HFGenerator:
     device = pick_device(options.get("device"))
     dtype = pick_dtype(options.get("dtype"), device)
     model, tokenizer, base = load_hf_model(path, device, dtype)
-    meta = json.loads((path / FINAL_META).read_text()) if (path / FINAL_META).exists() else {}
-    k = int(meta.get("retrieved_examples", 0)) if train else 0
-    prompts = PromptBuilder(list(train) if k else [], k, int(meta.get("max_example_words", 40)))
+    prompts = builder_for_folder(path, train, FINAL_META)
     batch_size = int(options.get("batch_size", 32))
     if batch_size < 1:
         raise ValueError(f"{spec}: batch_size must be at least 1")

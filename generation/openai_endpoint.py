@@ -8,7 +8,14 @@
 vLLM, TGI, llama.cpp server, Ollama, `transformers serve` and hosted APIs speak this protocol.
 The prompt is the paper's template (core/prompt.py): sent as the prompt of /completions, or
 as the one user message of /chat/completions (`?chat` or `?api=chat`). Decoding is greedy
-(temperature 0). The API key is read from an environment variable (OPENAI_API_KEY, or the one
+(temperature 0).
+
+The same model gives the same text in process and behind a server. When the served model is a
+local folder written by training.train (`transformers serve FOLDER` names the model by its path;
+elsewhere `?model_dir=FOLDER` names it), the prompt is built exactly as `hf:FOLDER` builds it:
+the retrieved training examples its radllama.json asks for, fitted to its context with its own
+tokenizer, and the findings cut to the same token budget (`?prompt=model`, the default then).
+`?prompt=paper` sends the bare template instead. describe() records which was used. The API key is read from an environment variable (OPENAI_API_KEY, or the one
 `?key_env=NAME` names) when a request is made; it is never stored, logged, described or
 exported. Requests time out, are retried with exponential backoff on connection errors, 429
 and 5xx (the openai client's own retry logic), and up to `max_concurrency` (default 8) are
@@ -24,9 +31,12 @@ from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from core.prompt import build_prompt, extract_impression
+from pathlib import Path
+
+from core.prompt import extract_impression
 from core.records import Report
 from generation.base import ChatUnavailable, GenerationError, GenerationSettings, GeneratorBase
+from generation.prompting import PromptBuilder, TokenizedPrompts, builder_for_folder
 from generation.spec_options import flag, split_options
 
 OPTIONS = {
@@ -36,7 +46,10 @@ OPTIONS = {
     "max_concurrency": "requests in flight at once (default 8)",
     "timeout": "seconds before a request is given up (default 60)",
     "retries": "retries on connection errors, 429 and 5xx, with exponential backoff (default 3)",
+    "prompt": "model (as hf:FOLDER builds it, for a served local folder; the default when there is one) or paper",
+    "model_dir": "the local folder the server serves, when MODEL is not its path (for prompt=model)",
 }
+PROMPT_MODES = ("model", "paper")
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 NO_KEY = "no-key"
 """Sent when the key variable is unset: local servers ignore it, hosted APIs answer 401."""
@@ -55,7 +68,7 @@ def public_url(url: str) -> str:
 
 
 @dataclass
-class EndpointGenerator(GeneratorBase):
+class EndpointGenerator(TokenizedPrompts, GeneratorBase):
     """Impressions (and follow-up answers) from an OpenAI-compatible server."""
 
     model: str = ""
@@ -67,6 +80,14 @@ class EndpointGenerator(GeneratorBase):
     name: str = ""
     kind: str = "endpoint"
     max_concurrency: int = 8
+    prompts: PromptBuilder = field(default_factory=PromptBuilder)
+    """Retrieved training examples shown in the prompt (none for prompt=paper)."""
+    tokenizer: object = None
+    """The served folder's tokenizer (prompt=model): fits prompts and findings as hf: does; None: no token budget."""
+    context_length: int = 0
+    """The served folder's max_position_embeddings (prompt=model)."""
+    model_dir: str = ""
+    """The local folder the server serves, when known."""
     libraries = ("openai", "httpx2", "httpx")
     _client: object = field(default=None, init=False, repr=False)
     _client_key: str | None = field(default=None, init=False, repr=False)
@@ -148,30 +169,34 @@ class EndpointGenerator(GeneratorBase):
             return client.chat.completions.create(messages=list(messages), **kwargs)
         return client.completions.create(prompt=prompt, **kwargs)
 
-    def _messages(self, findings: str) -> list[dict]:
-        return [{"role": "user", "content": build_prompt(findings).rstrip()}]
+    def _context_length(self) -> int:
+        return self.context_length or 2048
 
-    def _one(self, findings: str, settings: GenerationSettings) -> str:
+    def _messages(self, prompt: str) -> list[dict]:
+        return [{"role": "user", "content": prompt.rstrip()}]
+
+    def _one(self, prompt: str, settings: GenerationSettings) -> str:
         with self._in_flight:
             try:
                 if self.api == "chat":
-                    reply = self._request(None, self._messages(findings), settings, stream=False)
+                    reply = self._request(None, self._messages(prompt), settings, stream=False)
                     text = reply.choices[0].message.content or ""
                 else:
-                    reply = self._request(build_prompt(findings), None, settings, stream=False)
+                    reply = self._request(prompt, None, settings, stream=False)
                     text = reply.choices[0].text or ""
             except GenerationError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every client error becomes a named GenerationError
+            except Exception as exc:
                 raise self._explain(exc) from exc
         return extract_impression(text)
 
     def _generate(self, findings: list[str], settings: GenerationSettings) -> list[str]:
-        if len(findings) == 1 or self.max_concurrency == 1:
-            return [self._one(f, settings) for f in findings]
-        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(findings)),
+        prompts = self._prompts(findings, settings.max_new_tokens)
+        if len(prompts) == 1 or self.max_concurrency == 1:
+            return [self._one(p, settings) for p in prompts]
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(prompts)),
                                 thread_name_prefix="endpoint") as pool:
-            return list(pool.map(lambda f: self._one(f, settings), findings))
+            return list(pool.map(lambda p: self._one(p, settings), prompts))
 
     def _stream_text(self, prompt: str | None, messages: Sequence[dict] | None,
                      settings: GenerationSettings) -> Iterator[str]:
@@ -190,15 +215,15 @@ class EndpointGenerator(GeneratorBase):
                             yield text
             except GenerationError:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise self._explain(exc) from exc
 
     def stream(self, findings: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
-        findings = self.prepare(findings, settings).text
+        prompt = self._prompts([self.prepare(findings, settings).text], settings.max_new_tokens)[0]
         if self.api == "chat":
-            parts = self._stream_text(None, self._messages(findings), settings)
+            parts = self._stream_text(None, self._messages(prompt), settings)
         else:
-            parts = self._stream_text(build_prompt(findings), None, settings)
+            parts = self._stream_text(prompt, None, settings)
         last = ""
         for text in parts:
             last = extract_impression(text)
@@ -217,6 +242,10 @@ class EndpointGenerator(GeneratorBase):
         return {"model": self.model, "base_url": public_url(self.base_url), "api": self.api,
                 "decoding": {"temperature": 0.0, "strategy": "greedy (beam and rerank are not sent to endpoints)"},
                 "prompt": "the paper's template (core/prompt.py)" + (" as one user message" if self.can_chat else ""),
+                "prompt_mode": "model" if self.tokenizer is not None else "paper",
+                "prompt_as_in": f"hf:{self.model_dir}" if self.tokenizer is not None else None,
+                "token_budget": "the served folder's tokenizer and context" if self.tokenizer is not None else "none",
+                **self.prompts.describe(),
                 "api_key_from": f"${self.key_env}", "timeout_s": self.timeout_s, "retries": self.retries,
                 "max_concurrency": self.max_concurrency}
 
@@ -247,12 +276,46 @@ def parse_spec(spec: str) -> dict:
         raise ValueError(f"system {spec!r}: max_concurrency, timeout and retries take numbers ({exc})") from None
     if not 1 <= numbers["max_concurrency"] <= 256 or numbers["timeout_s"] <= 0 or not 0 <= numbers["retries"] <= 20:
         raise ValueError(f"system {spec!r}: max_concurrency must lie in 1..256, timeout above 0, retries in 0..20")
+    prompt = options.get("prompt", "")
+    if prompt and prompt not in PROMPT_MODES:
+        raise ValueError(f"system {spec!r}: prompt must be model or paper, not {prompt!r}")
     key_env = options.get("key_env", DEFAULT_KEY_ENV)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
         raise ValueError(f"system {spec!r}: key_env must name an environment variable")
-    return {"model": match["model"].strip(), "base_url": url, "api": api, "key_env": key_env, **numbers}
+    return {"model": match["model"].strip(), "base_url": url, "api": api, "key_env": key_env, "prompt": prompt,
+            "model_dir": options.get("model_dir", ""), **numbers}
+
+
+def served_folder(model: str, model_dir: str) -> Path | None:
+    """The local model folder behind the endpoint: `model_dir`, or MODEL when it names a local folder."""
+    for candidate in (model_dir, model):
+        if candidate and (Path(candidate).expanduser() / "config.json").is_file():
+            return Path(candidate).expanduser().resolve()
+    if model_dir:
+        raise ValueError(f"model_dir {model_dir!r} is not a local model folder (no config.json)")
+    return None
+
+
+def prompt_side(model: str, model_dir: str, prompt: str, train: Sequence[Report]) -> dict:
+    """prompts, tokenizer, context length and folder for prompt=model (as hf:FOLDER builds them), or none."""
+    folder = served_folder(model, model_dir)
+    if prompt == "model" and folder is None:
+        raise ValueError(f"prompt=model needs the served model's local folder: MODEL {model!r} is none; "
+                         "name it with ?model_dir=FOLDER")
+    if folder is None or prompt == "paper":
+        return {}
+    import json
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+    return {"prompts": builder_for_folder(folder, train), "tokenizer": tokenizer,
+            "context_length": int(config.get("max_position_embeddings") or 2048), "model_dir": str(folder)}
 
 
 def openai_system(spec: str, train: Sequence[Report]) -> EndpointGenerator:
-    """`openai:MODEL@BASE_URL[?chat|api=...&key_env=...&max_concurrency=N&timeout=S&retries=N]`."""
-    return EndpointGenerator(name=spec, **parse_spec(spec))
+    """`openai:MODEL@BASE_URL[?chat|api=...&key_env=...&max_concurrency=N&timeout=S&retries=N&prompt=...&model_dir=...]`."""
+    parts = parse_spec(spec)
+    side = prompt_side(parts["model"], parts.pop("model_dir"), parts.pop("prompt"), train)
+    return EndpointGenerator(name=spec, **{**parts, **side})

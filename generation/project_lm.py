@@ -16,15 +16,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, default_model_dir
-from core.prompt import build_prompt, extract_impression
+from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, FINAL_META, default_model_dir
+from core.prompt import extract_impression
 from core.records import Report
 from generation.base import GenerationSettings, GeneratorBase
 from generation.greedy_decode import greedy_token_ids
-from generation.prompting import PromptBuilder
+from generation.prompting import PromptBuilder, TokenizedPrompts
 from generation.rerank import RerankConfig, rerank
 
-FINAL_META = "radllama.json"
 TRAIN_HINT = f"Build it with `{BUILD_COMMAND_TEXT}` ({BUILD_TIME_TEXT})."
 
 
@@ -101,7 +100,7 @@ SMALL_MODEL_PARAMETERS = 100_000_000
 
 
 @dataclass
-class LMGenerator(GeneratorBase):
+class LMGenerator(TokenizedPrompts, GeneratorBase):
     """Writes impressions with a causal LM, many reports per forward pass."""
 
     model: object
@@ -114,19 +113,6 @@ class LMGenerator(GeneratorBase):
     source: str = ""
     rerank_config: RerankConfig = field(default_factory=RerankConfig)
     libraries = ("torch", "transformers", "peft")
-
-    def input_budget(self, settings: GenerationSettings) -> int:
-        """Findings tokens that fit beside the prompt scaffold and the new tokens."""
-        context = self.max_prompt_tokens or self._context_length() - settings.max_new_tokens
-        scaffold = len(self.tokenizer(self._wrap(build_prompt("")), add_special_tokens=self.special_tokens)["input_ids"])
-        return max(16, context - scaffold)
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def cut_to_tokens(self, text: str, max_tokens: int) -> str:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return self.tokenizer.decode(ids[: max(1, max_tokens)], skip_special_tokens=True).strip()
 
     def tune_inference_threads(self) -> None:
         """One torch thread for small models answering single requests (unless $RADLLAMA_INFERENCE_THREADS).
@@ -143,18 +129,6 @@ class LMGenerator(GeneratorBase):
             torch.set_num_threads(max(1, int(threads)))
         elif sum(p.numel() for p in self.model.parameters()) < SMALL_MODEL_PARAMETERS:
             torch.set_num_threads(1)
-
-    special_tokens = True
-    """Whether tokenizing a prompt adds the tokenizer's special tokens (BOS); False when a chat
-    template already writes them (generation.hf_local)."""
-
-    def _wrap(self, prompt: str) -> str:
-        """The text the model sees for a prompt (hf_local wraps it in a chat template)."""
-        return prompt
-
-    def _prompts(self, findings: Sequence[str], max_new_tokens: int) -> list[str]:
-        budget = self.max_prompt_tokens or self._context_length() - max_new_tokens
-        return [self._wrap(p) for p in self.prompts.prompts(findings, tokenizer=self.tokenizer, budget=max(16, budget))]
 
     def _tokenize(self, texts: Sequence[str]):
         enc = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=self.special_tokens,
@@ -204,7 +178,7 @@ class LMGenerator(GeneratorBase):
                 with torch.inference_mode():
                     new_ids = self.model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1]:]
             decoded = self.tokenizer.batch_decode(new_ids, skip_special_tokens=True)
-            for i, text in zip(idx, decoded):
+            for i, text in zip(idx, decoded, strict=True):
                 out[i] = extract_impression(text)
         return out
 

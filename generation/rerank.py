@@ -59,7 +59,7 @@ def mean_log_likelihoods(model, tokenizer, prompts: Sequence[str], targets: Sequ
 
     from generation.sequences import IGNORE_INDEX, collate, encode_example
 
-    encoded = [encode_example(tokenizer, p, t) for p, t in zip(prompts, targets)]
+    encoded = [encode_example(tokenizer, p, t) for p, t in zip(prompts, targets, strict=True)]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))
     out = [0.0] * len(encoded)
     for start in range(0, len(order), batch_size):
@@ -103,7 +103,7 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
     if findings is not None and len(findings) != len(own):
         raise ValueError(f"{len(findings)} findings for {len(own)} reports")
     candidates: list[dict[str, float]] = []
-    for text, neighbours in zip(own, retrieved):
+    for text, neighbours in zip(own, retrieved, strict=True):
         pool = dict(neighbours)
         pool.setdefault(text, 0.0)
         candidates.append(pool)
@@ -112,7 +112,7 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
                                   config.batch_size)
     best = list(own)
     best_score = [float("-inf")] * len(own)
-    for (i, text), lp in zip(flat, scores):
+    for (i, text), lp in zip(flat, scores, strict=True):
         score = lp + config.similarity_weight * candidates[i][text]
         if findings is not None:
             score -= consistency_penalty(findings[i], text, config)
@@ -121,5 +121,5 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
     if findings is not None and config.complete_omissions:
         from core.omissions import complete
 
-        best = [complete(f, text) for f, text in zip(findings, best)]
+        best = [complete(f, text) for f, text in zip(findings, best, strict=True)]
     return best

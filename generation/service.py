@@ -67,9 +67,6 @@ class SystemService:
                     self._generators[spec] = generator
         return self._generators[spec]
 
-    def is_built(self, spec: str) -> bool:
-        return spec.strip() in self._generators
-
     @contextlib.contextmanager
     def turn(self, spec: str) -> Iterator[ImpressionGenerator]:
         """Hold one of the system's call slots while using it."""

@@ -16,7 +16,7 @@ FORMULA_START = r"^[=+\-@\t\r]"
 def neutralise_formulas(table: pa.Table) -> pa.Table:
     """The table with every formula-like text cell prefixed by a single quote."""
     columns = []
-    for column, field in zip(table.columns, table.schema):
+    for column, field in zip(table.columns, table.schema, strict=True):
         if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
             risky = pc.fill_null(pc.match_substring_regex(column, FORMULA_START), False)
             column = pc.if_else(risky, pc.binary_join_element_wise(pa.scalar("'", field.type), column,

@@ -54,7 +54,7 @@ class OutputCache:
     def add(self, spec: str, settings: Mapping, findings: Sequence[str], texts: Sequence[str]) -> None:
         """Append finished outputs (flushed to the file before returning)."""
         lines = "".join(json.dumps({"findings_sha256": findings_key(f), "text": t}) + "\n"
-                        for f, t in zip(findings, texts))
+                        for f, t in zip(findings, texts, strict=True))
         path = self.path(spec, settings)
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -18,29 +18,13 @@ from sqlalchemy.orm import Session
 
 from core.display_text import display_text
 from db.engine import read_only_session, unit_of_work
-from db.models import (CRITERIA, MAX_COMMENT_CHARS, Assignment, Output, Rater, RaterSession, Rating, RatingDraft,
-                       RatingEdit, Study)
+from db.models import (CRITERIA, CRITERION_TITLES, MAX_COMMENT_CHARS, Assignment, Output, Rater, RaterSession,
+                       Rating, RatingDraft, RatingEdit, Study)
 from rating.assignments import label_for
 from rating.form_values import finite_number, has_control_characters
 from rating.shared_texts import same_text_outputs
 from rating.throttle import FailureThrottle, Throttled
 from rating.tokens import hash_token, new_token
-
-CRITERION_TITLES = {
-    "understandability": "Understandability",
-    "coherence": "Coherence",
-    "relevance": "Relevance",
-    "conciseness": "Conciseness",
-    "clinical_utility": "Clinical utility",
-}
-ANCHORS = {
-    "understandability": ("hard to understand, ambiguous wording", "immediately clear to a referring clinician"),
-    "coherence": ("disjointed or self-contradictory", "logically organised and consistent"),
-    "relevance": ("misses or misstates the key findings", "captures every clinically important finding"),
-    "conciseness": ("verbose or padded with irrelevant detail", "as short as possible without losing content"),
-    "clinical_utility": ("would mislead or not help patient care", "could be signed and acted on as written"),
-}
-"""What a score of 1 and a score of 5 mean, per criterion (shown next to each input)."""
 
 MAX_TOKEN_CHARS = 200
 SESSION_TTL = timedelta(days=7)

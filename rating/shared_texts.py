@@ -39,10 +39,10 @@ def same_text_outputs(session: Session, case_id: int) -> dict[int, list[int]]:
     return {oid: [o for o in group if o != oid] for group in groups for oid in group}
 
 
-def shared_with(case_ids: list, output_ids: list, systems: list, texts: list) -> list[str]:
+def shared_with(case_ids: list, systems: list, texts: list) -> list[str]:
     """Per output, the other systems of its case that wrote the same display text ("; "-joined, "" if none)."""
     groups: dict[tuple, list[str]] = {}
-    keys = [(case_id, display_text(text)) for case_id, text in zip(case_ids, texts)]
-    for key, system in zip(keys, systems):
+    keys = [(case_id, display_text(text)) for case_id, text in zip(case_ids, texts, strict=True)]
+    for key, system in zip(keys, systems, strict=True):
         groups.setdefault(key, []).append(system)
-    return ["; ".join(sorted(s for s in groups[key] if s != system)) for key, system in zip(keys, systems)]
+    return ["; ".join(sorted(s for s in groups[key] if s != system)) for key, system in zip(keys, systems, strict=True)]

@@ -159,7 +159,7 @@ def _write_ratings(session: Session, study_id: int, cfg: SimulationConfig, rng: 
             .where(System.study_id == study_id).order_by(System.name)):
         outputs_of_case.setdefault(case_id, []).append(output_id)
     case_ids = sorted({a.case_id for r in raters for a in r.assignments})
-    difficulty = dict(zip(case_ids, rng.normal(0, DIFFICULTY_SD, len(case_ids))))
+    difficulty = dict(zip(case_ids, rng.normal(0, DIFFICULTY_SD, len(case_ids)), strict=True))
     offsets = np.array([CRITERION_OFFSETS[c] for c in CRITERIA])
     start = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
     rows = []
@@ -184,7 +184,7 @@ def _write_ratings(session: Session, study_id: int, cfg: SimulationConfig, rng: 
                 flagged = bool(scores[-1] <= 2 and rng.random() < 0.3)
                 rows.append({"assignment_id": assignment.id, "rater_id": rater.id, "output_id": output_id,
                              "repeat_index": assignment.repeat_index, "label": chr(ord("A") + position),
-                             "display_position": position, **dict(zip(CRITERIA, map(int, scores))),
+                             "display_position": position, **dict(zip(CRITERIA, map(int, scores), strict=True)),
                              "comment": "Misses a key finding." if flagged else "",
                              "significant_error": flagged, "started_at": started, "submitted_at": clock,
                              "updated_at": clock, "time_on_task_s": round(seconds, 1), "revision": 1})

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                                    include_reference=args.include_reference, k=args.k,
                                    n_calibration=args.calibration, n_repeats=args.repeats, split=args.split,
                                    display_names=parse_display_names(args.display_names))
-            instructions = open(args.instructions, encoding="utf-8").read() if args.instructions else ""
+            instructions = Path(args.instructions).read_text(encoding="utf-8") if args.instructions else ""
             expires = _when(args.expires) if args.expires else None
             created = build_study(factory, request,
                                   progress=lambda f, msg: print(f"  [{f:4.0%}] {msg}", file=sys.stderr))
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Revoked {args.name} in study {args.study}.")
         elif args.command == "instructions":
             from rating.study_setup import set_instructions
-            text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
             with unit_of_work(factory) as session:
                 set_instructions(session, args.study, text)
             print(f"Study {args.study}: instructions set ({len(text)} characters).")

@@ -210,7 +210,7 @@ def generate_outputs(cases: Sequence[Report], system_names: Sequence[str], syste
                 texts = systems.generate(name, batch, settings)
             except (GenerationError, FindingsError) as exc:
                 raise StudySetupError(f"{name}: {exc}") from None
-            by_findings.update(zip(batch, texts))
+            by_findings.update(zip(batch, texts, strict=True))
             if cache:
                 cache.add(name, settings.as_dict(), batch, texts)
             asked = set(batch)
@@ -287,7 +287,7 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
     ids = {r.name: r.id for r in rater_rows}
     own_keys = sorted(row.id for row in case_rows.values() if not row.calibration)
     allocation = allocate_cases(own_keys, len(rater_rows), spec.k, spec.seed)
-    n_assign = sum(_write_queue(session, study, r, own) for r, own in zip(rater_rows, allocation))
+    n_assign = sum(_write_queue(session, study, r, own) for r, own in zip(rater_rows, allocation, strict=True))
     return CreatedStudy(study_id=study.id, rater_tokens=tokens, rater_ids=ids, n_cases=len(cases),
                         n_systems=len(outputs), n_outputs=n_outputs, n_assignments=n_assign)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 TOKEN_BYTES = 24
@@ -16,7 +15,3 @@ def new_token() -> str:
 def hash_token(token: str) -> str:
     """sha256 hex digest; tokens carry 192 random bits, so a fast unsalted hash is enough."""
     return hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
-
-
-def tokens_match(token: str, expected_hash: str) -> bool:
-    return hmac.compare_digest(hash_token(token), expected_hash)

@@ -194,7 +194,7 @@ def _rows(reader, names: list[str], label: str) -> Iterator[tuple[int, dict[str,
             span = f"lines {start}-{reader.line_num}" if reader.line_num > start else f"line {start}"
             quote = " (an unbalanced quote?)" if reader.line_num > start else ""
             raise MalformedFile(f"{label}: {span}: {len(fields)} fields where the header has {len(names)}{quote}")
-        yield start, dict(zip(names, fields))
+        yield start, dict(zip(names, fields, strict=True))
         start = reader.line_num + 1
 
 

@@ -80,6 +80,8 @@ def served_tiny_model(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("served")
     model_dir = tiny_hf_folder(folder / "tiny-llama")
+    # Trained with one retrieved example in the prompt, as training.train records it: hf: and openai: both read it.
+    (model_dir / "radllama.json").write_text('{"retrieved_examples": 1, "max_example_words": 8}')
     served = start_transformers_serve(model_dir, folder / "serve.log")
     yield served
     served.stop()

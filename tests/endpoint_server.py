@@ -49,10 +49,10 @@ def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, 
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
            "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "NO_COLOR": "1"}
-    log = open(log_path, "w")
-    proc = subprocess.Popen([exe, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-                             "--device", "cpu", "--dtype", "float32", "--log-level", "info", *(extra_args or [])],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    with open(log_path, "w") as log:  # the server keeps its own copy of the descriptor
+        proc = subprocess.Popen([exe, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
+                                 "--device", "cpu", "--dtype", "float32", "--log-level", "info", *(extra_args or [])],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
     served = ServedModel(proc, str(model_dir), f"http://127.0.0.1:{port}/v1", log_path)
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -93,5 +93,34 @@ def start_unauthorised_server(status: int = 401, message: bytes = b"Incorrect AP
     handler = type("Refusing", (_Refusing,), {"status": status, "message": message})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.seen = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+
+class _Recording(http.server.BaseHTTPRequestHandler):
+    """Answers /v1/completions with a fixed text and records each request's JSON body."""
+
+    def do_POST(self) -> None:
+        import json
+
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        self.server.bodies.append(body)
+        reply = json.dumps({"id": "cmpl-1", "object": "text_completion", "created": 0, "model": body.get("model", ""),
+                            "choices": [{"text": " Clear lungs.", "index": 0, "finish_reason": "stop",
+                                         "logprobs": None}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+def start_recording_server() -> tuple[http.server.ThreadingHTTPServer, str]:
+    """(server, base URL) of a 127.0.0.1 completions server; server.bodies lists the request bodies."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recording)
+    server.bodies = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/v1"

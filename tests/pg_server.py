@@ -113,7 +113,7 @@ def start_postgres(timeout: float = 60.0) -> PostgresServer:
             with server.admin_connect() as con:
                 con.execute("select 1")
             return server
-        except Exception:  # noqa: BLE001 - not accepting connections yet
+        except Exception:  # not accepting connections yet
             if time.time() > deadline:
                 server.stop()
                 raise

@@ -12,6 +12,7 @@ import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_admin_creates_a_study_in_the_browser_and_a_rater_link_opens_the_first_c
                 href = download_link.get_attribute("href")
                 with page.expect_download() as info:
                     download_link.click(modifiers=[])
-                rows = list(csv.reader(io.StringIO(open(info.value.path(), encoding="utf-8").read())))
+                rows = list(csv.reader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
                 assert rows[0] == ["rater", "link", "access_code"]
                 assert [r[0] for r in rows[1:]] == ["Dr Blue", "Dr Green"] and [r[1] for r in rows[1:]] == links
                 assert all(r[1].endswith("token=" + r[2]) for r in rows[1:])

@@ -11,10 +11,12 @@ import pytest
 from core.metrics import rouge_pair
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA
-from rating.analysis import (AnalysisConfig, alpha_from_weights, analyze_study, compare_systems,
-                             figure4_table, holm_adjust, krippendorff_table, self_consistency_table,
-                             unit_coincidences)
-from rating.output_metrics import rouge_for_output
+from rating.analysis.agreement import alpha_from_weights, krippendorff_table, self_consistency_table, unit_coincidences
+from rating.analysis.comparisons import compare_systems, holm_adjust
+from rating.analysis.config import AnalysisConfig
+from rating.analysis.metrics import rouge_for_output
+from rating.analysis.scores import figure4_table
+from rating.analysis.summary import analyze_study
 from rating.simulate import BOOSTED_SYSTEM, SimulationConfig, simulate_study
 
 

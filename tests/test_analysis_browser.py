@@ -8,6 +8,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_analysis_tab_in_browser_refuses_a_wrong_secret_then_shows_figure_and_do
                 with page.expect_download() as info:
                     page.click("#analysis-download-pdf_single")
                 assert info.value.suggested_filename == "figure4_single_column.pdf"
-                assert open(info.value.path(), "rb").read(5) == b"%PDF-"
+                assert Path(info.value.path()).read_bytes()[:5] == b"%PDF-"
                 figure4 = page.locator("#analysis-table-figure4").inner_text()
                 for system in summary["systems"]:
                     assert DISPLAY_NAMES[system] in figure4

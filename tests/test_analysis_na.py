@@ -11,8 +11,11 @@ from openpyxl import load_workbook
 
 from db.engine import make_session_factory, prepare_database
 from db.models import CRITERIA
-from rating.analysis import AnalysisConfig, compare_systems, figure4_table, krippendorff_table, self_consistency_table
-from rating.analysis_service import AnalysisService
+from rating.analysis.agreement import krippendorff_table, self_consistency_table
+from rating.analysis.comparisons import compare_systems
+from rating.analysis.config import AnalysisConfig
+from rating.analysis.scores import figure4_table
+from rating.analysis.service import AnalysisService
 from rating.service import RatingService
 from tests.rating_support import make_study
 from tests.test_analysis import tidy

@@ -44,6 +44,24 @@ def test_lower_layers_never_import_higher_ones(lower, higher):
     assert importers_of(higher, (lower,)) == []
 
 
+@pytest.mark.parametrize("lower, higher", [("db", "rating"), ("db", "reports"), ("core", "reports"),
+                                            ("demo", "rating"), ("rating", "demo"),
+                                            ("training", "demo"), ("training", "rating")])
+def test_sibling_and_lower_layers_stay_apart(lower, higher):
+    """Rules nothing breaks yet: db knows no study logic or report readers, core no readers, the demo and
+    the rating study never reach into each other, training never into the apps."""
+    assert importers_of(higher, (lower,)) == []
+
+
+def test_the_layer_check_sees_imports_inside_functions(tmp_path, monkeypatch):
+    """The rules above can fail: a lazy import inside a function is found too."""
+    pkg = tmp_path / "db"
+    pkg.mkdir()
+    (pkg / "bad.py").write_text("def f():\n    from rating.service import RatingService\n")
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    assert importers_of("rating", ("db",)) == ["db/bad.py imports rating.service"]
+
+
 def test_core_is_pure():
     heavy = ("torch", "gradio", "sqlalchemy", "transformers", "demo", "rating", "training", "generation", "db")
     found = [line for h in heavy for line in importers_of(h, ("core",))]
@@ -68,3 +86,40 @@ def test_every_registered_factory_exists():
         spec = importlib.util.find_spec(module)
         assert spec is not None, f"{target}: no module {module}"
         assert f"def {function}(" in Path(spec.origin).read_text(), f"{target}: no function {function}"
+
+
+ANALYSIS_LAYERS = ("config", "bootstrap", "metrics", "load", "scores", "agreement", "comparisons", "metric_validity",
+                   "progress", "summary", "tables", "figures", "xlsx", "export", "service")
+"""rating/analysis modules from the bottom up: a module imports only modules listed before it."""
+ANALYSIS_PURE = ("config", "bootstrap", "scores", "agreement", "comparisons", "metric_validity", "progress",
+                 "tables", "figures", "xlsx")
+"""Statistics, tables and files from DataFrames: no database, no UI."""
+
+
+def test_analysis_package_layers():
+    """rating/analysis: every module is listed, imports point down the list, never into the rater
+    or admin UI, and the statistics modules touch neither the database nor a UI toolkit."""
+    folder = ROOT / "rating" / "analysis"
+    modules = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
+    assert sorted(ANALYSIS_LAYERS) == modules, "add the new module to ANALYSIS_LAYERS at its level"
+    wrong = []
+    for name in ANALYSIS_LAYERS:
+        level = ANALYSIS_LAYERS.index(name)
+        for m in imported_modules(folder / f"{name}.py"):
+            if m.startswith("rating.analysis."):
+                target = m.split(".")[2]
+                if ANALYSIS_LAYERS.index(target) >= level:
+                    wrong.append(f"{name} imports {m} (same level or above)")
+            elif m.startswith("rating.") and m not in ("rating.shared_texts", "rating.csv_safety"):
+                wrong.append(f"{name} imports {m} (outside the analysis package)")
+            elif m.split(".")[0] in ("gradio", "demo", "generation", "training", "app", "torch"):
+                wrong.append(f"{name} imports {m}")
+            elif name in ANALYSIS_PURE and (m.startswith("sqlalchemy") or m.startswith("db.") and m != "db.models"):
+                wrong.append(f"{name} imports {m} (a statistics module needs no database)")
+    assert wrong == []
+
+
+def test_only_the_analysis_tab_and_app_use_the_analysis_service():
+    users = importers_of("rating.analysis", ("rating", "demo", "generation", "db", "core", "reports"))
+    outside = [u for u in users if not u.startswith(("rating/analysis/", "rating/export.py", "rating/ui/analysis_tab.py"))]
+    assert outside == []

@@ -204,7 +204,7 @@ def test_cli_rejects_non_utf8_input():
 
 
 def test_study_analysis_gets_the_same_columns():
-    from rating.output_metrics import clinical_columns
+    from rating.analysis.metrics import clinical_columns
 
     frame = clinical_columns(["No pneumothorax.", "Cardiomegaly."], ["Pneumothorax.", "Cardiomegaly."])
     assert list(frame.columns) == list(COLUMNS)

@@ -151,11 +151,11 @@ def test_registered_system_and_metric_flow_through(small_jsonl, tmp_path, monkey
                           "--bootstrap", "20", "--no-progress", "--out", str(tmp_path / "o")])
     assert code == 0
     table = capsys.readouterr().out
-    assert "Len" in table.splitlines()[table.splitlines().index(next(l for l in table.splitlines() if "R-Lsum" in l))]
+    assert "Len" in table.splitlines()[table.splitlines().index(next(line for line in table.splitlines() if "R-Lsum" in line))]
     settings = _EchoReference.seen_settings
     assert len(settings) == 3  # 5 reports in batches of 2
     assert {(s.strategy, s.num_beams, s.max_new_tokens) for s in settings} == {("beam", 3, 40)}
-    rows = [json.loads(l) for l in (tmp_path / "o" / "per_report.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (tmp_path / "o" / "per_report.jsonl").read_text().splitlines()]
     echo = [r for r in rows if r["system"] == "echo"]
     assert all(r["rouge1"] == 1.0 and r["length_ratio"] == 1.0 for r in echo)
     assert "length_ratio" in (tmp_path / "o" / "results.csv").read_text().splitlines()[0]

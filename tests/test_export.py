@@ -16,10 +16,10 @@ import pytest
 from openpyxl import load_workbook
 
 from db.models import CRITERIA
-from rating.analysis import RATING_COLUMNS
+from rating.analysis.load import RATING_COLUMNS
 from rating.simulate import DISPLAY_NAMES
-from rating.tables import format_p, readable_table
-from rating.xlsx_writer import write_xlsx
+from rating.analysis.tables import format_p, readable_table
+from rating.analysis.xlsx import write_xlsx
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPORTED = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg", "figure4.pdf",
@@ -59,7 +59,8 @@ def test_simulate_summary(simulated_db):
 
 def _raw_analysis(db, study_id):
     from db.engine import make_engine, make_session_factory
-    from rating.analysis import AnalysisConfig, analyze_study
+    from rating.analysis.config import AnalysisConfig
+    from rating.analysis.summary import analyze_study
 
     engine = make_engine(str(db))
     try:
@@ -170,7 +171,7 @@ def test_xlsx_writer_round_trip(tmp_path):
 def test_analysis_service_and_tab_handlers_require_the_secret(simulated_db, tmp_path):
     from db.engine import make_session_factory, make_engine
     from rating.admin import AdminService
-    from rating.analysis_service import AnalysisDenied, AnalysisService
+    from rating.analysis.service import AnalysisDenied, AnalysisService
     from rating.ui import analysis_tab
 
     db, summary = simulated_db
@@ -208,7 +209,7 @@ def test_analysis_service_and_tab_handlers_require_the_secret(simulated_db, tmp_
 def test_analysis_tab_builds_in_blocks(simulated_db):
     import gradio as gr
 
-    from rating.analysis_service import AnalysisService
+    from rating.analysis.service import AnalysisService
     from rating.ui.analysis_tab import build_analysis_tab
 
     with gr.Blocks() as demo:

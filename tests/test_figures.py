@@ -15,9 +15,11 @@ from PIL import Image
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA
-from rating.analysis import CRITERION_LABELS, AnalysisConfig, analyze_study
-from rating.figures import (DOUBLE_COLUMN, FIGURE_DPI, MIN_FONT_PT, SIMULATED_MARK, SINGLE_COLUMN, export_figures,
+from db.models import CRITERION_TITLES as CRITERION_LABELS
+from rating.analysis.config import AnalysisConfig
+from rating.analysis.figures import (DOUBLE_COLUMN, FIGURE_DPI, MIN_FONT_PT, SIMULATED_MARK, SINGLE_COLUMN, export_figures,
                             figure4, system_styles)
+from rating.analysis.summary import analyze_study
 from rating.simulate import DISPLAY_NAMES, SimulationConfig, simulate_study
 
 OKABE_ITO_HEX = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000"}

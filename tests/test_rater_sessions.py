@@ -66,7 +66,7 @@ def test_expiry_per_rater_and_per_study_ends_links_and_sessions(study):
     key_b, _, _ = svc.start_session(b)
     with unit_of_work(factory) as s:
         set_expiry(s, created.study_id, clock.now + timedelta(hours=1), rater_name="Dr 00")
-    key_a, expires_a, _ = svc.start_session(a)
+    _, expires_a, _ = svc.start_session(a)
     assert expires_a == clock.now + timedelta(hours=1)  # a session never outlives its invitation
     clock.now += timedelta(hours=2)
     with pytest.raises(AccessDenied) as err:
@@ -154,7 +154,7 @@ def test_cli_sets_instructions_and_expiry(study, tmp_path):
     created, factory, svc, clock = study
     db = factory.kw["bind"].url.database
     (tmp_path / "instructions.md").write_text("# How to rate\nScore **each** candidate.")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "rating.study", *a, "--db", db], cwd=ROOT,  # noqa
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rating.study", *a, "--db", db], cwd=ROOT,  # noqa: E731
                                     env=server_env(), capture_output=True, text=True, timeout=120)
     sid = str(created.study_id)
     assert run("instructions", "--study", sid, "--file", str(tmp_path / "instructions.md")).returncode == 0

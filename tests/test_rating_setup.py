@@ -197,7 +197,7 @@ def test_cli_create_import_add_revoke_list(tmp_path):
     (tmp_path / "outside.jsonl").write_text("".join(
         json.dumps({"case_id": i, "system": "outside-model", "text": f"Outside impression {i}."}) + "\n"
         for i in test_ids))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "rating.study", *a, "--db", str(db)], cwd=ROOT,  # noqa
+    run = lambda *a: subprocess.run([sys.executable, "-m", "rating.study", *a, "--db", str(db)], cwd=ROOT,  # noqa: E731
                                     env=server_env(), capture_output=True, text=True, timeout=120)
     create = ("create", "--data", str(data), "--n", "4", "--seed", "1", "--systems", "constant",
               "--import", str(tmp_path / "outside.jsonl"), "--include-reference", "--raters", "Dr A,Dr B",

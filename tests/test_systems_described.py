@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
-from rating.analysis import analyze_study
-from rating.analysis_service import AnalysisService
-from rating.export import export_study
+from rating.analysis.export import export_study
+from rating.analysis.service import AnalysisService
+from rating.analysis.summary import analyze_study
 from rating.output_cache import OutputCache
 from rating.study_request import StudyRequest, build_study
 from tests.tiny_hf import tiny_hf_folder

@@ -90,7 +90,8 @@ def test_tiny_model_loss_falls():
     opt, sched = make_optimizer(model, spec, 24)
     acc = _accelerator()
     model, opt = acc.prepare(model, opt)
-    import tempfile, pathlib
+    import tempfile
+    import pathlib
     with tempfile.TemporaryDirectory() as d:
         log = MetricsLog(pathlib.Path(d) / "m.jsonl")
         state = run_loop(acc, model, opt, sched, examples, spec, tok.pad_token_id, log)

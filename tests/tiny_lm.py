@@ -65,11 +65,12 @@ def tiny_final_folder(folder, seed: int, **meta):
     """A tiny random Llama saved as a final model folder (weights, side files, radllama.json with `meta`)."""
     import json
 
+    from core.paths import FINAL_META
     from training.checkpoints import write_model_side_files
     from training.config import TrainConfig
 
     tok = tiny_tokenizer()
     tiny_llama(tok, seed=seed).save_pretrained(folder)
     write_model_side_files(folder, TrainConfig(), tok)
-    (folder / "radllama.json").write_text(json.dumps({"format": "merged", **meta}))
+    (folder / FINAL_META).write_text(json.dumps({"format": "merged", **meta}))
     return folder

@@ -46,7 +46,6 @@ from core.paths import DataNotFound
 log = logging.getLogger("training.evaluate")
 
 DEFAULT_SYSTEMS = "constant,lead,retrieval"
-SUBSETS = ("all", "unseen")
 SUBSET_TITLES = {
     "all": "All test reports",
     "unseen": "Unseen findings subset (test reports whose findings never occur in training)",
@@ -350,7 +349,7 @@ def write_outputs(out: Path, data: TestSet, runs: Sequence[SystemRun], summaries
                 writer.writerow(row)
     with open(out / "per_report.jsonl", "w", encoding="utf-8") as fh:
         for run in runs:
-            for i, (report, prediction, scores) in enumerate(zip(data.test, run.predictions, run.scores)):
+            for i, (report, prediction, scores) in enumerate(zip(data.test, run.predictions, run.scores, strict=True)):
                 fh.write(json.dumps({"id": report.id, "source": report.source, "system": run.name,
                                      "unseen": i in unseen, "findings": report.findings,
                                      "prediction": prediction, "reference": report.impression, **scores}) + "\n")
@@ -358,7 +357,7 @@ def write_outputs(out: Path, data: TestSet, runs: Sequence[SystemRun], summaries
     pred_dir.mkdir(exist_ok=True)
     for run in runs:
         with open(pred_dir / f"{_safe_name(run.name)}.jsonl", "w", encoding="utf-8") as fh:
-            for report, prediction in zip(data.test, run.predictions):
+            for report, prediction in zip(data.test, run.predictions, strict=True):
                 fh.write(json.dumps({"id": report.id, "findings": report.findings, "prediction": prediction}) + "\n")
     (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str), encoding="utf-8")
 

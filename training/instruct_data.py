@@ -1,14 +1,13 @@
 """Token-level training examples: packed report text for pretraining, masked prompts for tuning."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
 
 from core.records import Report
 from generation.prompting import PromptBuilder, fit_prompt
-from generation.sequences import IGNORE_INDEX, Encoded, collate, encode_example  # noqa: F401 (re-exported)
+from generation.sequences import IGNORE_INDEX, Encoded, collate, encode_example
 
 
 def encode_reports(tokenizer, reports: Sequence[Report], builder: PromptBuilder, max_seq_len: int,
@@ -16,7 +15,7 @@ def encode_reports(tokenizer, reports: Sequence[Report], builder: PromptBuilder,
     """Instruction-tuning examples; prompts lose retrieved examples until prompt+target fit max_seq_len."""
     out = []
     findings = [r.findings for r in reports]
-    for r, prompt_examples in zip(reports, builder.examples_for(findings, exclude_self=exclude_self)):
+    for r, prompt_examples in zip(reports, builder.examples_for(findings, exclude_self=exclude_self), strict=True):
         target_len = len(tokenizer(r.impression, add_special_tokens=False)["input_ids"]) + 1
         budget = max(16, max_seq_len - min(target_len, max_seq_len // 3))
         enc = encode_example(tokenizer, fit_prompt(tokenizer, r.findings, prompt_examples, budget), r.impression)

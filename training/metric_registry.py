@@ -87,7 +87,7 @@ def score_reports(metrics: Sequence[Metric], predictions: Sequence[str], referen
         scored = metric.score(predictions, references, remove_deid=remove_deid, **extra)
         if len(scored) != len(predictions):
             raise ValueError(f"metric {metric.name!r} returned {len(scored)} rows for {len(predictions)} reports")
-        for row, values in zip(rows, scored):
+        for row, values in zip(rows, scored, strict=True):
             row.update({c: float(values[c]) for c in metric.columns})
     return rows
 
@@ -95,7 +95,7 @@ def score_reports(metrics: Sequence[Metric], predictions: Sequence[str], referen
 def _chexpert_metric() -> Metric | None:
     """CheXpert-style finding agreement (core.clinical), when that module is present."""
     try:
-        from core import clinical  # noqa: PLC0415
+        from core import clinical
     except ModuleNotFoundError as exc:
         if exc.name == "core.clinical":
             return None
@@ -126,7 +126,7 @@ VERBATIM = Metric("verbatim", ("verbatim_train",), _verbatim, {"verbatim_train":
 
 def _omission_metric() -> Metric | None:
     try:
-        from core import omissions  # noqa: F401, PLC0415
+        from core import omissions  # noqa: F401
     except ModuleNotFoundError as exc:
         if exc.name == "core.omissions":
             return None

@@ -32,9 +32,7 @@ from core.build_lock import BUSY_EXIT_CODE, BuildBusy, build_lock
 from training.config import TrainConfig, load_recipe
 from generation.prompting import PromptBuilder
 from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop, total_optimizer_steps
-from core.paths import PROJECT_ROOT
-
-FINAL_META = "radllama.json"
+from core.paths import FINAL_META, PROJECT_ROOT
 
 
 @dataclass

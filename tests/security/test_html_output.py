@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from db.engine import unit_of_work
 from db.models import Output
-from rating.export import export_study
+from rating.analysis.export import export_study
 from rating.importer import load_outputs
 from rating.service import RatingService
 from tests.security.study_kit import rate_everything, study_with_texts

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from db.engine import unit_of_work
 from db.models import Rating
-from rating.export import export_study
+from rating.analysis.export import export_study
 from rating.service import RatingService
 from tests.security.study_kit import rate_everything, study_with_texts
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import stat
 
-from db.engine import make_session_factory, prepare_database, unit_of_work
+from db.engine import unit_of_work
 from rating.admin import AdminService
-from rating.analysis_service import AnalysisService
+from rating.analysis.service import AnalysisService
 from tests.security.study_kit import rate_everything, study_with_texts
 
 SECRET = "private-files-admin-secret"

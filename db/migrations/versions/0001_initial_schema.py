@@ -1,7 +1,7 @@
 """Initial schema of the rating study (as first released, before resume positions).
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-29 22:40:12.899020
 """
 from __future__ import annotations

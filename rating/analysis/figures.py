@@ -19,12 +19,11 @@ from typing import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from db.models import CRITERIA  # noqa: E402
-from rating.analysis import CRITERION_LABELS  # noqa: E402
+from db.models import CRITERIA, CRITERION_TITLES
 
 OKABE_ITO = {
     "blue": "#0072B2", "vermillion": "#D55E00", "bluish green": "#009E73", "reddish purple": "#CC79A7",
@@ -102,7 +101,7 @@ def figure4(table: pd.DataFrame, systems: Sequence[str] | None = None, title: st
     x = np.arange(len(CRITERIA), dtype=float)
     spread = min(0.7, 0.16 * len(systems))
     offsets = np.linspace(-spread / 2, spread / 2, len(systems)) if len(systems) > 1 else np.zeros(1)
-    for offset, system in zip(offsets, systems):
+    for offset, system in zip(offsets, systems, strict=True):
         style = styles.get(system) or system_styles([system])[system]
         rows = table[table["system"] == system].set_index("criterion").reindex(list(CRITERIA))
         means = rows["mean"].to_numpy(dtype=float)
@@ -114,7 +113,7 @@ def figure4(table: pd.DataFrame, systems: Sequence[str] | None = None, title: st
                             label=names.get(system, system))
         for artist in (drawn.lines[0], *drawn.lines[1], *drawn.lines[2]):
             artist.set_clip_on(False)  # a mean or interval end at exactly 5 stays visible
-    labels = [CRITERION_LABELS[c] for c in CRITERIA]
+    labels = [CRITERION_TITLES[c] for c in CRITERIA]
     if layout.rotate_criteria:
         ax.set_xticks(x, labels, fontsize=layout.tick_pt, rotation=30, ha="right", rotation_mode="anchor")
     else:

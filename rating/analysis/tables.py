@@ -11,7 +11,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from rating.analysis import CRITERION_LABELS
+from db.models import CRITERION_TITLES
 
 METRIC_LABELS = {
     "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum",
@@ -75,7 +75,7 @@ def readable_table(frame: pd.DataFrame, display_names: Mapping[str, str] | None 
         if c in SYSTEM_COLUMNS:
             out[c] = out[c].map(lambda s: names.get(s, s))
         elif c == "criterion":
-            out[c] = out[c].map(lambda s: CRITERION_LABELS.get(s, s))
+            out[c] = out[c].map(lambda s: CRITERION_TITLES.get(s, s))
         elif c == "metric":
             out[c] = out[c].map(lambda s: METRIC_LABELS.get(s, s))
         elif c in P_COLUMNS:

@@ -1,6 +1,6 @@
 """What the Analysis tab may do, each behind the admin secret (AdminService.require).
 
-The tab calls these methods only; they open their own sessions, run `rating.analysis`, write
+The tab calls these methods only; they open their own sessions, run `rating.analysis.summary`, write
 the export files into a fresh private folder and hand back paths and display-ready tables.
 
 Exports are private: each goes into its own folder (0700, files 0600) under a private root,
@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from db.models import CRITERIA
 from db.engine import read_only_session
-from rating.analysis import (CRITERION_LABELS, AnalysisConfig, StudyAnalysis, analyze_study, list_studies,
-                             load_expected, load_ratings, progress_tables, study_info)
-from rating.export import export_analysis
-from rating.tables import readable_sheets
+from db.models import CRITERIA, CRITERION_TITLES
+from rating.analysis.config import AnalysisConfig
+from rating.analysis.export import export_analysis
+from rating.analysis.load import list_studies, load_expected, load_ratings, study_info
+from rating.analysis.progress import progress_tables
+from rating.analysis.summary import StudyAnalysis, analyze_study
+from rating.analysis.tables import readable_sheets
 
 
 class AnalysisDenied(PermissionError):
@@ -48,14 +50,14 @@ def _fmt(value: float) -> str:
 def _figure4_wide(table: pd.DataFrame, display_names: dict[str, str]) -> pd.DataFrame:
     """Figure 4 as a table: one row per system (display name), 'mean [low, high]' per criterion."""
     if table.empty:
-        return pd.DataFrame(columns=["System", *[CRITERION_LABELS[c] for c in CRITERIA]])
+        return pd.DataFrame(columns=["System", *[CRITERION_TITLES[c] for c in CRITERIA]])
     text = table["mean"].map(_fmt) + " [" + table["ci_low"].map(_fmt) + ", " + table["ci_high"].map(_fmt) + "]"
     text = text.where(table["mean"].notna(), "n/a (no ratings of this system yet)")
     cell = table.assign(text=text)
     wide = cell.pivot(index="system", columns="criterion", values="text").reindex(columns=list(CRITERIA))
     wide = wide.reindex(list(dict.fromkeys(table["system"])))
     wide.index = [display_names.get(s, s) for s in wide.index]
-    return wide.rename(columns=CRITERION_LABELS).rename_axis("System").reset_index()
+    return wide.rename(columns=CRITERION_TITLES).rename_axis("System").reset_index()
 
 
 def _summary_markdown(analysis: StudyAnalysis) -> str:
@@ -129,7 +131,7 @@ class AnalysisService:
         return sid
 
     def analyze(self, secret: str, study_id: int) -> StudyAnalysis:
-        """Every summary of one study (see rating.analysis.analyze_frames)."""
+        """Every summary of one study (see rating.analysis.summary.analyze_frames)."""
         self._require(secret)
         with read_only_session(self.session_factory) as session:
             return analyze_study(session, self._study_id(session, study_id), self.config)
@@ -144,7 +146,7 @@ class AnalysisService:
         return readable_sheets({"progress_raters": by_rater, "progress_cases": by_case}, digits=3)
 
     def analyze_and_export(self, secret: str, study_id: int) -> AnalysisView:
-        """Analyse, write the export files (rating.export) to a new private folder; tables for readers."""
+        """Analyse, write the export files (rating.analysis.export) to a new private folder; tables for readers."""
         analysis = self.analyze(secret, study_id)
         out = self._new_export_folder(analysis.info["study_id"])
         result = export_analysis(analysis, out)  # inside a 0700 folder: nobody else can reach the files

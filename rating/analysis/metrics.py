@@ -59,7 +59,7 @@ def output_metrics(texts: Sequence[str], references: Sequence[str],
     omission_rate and addition_rate."""
     if len(texts) != len(references) or (findings is not None and len(findings) != len(texts)):
         raise ValueError(f"{len(texts)} outputs for {len(references)} references")
-    rouge = pd.DataFrame([rouge_for_output(t, r) for t, r in zip(texts, references)], columns=list(ROUGE_COLUMNS),
+    rouge = pd.DataFrame([rouge_for_output(t, r) for t, r in zip(texts, references, strict=True)], columns=list(ROUGE_COLUMNS),
                          dtype=float)
     if not len(texts):
         return rouge

@@ -1,0 +1,237 @@
+"""Export a rating study: the tidy ratings table, the summary tables and Figure 4.
+
+    python -m rating.export --db PATH --out DIR [--study ID] [--n-bootstrap 1000]
+
+writes into DIR:
+    ratings.csv      the tidy table (UTF-8, header row, timestamps in UTC ISO-8601); text cells that
+                     begin with = + - @ tab or CR get a leading ' (CSV injection, rating.csv_safety)
+    ratings.xlsx     sheet "ratings" = the tidy table; then "about" (study, layout, notes),
+                     figure4, table1_rouge, agreement, self_consistency, rouge_vs_experts,
+                     comparisons, progress_raters, progress_cases
+    ratings.parquet  the tidy table with typed columns (study name and simulated flag in the
+                     file's key-value metadata)
+    summary/<sheet>.csv  each summary sheet of the XLSX as a CSV
+    figure4.png, figure4.svg, figure4.pdf        Figure 4, double column (7.2 in), PNG at 300 dpi
+    figure4_single_column.png, .svg, .pdf        Figure 4, single column (3.5 in)
+
+The summary sheets and CSVs are for readers (rating.analysis.tables): readable headers ("ROUGE-1",
+"95% CI low"), systems under their display names, p-values as text ("< 0.001"). The tidy
+table keeps machine names and exact numbers.
+
+Layout: ONE ROW PER RATING, i.e. one rater's scores of one system's output for one case,
+with the five criteria (understandability, coherence, relevance, conciseness,
+clinical_utility; 1-5) as five columns. The full column list is in `rating.analysis.load`.
+Raters appear only by pseudonym (R01, R02, ...); their names and tokens are never exported.
+Hidden repeats are rows with repeat_index = 1; simulated studies carry simulated = True in
+every row and "SIMULATED" in the study name and figure.
+Without --study the newest study is exported (its id is printed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Study
+from rating.analysis.config import AnalysisConfig
+from rating.analysis.summary import StudyAnalysis, analyze_study
+from rating.analysis.tables import readable_sheets, spreadsheet_safe
+
+# Start-up matters here (`python -m rating.export` is timed end to end in bench/bench_export.py):
+# modules needed by one step only (matplotlib for the figure, the XLSX writer, pyarrow's CSV and
+# Parquet writers) are imported by that step, the figure's inside its own thread so that it
+# overlaps the XLSX writing.
+
+LAYOUT_NOTE = ("One row per rating (one rater x one output of one system for one case); the five criteria "
+               "are five score columns (1-5). repeat_index 1 marks a hidden repeat.")
+EXPORT_FILES = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg", "figure4.pdf",
+                "figure4_single_column.png", "figure4_single_column.svg", "figure4_single_column.pdf")
+SUMMARY_DIR = "summary"
+
+
+@dataclass
+class ExportResult:
+    """What export_study wrote and how long each step took."""
+
+    study_id: int
+    n_ratings: int
+    files: dict[str, Path]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {"study_id": self.study_id, "n_ratings": self.n_ratings,
+                "files": {k: str(v) for k, v in self.files.items()},
+                "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+
+
+def _stemming_note() -> str:
+    from core.metrics import STEMMING_NOTE
+
+    return STEMMING_NOTE
+
+
+def about_table(analysis: StudyAnalysis) -> pd.DataFrame:
+    info = analysis.info
+    rows = [("study_id", info["study_id"]), ("study_name", info["name"]),
+            ("simulated", "SIMULATED DATA" if info["simulated"] else "no"),
+            ("n_ratings", len(analysis.ratings)),
+            ("systems", ", ".join(f"{s} ({analysis.display_names[s]})" if analysis.display_names.get(s, s) != s
+                                  else s for s in analysis.systems)),
+            ("layout", LAYOUT_NOTE), ("rouge", _stemming_note()),
+            ("exported_at_utc", datetime.now(timezone.utc).isoformat(timespec="seconds"))]
+    rows += [("note", n) for n in analysis.notes]
+    return pd.DataFrame(rows, columns=["key", "value"]).astype({"value": str})
+
+
+def _timed(seconds: dict[str, float], key: str, fn, *args):
+    t = time.perf_counter()
+    result = fn(*args)
+    seconds[key] = time.perf_counter() - t
+    return result
+
+
+def _write_csv_and_parquet(table: pa.Table, out_dir: Path, seconds: dict[str, float]) -> dict[str, Path]:
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    from rating.csv_safety import neutralise_formulas
+
+    files = {"csv": out_dir / "ratings.csv", "parquet": out_dir / "ratings.parquet"}
+    _timed(seconds, "csv", lambda: pa_csv.write_csv(neutralise_formulas(table), files["csv"]))
+    _timed(seconds, "parquet", pq.write_table, table, files["parquet"])
+    return files
+
+
+def _write_figures(analysis: StudyAnalysis, out_dir: Path) -> dict[str, Path]:
+    from rating.analysis.figures import export_figures
+
+    return export_figures(analysis.figure4, analysis.systems, out_dir, analysis.display_names,
+                          simulated=bool(analysis.info["simulated"]))
+
+
+def _write_summary_csvs(sheets: dict[str, pd.DataFrame], out_dir: Path) -> dict[str, Path]:
+    folder = out_dir / SUMMARY_DIR
+    folder.mkdir(exist_ok=True)
+    files = {}
+    for name, frame in sheets.items():
+        files[f"summary_{name}"] = folder / f"{name}.csv"
+        spreadsheet_safe(frame).to_csv(files[f"summary_{name}"], index=False)
+    return files
+
+
+def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[str, float] | None = None
+                    ) -> ExportResult:
+    """Write the export files of an analysed study into out_dir (created if needed).
+
+    CSV and Parquet (pyarrow), the XLSX and the figure are written concurrently: the heavy
+    parts (Arrow kernels, zlib, Agg rendering) release the GIL.
+    """
+    from rating.analysis.xlsx import write_xlsx
+
+    seconds = {} if seconds is None else seconds
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info = analysis.info
+    started = time.perf_counter()
+    summaries = readable_sheets(analysis.summary_sheets(), analysis.display_names, digits=4)
+    sheets = {"ratings": analysis.ratings, "about": about_table(analysis), **summaries}
+    metadata = {"study_id": str(info["study_id"]), "study_name": info["name"],
+                "simulated": str(bool(info["simulated"])).lower(), "layout": LAYOUT_NOTE}
+    table = pa.Table.from_pandas(analysis.ratings, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           **{k.encode(): v.encode() for k, v in metadata.items()}})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        tables = pool.submit(_write_csv_and_parquet, table, out, seconds)
+        figure = pool.submit(_timed, seconds, "figure", _write_figures, analysis, out)
+        xlsx = _timed(seconds, "xlsx", write_xlsx, out / "ratings.xlsx", sheets, analysis.summary_sheets().keys())
+        files = {**tables.result(), "xlsx": xlsx, **_timed(seconds, "summary_csv", _write_summary_csvs, summaries, out)}
+        files.update(figure.result())
+    seconds["files_wall"] = time.perf_counter() - started
+    return ExportResult(study_id=info["study_id"], n_ratings=len(analysis.ratings), files=files, seconds=seconds)
+
+
+def export_study(session: Session, study_id: int, out_dir: str | Path,
+                 config: AnalysisConfig = AnalysisConfig()) -> ExportResult:
+    """Analyse one study and write its export files; seconds holds per-step timings."""
+    t = time.perf_counter()
+    analysis = analyze_study(session, study_id, config)
+    seconds = {"load_and_analyse": time.perf_counter() - t}
+    return export_analysis(analysis, out_dir, seconds)
+
+
+def newest_study_id(session: Session) -> int | None:
+    return session.scalar(select(Study.id).order_by(Study.id.desc()).limit(1))
+
+
+def export_private(session: Session, study_id: int, out: Path, config: AnalysisConfig) -> ExportResult:
+    """export_study for the CLI: the files carry the unblinded system column, so like the app's exports
+    they are private (folders 0700, files 0600) whatever the caller's umask."""
+    old = os.umask(0o077)
+    try:
+        result = export_study(session, study_id, out, config)
+    finally:
+        os.umask(old)
+    for path in result.files.values():  # files written over older ones keep their old mode otherwise
+        os.chmod(path, 0o600)
+        for folder in Path(path).parents:
+            os.chmod(folder, 0o700)
+            if folder == out:
+                break
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Export a rating study (CSV, XLSX, Parquet, Figure 4 PNG/SVG/PDF).")
+    p.add_argument("--db", required=True, help="SQLite file path or SQLAlchemy URL")
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--study", type=int, default=None, help="study id (default: the newest study)")
+    p.add_argument("--n-bootstrap", type=int, default=AnalysisConfig.n_bootstrap)
+    p.add_argument("--seed", type=int, default=AnalysisConfig.seed)
+    a = p.parse_args(argv)
+    from db.engine import (DatabaseRefused, DatabaseUnavailable, check_database, make_engine, make_session_factory,
+                           read_only_session)
+
+    db_path = Path(a.db)
+    if "://" not in a.db and not db_path.is_file():
+        print(f"error: no database file at {db_path}", file=sys.stderr)
+        return 2
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {out} is an existing file; give a folder (it is created if missing)", file=sys.stderr)
+        return 2
+    try:
+        config = AnalysisConfig(n_bootstrap=a.n_bootstrap, seed=a.seed)
+        check_database(a.db, write=False)  # corrupt, foreign or newer files are refused; read-only is fine
+    except (ValueError, DatabaseRefused) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    factory = make_session_factory(make_engine(a.db))
+    try:
+        # One read-only snapshot: consistent, and raters' submits are never blocked by the export.
+        with read_only_session(factory) as session:
+            study_id = a.study if a.study is not None else newest_study_id(session)
+            if study_id is None or session.get(Study, study_id) is None:
+                print(f"error: no study {'in the database' if study_id is None else f'with id {study_id}'}",
+                      file=sys.stderr)
+                return 2
+            result = export_private(session, study_id, out, config)
+    except (OSError, DatabaseUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_json()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
