@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("se
 class _Pixel(http.server.BaseHTTPRequestHandler):
     hits: ClassVar[list[str]] = []
 
-    def do_GET(self):  # noqa: N802 - http.server's name
+    def do_GET(self):
         _Pixel.hits.append(self.path)
         self.send_response(200)
         self.send_header("Content-Type", "image/png")
