@@ -7,24 +7,27 @@ One server holds two Gradio apps:
 While a study is open, the whole workbench (Generate included: it could regenerate the outputs
 and unblind a rater) needs the admin: sign in at /admin/sign-in (rating/ui/http_guard.py).
 With --rating-only the workbench is not served at all. --public-demo (for a Space) serves the
-Generate tab to anyone and no study, admin or rater page at all.
+Generate tab to anyone and no study, admin or rater page at all. On a Hugging Face Space (SPACE_ID
+set) that public demo is all the app serves unless the Space opts in (docs/space.md).
 """
 from __future__ import annotations
 
 import os
+import sys
 
-# Privacy: set before gradio or huggingface_hub is imported, so nothing calls out.
+# Privacy: set before gradio or huggingface_hub is imported, so nothing calls out. Only a Space or
+# --fetch-data (RADLLAMA_FETCH_DATA=1) may reach the internet: for the Open-i archive and a Hub --model.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if not (os.environ.get("SPACE_ID") or os.environ.get("RADLLAMA_FETCH_DATA") == "1" or "--fetch-data" in sys.argv):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Gradio's queue rebuilds a pandas summary of up to 10,000 past events after EVERY event, for a
 # monitoring page this app never enables: CPU taken from the raters' submits. Once per 1,000.
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 
 import argparse
-import sys
 from dataclasses import dataclass
 
 RATER_PATH = "/rate"
@@ -33,6 +36,8 @@ RATER_CONCURRENCY = 20
 writes queue on db.engine's per-file lock; measured with 20 raters submitting back to back
 (bench/bench_rating_submit.py), 20 instead of 8 gives p50 316 vs 365 ms, 58.8 vs 53.8 submits/s."""
 TABS = ("generate", "admin", "analysis", "rate")
+EXPORTS_DIR = "exports"
+"""Analysis exports, inside the home folder (each removed when the next is made and when the app stops)."""
 RATER_MAX_UPLOAD = "1mb"
 """Gradio's own upload cap on the rater app (the HTTP guard refuses rater uploads before that)."""
 WORKBENCH_STATE_SESSIONS = 200
@@ -73,12 +78,22 @@ class AppConfig:
     """Base of the raters' invitation links (RADLLAMA_PUBLIC_URL), e.g. https://ratings.example.org;
     default the server's own address http://HOST:PORT, never the host the admin's browser used."""
     public_demo: bool = False
-    """Serve only the Generate tab, to anyone, and no study (RADLLAMA_PUBLIC_DEMO=1; for a Space)."""
+    """Serve only the Generate tab, to anyone, and no study (RADLLAMA_PUBLIC_DEMO=1; always on a Space
+    unless space_study)."""
+    fetch_data: bool = False
+    """May reach the internet (--fetch-data, RADLLAMA_FETCH_DATA=1; on by default on a Space): download the
+    Open-i archive when no report data is found, and a --model given as a Hugging Face Hub id."""
+    space_study: bool = False
+    """On a Space, serve the whole app (studies, rater page, admin) instead of the public demo
+    (--space-study, RADLLAMA_SPACE_STUDY=1); needs RADLLAMA_ADMIN_SECRET set as a Space secret."""
     secure_cookies: bool = False
     """Mark every cookie Secure (RADLLAMA_SECURE_COOKIES=1): the site is served over HTTPS by a proxy that is
     not named in RADLLAMA_TRUSTED_PROXIES (from a trusted one, X-Forwarded-Proto: https does the same)."""
     header_timeout_s: float = 10.0
     """Seconds a connection has to send a request's headers before it is closed (RADLLAMA_HEADER_TIMEOUT_S)."""
+    shared_sqlite: bool = False
+    """Start even when another app process serves the same SQLite file (RADLLAMA_SHARED_SQLITE=1); refused
+    otherwise (db/process_lock.py): SQLite serves one process well, several processes want PostgreSQL."""
 
     def __post_init__(self) -> None:
         if self.public_demo and (self.rating_only or self.only_tab not in (None, "generate")):
@@ -106,7 +121,10 @@ class AppConfig:
 def parse_args(argv: list[str] | None = None) -> AppConfig:
     env = os.environ
     p = argparse.ArgumentParser(description="Radiology-Llama demo, rating study and analysis")
-    p.add_argument("--host", default=env.get("GRADIO_SERVER_NAME", AppConfig.host))
+    from core.space import SPACE_LISTEN_HOST, SpaceRefused, on_space, space_settings
+
+    p.add_argument("--host", default=env.get("GRADIO_SERVER_NAME") or (SPACE_LISTEN_HOST if on_space(env)
+                                                                       else AppConfig.host))
     p.add_argument("--port", type=int, default=int(env.get("GRADIO_SERVER_PORT", AppConfig.port)))
     p.add_argument("--model", dest="model_path", default=env.get("RADLLAMA_MODEL"))
     p.add_argument("--system", "--extra-model", dest="systems", action="append", metavar="SPEC",
@@ -125,12 +143,24 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
                    help="base URL of rater links, e.g. https://ratings.example.org (default http://HOST:PORT)")
     p.add_argument("--public-demo", action="store_true", default=env.get("RADLLAMA_PUBLIC_DEMO") == "1",
                    help="serve the Generate tab to anyone and no study, admin or rater page (for a Space)")
+    p.add_argument("--fetch-data", action="store_true", default=env.get("RADLLAMA_FETCH_DATA") == "1",
+                   help="may use the internet: download the Open-i archive when no data is found, and a Hub --model")
+    p.add_argument("--space-study", action="store_true", default=env.get("RADLLAMA_SPACE_STUDY") == "1",
+                   help="on a Space, serve studies and the rater page too (needs RADLLAMA_ADMIN_SECRET as a Space secret)")
     p.add_argument("--secure-cookies", action="store_true", default=env.get("RADLLAMA_SECURE_COOKIES") == "1",
                    help="mark cookies Secure (the site is served over HTTPS by a proxy)")
     p.add_argument("--header-timeout", dest="header_timeout_s", type=float,
                    default=float(env.get("RADLLAMA_HEADER_TIMEOUT_S") or AppConfig.header_timeout_s),
                    help="seconds a client has to send a request's headers (default 10)")
+    p.add_argument("--shared-sqlite", action="store_true", default=env.get("RADLLAMA_SHARED_SQLITE") == "1",
+                   help="start even when another app process serves the same SQLite file (use PostgreSQL instead)")
     a = p.parse_args(argv)
+    try:
+        a.public_demo, a.fetch_data, a.public_url = space_settings(
+            env, public_demo=a.public_demo, fetch_data=a.fetch_data, space_study=a.space_study,
+            rating_only=a.rating_only, only_tab=a.only_tab, admin_secret=a.admin_secret, public_url=a.public_url)
+    except SpaceRefused as exc:
+        p.error(str(exc))
     argv_seen = sys.argv[1:] if argv is None else argv
     if any(arg == "--admin-secret" or arg.startswith("--admin-secret=") for arg in argv_seen):
         print("warning: --admin-secret is visible to every user of this machine in the process list; set "
@@ -140,8 +170,9 @@ def parse_args(argv: list[str] | None = None) -> AppConfig:
         return AppConfig(host=a.host, port=a.port, model_path=a.model_path, systems=tuple(a.systems),
                          db_url=a.db_url, data_path=a.data_path, admin_secret=a.admin_secret, share=a.share,
                          rating_only=a.rating_only, build_model=a.build_model, only_tab=a.only_tab,
-                         public_url=a.public_url, public_demo=a.public_demo, secure_cookies=a.secure_cookies,
-                         header_timeout_s=a.header_timeout_s)
+                         public_url=a.public_url, public_demo=a.public_demo, fetch_data=a.fetch_data,
+                         space_study=a.space_study, secure_cookies=a.secure_cookies,
+                         header_timeout_s=a.header_timeout_s, shared_sqlite=a.shared_sqlite)
     except ValueError as exc:
         p.error(str(exc))
 
@@ -155,6 +186,7 @@ class Services:
 
 
 def build_services(cfg: AppConfig) -> Services:
+    from core.home import NOT_PERSISTENT_WARNING, resolve_home
     from db.engine import make_session_factory, prepare_database
     from demo.service import GenerationService
     from rating.admin import AdminService
@@ -163,11 +195,21 @@ def build_services(cfg: AppConfig) -> Services:
     from rating.service import RatingService
     from rating.ui.request_client import current_client
 
+    home = resolve_home()
+    home.folder.mkdir(parents=True, exist_ok=True)
+    notices = [] if home.persistent else [NOT_PERSISTENT_WARNING]
+    print(f"Home folder (database, admin secret, models, caches, exports): {home.folder} ({home.source})", flush=True)
+    if notices:
+        print(f"warning: {NOT_PERSISTENT_WARNING}", file=sys.stderr, flush=True)
+
+    def generation_service():
+        return GenerationService.from_config(model_path=_local_model(cfg, home.folder), extra_systems=cfg.systems, data_path=cfg.data_path,
+                                             build_if_missing=cfg.build_model, fetch_data=cfg.fetch_data,
+                                             notices=notices)
+
     if cfg.public_demo:
         # A public oracle serves no study: no database, no admin, no rater page.
-        generation = GenerationService.from_config(model_path=cfg.model_path, extra_systems=cfg.systems,
-                                                   data_path=cfg.data_path, build_if_missing=cfg.build_model)
-        return Services(generation=generation, rating=None, admin=None, analysis=None)
+        return Services(generation=generation_service(), rating=None, admin=None, analysis=None)
     factory = make_session_factory(prepare_database(cfg.db_url))
     rating_only = cfg.rating_only or cfg.only_tab == "rate"
     admin = AdminService(factory, admin_secret=cfg.admin_secret, data_path=cfg.data_path, extra_systems=cfg.systems,
@@ -177,12 +219,25 @@ def build_services(cfg: AppConfig) -> Services:
     if rating_only:
         # Only the rater page is served: no generator is reachable, so none is loaded (loading and
         # warming one up would take CPU from the raters' requests).
-        return Services(generation=None, rating=rating, admin=admin, analysis=AnalysisService(factory, admin=admin))
-    generation = GenerationService.from_config(model_path=cfg.model_path, extra_systems=cfg.systems,
-                                               data_path=cfg.data_path, build_if_missing=cfg.build_model)
+        return Services(generation=None, rating=rating, admin=admin,
+                        analysis=AnalysisService(factory, admin=admin, export_root=home.folder / EXPORTS_DIR))
+    generation = generation_service()
     # Study creation shares the demo's cache: a model the Generate tab loaded is not loaded twice.
     admin.systems = generation.systems
-    return Services(generation=generation, rating=rating, admin=admin, analysis=AnalysisService(factory, admin=admin))
+    return Services(generation=generation, rating=rating, admin=admin,
+                    analysis=AnalysisService(factory, admin=admin, export_root=home.folder / EXPORTS_DIR))
+
+
+def _local_model(cfg: AppConfig, home) -> str | None:
+    """--model as a local folder: a Hugging Face Hub id is fetched once into HOME/models/hub (one line if it cannot)."""
+    from generation.hub_model import HUB_SUBDIR, HubModelUnavailable, cached_folder, looks_like_repo_id, resolve_model
+
+    try:
+        return resolve_model(cfg.model_path, home / HUB_SUBDIR, may_download=cfg.fetch_data)
+    except HubModelUnavailable as exc:
+        print(f"error: {exc} The baselines serve.", file=sys.stderr, flush=True)
+        assert looks_like_repo_id(cfg.model_path)
+        return str(cached_folder(cfg.model_path, home / HUB_SUBDIR))
 
 
 def _tab_builders(services: Services) -> dict:
@@ -353,6 +408,10 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse_args(argv)
     _private_gradio_cache()
     try:
+        if not cfg.public_demo:  # one app process per SQLite file, unless --shared-sqlite
+            from db.process_lock import claim_for_app
+            claim_for_app(cfg.db_url, shared=cfg.shared_sqlite, warn=lambda line: print(line, file=sys.stderr,
+                                                                                       flush=True))
         services = build_services(cfg)
         if cfg.share:
             launch_shared(cfg, services)
@@ -361,8 +420,8 @@ def main(argv: list[str] | None = None) -> None:
     except (AdminSecretError, DatabaseRefused) as exc:  # one line, no traceback
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
-    print(f"Radiology-Llama on http://{cfg.host}:{cfg.port}/  (raters: http://{cfg.host}:{cfg.port}{RATER_PATH}/)",
-          flush=True)
+    raters = "" if cfg.public_demo else f"  (raters: http://{cfg.host}:{cfg.port}{RATER_PATH}/)"
+    print(f"Radiology-Llama on http://{cfg.host}:{cfg.port}/{raters}", flush=True)
     # X-Forwarded-For is believed only from the proxies named in $RADLLAMA_TRUSTED_PROXIES: otherwise any
     # local process could pick the client address that the lockout counts against.
     trusted = os.environ.get("RADLLAMA_TRUSTED_PROXIES", "").strip()

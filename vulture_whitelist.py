@@ -15,6 +15,7 @@ conciseness
 clinical_utility
 rating_id
 edited_at
+error_rating  # relationship(back_populates=...) in db/protocol_models.py
 
 # Alembic reads the revision graph from these module variables in db/migrations/versions/.
 down_revision
@@ -53,6 +54,12 @@ log_message
 pytestmark
 _single_thread
 one_torch_thread
+pytest_runtest_setup
+pytest_runtest_teardown
+
+# AnalysisResult's named accessors, one per table (rating/analysis/summary.py): API for scripts and notebooks.
+icc
+metric_validity
 
 # Documentation and serialisation: KINDS names the values of ImpressionGenerator.kind; the
 # simulation result is written out with dataclasses.asdict (rating/simulate.py).

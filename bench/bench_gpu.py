@@ -124,8 +124,8 @@ def stage_train(args, results: dict, device, dtype, workdir: Path):
     from training.base_model import prepare_for_finetuning
 
     cfg = recipe(args.recipe)
-    micro = args.micro_batch or cfg.per_device_batch_size
-    effective = args.effective_batch or cfg.effective_batch_size
+    micro = args.micro_batch or cfg.finetune.per_device_batch_size
+    effective = args.effective_batch or cfg.finetune.effective_batch_size
     if effective % micro:
         raise SystemExit(f"--effective-batch {effective} must be a multiple of the micro-batch {micro}")
     accumulation = effective // micro
@@ -137,7 +137,8 @@ def stage_train(args, results: dict, device, dtype, workdir: Path):
     model = prepare_for_finetuning(model, cfg)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
+    opt = torch.optim.AdamW(params, lr=cfg.finetune.learning_rate, weight_decay=cfg.optimizer.weight_decay,
+                            betas=cfg.optimizer.betas)
     generator = torch.Generator(device="cpu").manual_seed(0)
     vocab = SHAPES[args.shape]["vocab_size"]
     batches = [torch.randint(3, vocab, (micro, args.seq_len), generator=generator).to(device) for _ in range(2)]
@@ -173,7 +174,8 @@ def stage_train(args, results: dict, device, dtype, workdir: Path):
     trainable = sum(p.numel() for p in params)
     emit(results, "train", shape=args.shape, device=str(device), dtype=str(dtype).removeprefix("torch."),
          parameters=sum(p.numel() for p in model.parameters()), trainable_parameters=trainable,
-         lora_target_modules=list(cfg.lora_target_modules), gradient_checkpointing=bool(cfg.gradient_checkpointing),
+         lora_target_modules=list(cfg.lora.target_modules),
+         gradient_checkpointing=bool(cfg.finetune.gradient_checkpointing),
          seq_len=args.seq_len, micro_batch=micro, accumulation=accumulation, effective_batch=effective,
          steps=args.steps, seconds=round(seconds, 3), tokens_per_s=round(tokens / seconds, 1),
          model_tflops_per_s=round(achieved, 2), peak_tflops=peak, peak_source=peak_source,
@@ -226,7 +228,6 @@ def stage_generate(args, results: dict, device, adapter_dir: Path) -> None:
 
 def stage_fsdp(args, results: dict, workdir: Path) -> None:
     """Two FSDP steps of training.train on one GPU (small local base, the recipe's LoRA), then load the adapter."""
-    import yaml
 
     from core.records import Report
     from generation.base import GenerationSettings
@@ -242,12 +243,13 @@ def stage_fsdp(args, results: dict, workdir: Path) -> None:
     data.write_text("".join(json.dumps({"id": r.id, "findings": r.findings, "impression": r.impression,
                                         "split": ["train", "train", "train", "validate", "test"][i % 5]}) + "\n"
                             for i, r in enumerate(reports)))
-    values = recipe(args.recipe).to_dict()
-    values.update(name="bench-fsdp", output_dir=str(workdir / "fsdp-run"), model_name_or_path=str(base), data=str(data),
-                  epochs=1, per_device_batch_size=4, effective_batch_size=8, max_seq_len=128, eval_every_steps=1,
-                  early_stopping_patience=0, max_steps=2)
+    cfg = recipe(args.recipe).with_values({
+        "name": "bench-fsdp", "output_dir": str(workdir / "fsdp-run"), "model.name_or_path": str(base),
+        "data.path": str(data), "finetune.epochs": 1, "finetune.per_device_batch_size": 4,
+        "finetune.effective_batch_size": 8, "data.max_seq_len": 128, "finetune.eval_every_steps": 1,
+        "finetune.early_stopping_patience": 0, "finetune.max_steps": 2})
     recipe_file = workdir / "fsdp.yaml"
-    recipe_file.write_text(yaml.safe_dump(values))
+    cfg.to_yaml(recipe_file)
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "training/accelerate/fsdp.yaml"),
            "--num_processes", "1", "-m", "training.train", "--recipe", str(recipe_file)]
     started = time.perf_counter()
@@ -268,8 +270,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--recipe", default="llama2-7b", help="the recipe whose LoRA and optimizer settings are used")
     p.add_argument("--steps", type=int, default=3, help="timed optimizer steps (after one warm-up step)")
     p.add_argument("--seq-len", type=int, default=512)
-    p.add_argument("--micro-batch", type=int, help="default: the recipe's per_device_batch_size")
-    p.add_argument("--effective-batch", type=int, help="default: the recipe's effective_batch_size (128)")
+    p.add_argument("--micro-batch", type=int, help="default: the recipe's finetune.per_device_batch_size")
+    p.add_argument("--effective-batch", type=int, help="default: the recipe's finetune.effective_batch_size (128)")
     p.add_argument("--gen-n", type=int, default=64, help="impressions written batched")
     p.add_argument("--single-n", type=int, default=16, help="impressions written one at a time")
     p.add_argument("--gen-batch", type=int, default=64)

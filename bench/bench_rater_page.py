@@ -1,6 +1,6 @@
 """The rater page in Chromium on a live server: keystrokes per case and submit-to-next-case latency.
 
-    python bench/bench_rater_page.py [--cases 20] [--candidates 3]
+    python bench/bench_rater_page.py [--cases 20] [--candidates 3] [--protocol likert|errors|pairwise]
 
 Starts `app.py --rating-only` on a free 127.0.0.1 port with a fresh SQLite study (one rater,
 `--cases` cases of `--candidates` blinded candidates each), opens the rater's invitation link
@@ -15,6 +15,12 @@ painted). That is request, server transaction, response and rendering together.
 Prints a table, then, last, one JSON line: keystrokes_per_case, submit_to_next_ms_median,
 submit_to_next_ms_p95, dom_elements (after drawing a case), cases, ratings_stored.
 Goals (issue 12): <= 20 keystrokes per 3-candidate case, median <= 300 ms. Exit status 0 when both hold.
+
+--protocol errors (issue 24): per candidate, N ("no errors": every count 0) or, in every third
+candidate, one clinically significant missed finding: ArrowDown (to that row), 1, N; then Enter.
+--protocol pairwise: per pair, three digits (completeness, correctness, conciseness); in every
+fourth case the right text is marked as holding an error (R) and its harm takes two more digits;
+then Enter. The same latency probe, with the protocol's first cell.
 """
 from __future__ import annotations
 
@@ -38,15 +44,14 @@ GOAL_KEYSTROKES = 20
 GOAL_MEDIAN_MS = 300.0
 
 PROBE = """
-() => {
+(first) => {
   window.__bench = { t0: null, samples: [] };
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Enter') window.__bench.t0 = performance.now();
   }, true);
   document.addEventListener('focusin', (e) => {
     const b = window.__bench;
-    if (b.t0 === null || !e.target.id || !e.target.id.endsWith('-understandability')) return;
-    if (!e.target.id.startsWith('cell-A-')) return;
+    if (b.t0 === null || e.target.id !== first) return;
     const t0 = b.t0; b.t0 = null;
     requestAnimationFrame(() => setTimeout(() => b.samples.push(performance.now() - t0), 0));
   }, true);
@@ -59,15 +64,42 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def count_ratings(db: Path) -> int:
+FIRST_CELL = {"likert": "cell-A-understandability", "errors": "err-A-false_finding-s",
+              "pairwise": "pair-A-B-completeness"}
+
+
+def case_keys(protocol: str, position: int, candidates: int) -> list[str]:
+    """The keys a radiologist presses for one case (module docstring)."""
+    if protocol == "likert":
+        return [str(1 + (position + i) % 5) for i in range(candidates * 5)] + ["Enter"]
+    keys: list[str] = []
+    if protocol == "errors":
+        for c in range(candidates):
+            keys += ["ArrowDown", "1", "n"] if (position + c) % 3 == 0 else ["n"]
+        return keys + ["Enter"]
+    n_pairs = candidates * (candidates - 1) // 2
+    for pair in range(n_pairs):
+        keys += [str(1 + (position + pair + i) % 5) for i in range(3)]
+        if position % 4 == 0 and pair == 0:
+            keys += ["r", "2", "2"]
+    return keys + ["Enter"]
+
+
+def expected_rows(protocol: str, cases: int, candidates: int) -> int:
+    return cases * (candidates * (candidates - 1) // 2 if protocol == "pairwise" else candidates)
+
+
+def count_ratings(db: Path, protocol: str = "likert") -> int:
     from sqlalchemy import func, select
 
     from db.engine import make_session_factory, prepare_database, unit_of_work
     from db.models import Rating
+    from db.protocol_models import ErrorRating, Preference
 
+    model = {"likert": Rating, "errors": ErrorRating, "pairwise": Preference}[protocol]
     factory = make_session_factory(prepare_database(str(db)))
     with unit_of_work(factory) as s:
-        n = s.scalar(select(func.count(Rating.id)))
+        n = s.scalar(select(func.count(model.id)))
     factory.kw["bind"].dispose()
     return n
 
@@ -77,11 +109,19 @@ def main() -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", type=int, default=20)
-    p.add_argument("--candidates", type=int, default=3)
+    p.add_argument("--candidates", type=int, default=None, help="default: 3 (pairwise: 2, one pair per case)")
+    p.add_argument("--protocol", default="likert", choices=("likert", "errors", "pairwise"))
     args = p.parse_args()
+    args.candidates = args.candidates or (2 if args.protocol == "pairwise" else 3)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        if args.candidates == 3:
+        if args.protocol != "likert":
+            if args.candidates > 3:
+                p.error("the errors and pairwise benches use at most 3 candidates")
+            from tests.protocol_support import make_protocol_study
+            created = make_protocol_study(str(db), args.protocol, n_raters=1, n_cases=args.cases,
+                                          n_systems=args.candidates)
+        elif args.candidates == 3:
             created = make_study(db, n_raters=1, n_cases=args.cases, n_calibration=0, n_repeats=0)
         else:
             created = make_wide_study(db, n_systems=args.candidates, raters=["Dr 00"], n_cases=args.cases)
@@ -93,11 +133,11 @@ def main() -> int:
                 page = browser.new_page(viewport={"width": 1440, "height": 900})
                 page.goto(f"{server.rater_url}?token={token}")
                 page.wait_for_selector("#rate-root[data-state=case][data-position='0']", timeout=60_000)
-                page.evaluate(PROBE)
+                page.evaluate(PROBE, FIRST_CELL[args.protocol])
                 dom_elements = page.evaluate("document.querySelectorAll('*').length")
                 keystrokes: list[int] = []
                 for position in range(args.cases):
-                    keys = [str(1 + (position + i) % 5) for i in range(args.candidates * 5)] + ["Enter"]
+                    keys = case_keys(args.protocol, position, args.candidates)
                     for key in keys:
                         page.keyboard.press(key)
                     keystrokes.append(len(keys))
@@ -111,17 +151,19 @@ def main() -> int:
                 browser.close()
         finally:
             server.stop()
-        stored = count_ratings(db)
+        stored = count_ratings(db, args.protocol)
     per_case = statistics.mean(keystrokes)
     median, p95 = statistics.median(samples), percentile(samples, 95)
-    print(f"{args.cases} cases x {args.candidates} candidates, keyboard only, Chromium headless 1440x900, "
+    wanted = expected_rows(args.protocol, args.cases, args.candidates)
+    print(f"protocol {args.protocol}: {args.cases} cases x {args.candidates} candidates, keyboard only, "
+          f"Chromium headless 1440x900, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(f"  keystrokes per case      {per_case:6.1f}   (goal <= {GOAL_KEYSTROKES})")
     print(f"  submit -> next case drawn  median {median:6.1f} ms, p95 {p95:6.1f} ms, max {max(samples):6.1f} ms "
           f"over {len(samples)} transitions   (goal median <= {GOAL_MEDIAN_MS:.0f} ms)")
-    print(f"  DOM elements on a case page {dom_elements}; ratings stored {stored} of {args.cases * args.candidates}")
-    ok = per_case <= GOAL_KEYSTROKES and median <= GOAL_MEDIAN_MS and stored == args.cases * args.candidates
-    print(json.dumps({"keystrokes_per_case": per_case, "submit_to_next_ms_median": round(median, 1),
+    print(f"  DOM elements on a case page {dom_elements}; ratings stored {stored} of {wanted}")
+    ok = per_case <= GOAL_KEYSTROKES and median <= GOAL_MEDIAN_MS and stored == wanted
+    print(json.dumps({"protocol": args.protocol, "keystrokes_per_case": per_case, "submit_to_next_ms_median": round(median, 1),
                       "submit_to_next_ms_p95": round(p95, 1), "dom_elements": dom_elements, "cases": args.cases,
                       "candidates": args.candidates, "ratings_stored": stored}))
     return 0 if ok else 1

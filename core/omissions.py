@@ -13,9 +13,10 @@ Uncertain mentions ("possible effusion") count as positive, as in the clinical F
   atelectasis or edema read from an opacity or consolidation of the findings are not "added").
 
 `complete(findings, impression)` returns the impression with the findings sentences that carry
-the omitted observations put in front of it (lightly rewritten: "There is a large right pleural
-effusion." -> "A large right pleural effusion."), and the impression's sentences that deny one of
-them, or assert an observation the findings deny, dropped. Pure functions: no torch, no I/O.
+the omitted observations put in front of it, most important first, rewritten in impression style
+(core.impression_style: "There is a large right pleural effusion, no pneumothorax." -> "A large
+right pleural effusion."; XXXX removed or bracketed), and the impression's sentences that deny one
+of them, or assert an observation the findings deny, dropped. Pure functions: no torch, no I/O.
 """
 from __future__ import annotations
 
@@ -25,16 +26,12 @@ from dataclasses import dataclass
 from core.chexpert_rules import NO_FINDING, OBSERVATIONS, SUPPORT_DEVICES
 from core.cleaning import clean_text, split_sentences
 from core.clinical import is_positive, label_report
+from core.impression_style import by_importance, impression_style, rewrite_sentence
 
 SIGNIFICANT: tuple[str, ...] = tuple(o for o in OBSERVATIONS if o not in (NO_FINDING, SUPPORT_DEVICES))
 """Observations the check compares, in CheXpert order."""
 
 _SIDE = re.compile(r"\b(left|right|bilateral(?:ly)?|both)\b")
-_LEADING = re.compile(r"^(?:there\s+(?:is|are|has been|have been)\s+(?:again\s+|now\s+|also\s+)?"
-                      r"|again\s+(?:seen|noted|demonstrated)\s+(?:is|are)\s+|redemonstrat(?:ed|ion of)\s+|also\s+)",
-                      re.IGNORECASE)
-_SEEN = re.compile(r"\s+(?:is|are)\s+(?:again\s+|also\s+)?(?:seen|noted|identified|present|demonstrated|visualized)"
-                   r"(?=\s*[.,;]|\s*$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -53,8 +50,10 @@ class OmissionCheck:
         return not self.omitted
 
 
-_BENIGN: dict[str, re.Pattern[str]] = {"Lung Lesion": re.compile(r"(?<!non)(?<!non-)calcif|granulom")}
-"""A sentence whose only reason for an observation is benign (calcified nodules: old granulomas) does not count."""
+_BENIGN: dict[str, re.Pattern[str]] = {"Lung Lesion": re.compile(r"(?<!non)(?<!non-)calcif|granulom"),
+                                        "Pneumonia": re.compile(r"granulomatous")}
+"""A sentence whose only reason for an observation is benign (calcified nodules: old granulomas; "prior
+granulomatous infection": healed, not pneumonia) does not count."""
 
 
 def positives(text: str) -> set[str]:
@@ -113,15 +112,16 @@ def check(findings: str, impression: str) -> OmissionCheck:
                          tuple(sorted(found, key=order)))
 
 
-def rewrite_sentence(sentence: str) -> str:
-    """A findings sentence in impression style: no leading "There is", no trailing "is seen"."""
-    text = _SEEN.sub("", _LEADING.sub("", sentence.strip()))
-    return text[:1].upper() + text[1:] if text else sentence.strip()
-
-
 NOT_INFERRED = frozenset({"Lung Lesion", "Pneumothorax", "Fracture"})
 """Observations an impression cannot infer from other findings: a sentence asserting one the findings
 do not describe is dropped by `complete` (unlike, say, Pneumonia read from an opacity)."""
+
+
+def _carry(sentence: str, missing: set[str]) -> str:
+    """A findings sentence carried into the impression: in impression style when the rewrite still states
+    what it carries (removing XXXX can move a negation's window), else lightly rewritten."""
+    styled = impression_style(sentence)
+    return styled if positives(styled) >= positives(sentence) & missing else rewrite_sentence(sentence)
 
 
 def complete(findings: str, impression: str) -> str:
@@ -133,7 +133,7 @@ def complete(findings: str, impression: str) -> str:
     found = positives(findings)
     denied = (negatives(findings) - found) | (NOT_INFERRED - found)
     missing = set(result.omitted)
-    carried = [rewrite_sentence(s) for s in split_sentences(clean_text(findings)) if positives(s) & missing]
+    carried = by_importance(_carry(s, missing) for s in split_sentences(clean_text(findings)) if positives(s) & missing)
     sentences = split_sentences(clean_text(impression))
     kept = [s for s in sentences
             if not (negatives(s) & missing) and not (positives(s) & denied)

@@ -36,8 +36,13 @@ Faults (issue 13):
 - read_only_session() reads with a deferred BEGIN and no in-process write lock, so analysis and
   export never hold the write lock (WAL readers do not block the writer).
 - unit_of_work() turns SQLite's operational errors (locked, disk full, read-only) into
-  DatabaseUnavailable with a plain message; the details go to the log.
+  DatabaseUnavailable with a plain message; the details go to the log. With less than 16 MiB free,
+  each commit is followed by a passive WAL checkpoint (the WAL no longer fills the disk), and after a
+  disk-full error the WAL is checkpointed and truncated: freeing space is enough, no restart needed.
 - backup_sqlite(): a consistent hot copy with SQLite's online backup API.
+- A failing migration is refused with one line saying which migration failed, why, and that the
+  file was left unchanged (it rolled back); a killed migration's unfinished backup
+  (<db>.pre-*.bak.partial) is removed at the next start (issue 22).
 SQLite-specific code lives in the functions named *sqlite*; other URLs (PostgreSQL) skip them.
 """
 from __future__ import annotations
@@ -59,12 +64,15 @@ from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.home import home_dir
+
 log = logging.getLogger(__name__)
 
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DB_ENV = "RADLLAMA_DB"
-DEFAULT_DB_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'radllama.db'}"
+DEFAULT_DB_NAME = "radllama.db"
+"""The default SQLite file, in the home folder (core.home: $RADLLAMA_HOME, default the project folder)."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 20
 """Connections a SQLite file engine keeps open, and as many more on demand. SQLAlchemy's default
@@ -77,12 +85,12 @@ MIGRATION_LOCK_KEY = 724_511_015
 
 
 def database_url(explicit: str | None = None) -> str:
-    """The URL to use: argument, else $RADLLAMA_DB, else radllama.db in the project root.
+    """The URL to use: argument, else $RADLLAMA_DB, else radllama.db in the home folder (core.home).
 
     A bare file path is accepted and turned into a sqlite URL; postgresql:// and postgres:// URLs
     get the psycopg (3) driver.
     """
-    url = explicit or os.environ.get(DB_ENV) or DEFAULT_DB_URL
+    url = explicit or os.environ.get(DB_ENV) or f"sqlite:///{home_dir() / DEFAULT_DB_NAME}"
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
     for bare in ("postgresql://", "postgres://"):  # libpq-style URLs: the installed driver is psycopg 3
@@ -129,6 +137,7 @@ class _SerialisedSQLiteConnection(sqlite3.Connection):
 
     write_lock: threading.Lock | None = None
     _holds_write_lock = False
+    _changes_seen = 0
     file_guard: "_FileIdentity | None" = None
 
     def take_write_lock(self) -> None:
@@ -149,7 +158,11 @@ class _SerialisedSQLiteConnection(sqlite3.Connection):
                 if problem is not None:
                     super().rollback()
                     raise DatabaseUnavailable(problem)
+            wrote = self.in_transaction and self.total_changes != self._changes_seen
             super().commit()
+            if wrote and self.file_guard is not None:
+                self._changes_seen = self.total_changes
+                _checkpoint_when_disk_is_low_sqlite(self, self.file_guard.path)
         finally:
             self.release_write_lock()
 
@@ -292,7 +305,58 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
             with session.begin():
                 yield session
     except sa_exc.OperationalError as exc:
+        if _is_disk_full(exc):
+            _truncate_wal_after_disk_full_sqlite(factory)
         raise DatabaseUnavailable(plain_database_message(exc)) from exc
+
+
+LOW_DISK_BYTES = 16 * 2**20
+"""Below this much free space beside a SQLite file, every write is followed by a passive WAL checkpoint."""
+
+
+def _checkpoint_when_disk_is_low_sqlite(conn: sqlite3.Connection, path: Path) -> None:
+    """After a commit, with less than LOW_DISK_BYTES free: PRAGMA wal_checkpoint(PASSIVE).
+
+    SQLite checkpoints on its own only when the WAL passes 1000 pages (about 4 MB): with less free
+    space than that the WAL filled the disk and every later write failed until a restart (issue 22).
+    A passive checkpoint waits for nobody; once it has copied every frame, the next write starts the
+    WAL from its beginning instead of growing it, so the WAL stays about one transaction long."""
+    try:
+        st = os.statvfs(path.parent)
+        if st.f_bavail * st.f_frsize >= LOW_DISK_BYTES:
+            return
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except (OSError, sqlite3.Error) as exc:  # the commit stands; the next one tries again
+        log.warning("low disk: passive WAL checkpoint of %s failed (%s)", path, exc)
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(orig).lower()
+
+
+def _truncate_wal_after_disk_full_sqlite(factory: sessionmaker[Session]) -> None:
+    """After SQLITE_FULL (the transaction has rolled back): PRAGMA wal_checkpoint(TRUNCATE).
+
+    SQLite checkpoints the WAL only when it passes 1000 pages (about 4 MB). With less free space
+    than that, the WAL fills the disk and stays full, so every later write fails until the last
+    connection closes (a restart). Copying the WAL into the database and truncating it to zero
+    frees that space at once: the next submit is stored again (issue 22, tests/test_db_disk_full.py)."""
+    bind = factory.kw.get("bind")
+    path = sqlite_path(str(bind.url)) if bind is not None else None
+    if path is None:
+        return
+    try:
+        con = sqlite3.connect(path, timeout=2, isolation_level=None)  # a reader may hold it: do not wait long
+        try:
+            busy, wal_pages, moved = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        log.warning("disk full: could not checkpoint the WAL of %s (%s)", path, exc)
+        return
+    log.warning("disk full: checkpointed the WAL of %s (%s of %s pages moved%s) and truncated it; free disk space "
+                "soon", path, moved, wal_pages, ", a reader kept it from finishing" if busy else "")
 
 
 @contextmanager
@@ -416,6 +480,7 @@ def _migrate_sqlite(engine: Engine, revision: str, downgrade: bool) -> None:
         conn.rollback()
     if current == target:
         return
+    backup = None
     if path is not None and current is not None and path.exists():
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         backup = path.with_name(f"{path.name}.pre-{target}-{stamp}.bak")
@@ -430,9 +495,33 @@ def _migrate_sqlite(engine: Engine, revision: str, downgrade: bool) -> None:
             if problems:
                 raise DatabaseRefused(f"migration to {target} would leave {len(problems)} rows with a broken "
                                       f"reference (first: table {problems[0][0]}); nothing was changed")
+    except sa_exc.SQLAlchemyError as exc:
+        # The migration is one transaction (SQLite DDL is transactional): it rolled back, the file is as it was.
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        log.debug("migration %s -> %s of %s failed", current, target, path, exc_info=exc)
+        raise DatabaseRefused(
+            f"{path or url}: the migration from schema {current} to {target} failed ({reason}); it was rolled back "
+            f"and the file was left unchanged" + (f" (backup copy: {backup})" if backup else "")
+            + ". Fix the cause (a hand-edited table?) or restore a backup, then start again") from None
     finally:
         if migration_engine is not engine:
             migration_engine.dispose()
+
+
+PARTIAL_MIGRATION_BACKUP = ".pre-*.bak.partial"
+"""What a migration backup is called while it is written (backup_sqlite renames it when complete)."""
+
+
+def _remove_partial_migration_backups_sqlite(path: Path) -> None:
+    """Delete `<db>.pre-<revision>-<time>.bak.partial` files: a migration killed while writing its backup
+    leaves one behind (never a complete backup: those are renamed to .bak first)."""
+    for leftover in path.parent.glob(path.name + PARTIAL_MIGRATION_BACKUP):
+        try:
+            if leftover.is_file() and leftover.stat().st_uid == os.getuid():
+                leftover.unlink()
+                log.warning("removed %s, the unfinished backup of an interrupted migration", leftover)
+        except OSError as exc:
+            log.warning("could not remove %s (%s)", leftover, exc)
 
 
 def prepare_database(url: str | None = None) -> Engine:
@@ -441,6 +530,9 @@ def prepare_database(url: str | None = None) -> Engine:
     The file is checked first (check_database): DatabaseRefused says why it cannot be used."""
     url = database_url(url)
     check_database(url, write=True)
+    path = sqlite_path(url)
+    if path is not None:
+        _remove_partial_migration_backups_sqlite(path)
     engine = make_engine(url)
     try:
         upgrade_schema(engine)
@@ -451,9 +543,6 @@ def prepare_database(url: str | None = None) -> Engine:
 
 
 # ------------------------------------------------------------------------------ SQLite file checks
-
-SQLITE_HEADER = b"SQLite format 3\x00"
-
 
 def check_database(url: str | None = None, write: bool = True) -> None:
     """Refuse (DatabaseRefused, one line) a database the app must not use. SQLite only; other URLs pass."""
@@ -485,15 +574,20 @@ def _check_sqlite_file(path: Path, write: bool) -> None:
         raise refuse(f"the folder {path.parent} is read-only (SQLite needs to write its journal beside the file)")
     if st.st_size == 0:
         return  # an empty file: SQLite treats it as a new database
-    with open(path, "rb") as fh:
-        header = fh.read(len(SQLITE_HEADER))
-    if header != SQLITE_HEADER:
-        raise refuse("not a SQLite database (corrupt, or another kind of file); nothing was changed")
+    # The header is read through SQLite, never with open(): closing any descriptor of a file drops every
+    # POSIX lock this process holds on it, SQLite's too, and another process closing its last connection
+    # would then delete the WAL this process still writes to (issue 22; SQLite's "How To Corrupt", 2.2).
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error as exc:
         raise refuse(f"cannot be opened ({exc})") from None
     try:
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB" or "not a database" in str(exc):
+                raise refuse("not a SQLite database (corrupt, or another kind of file); nothing was changed") from None
+            raise
         problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
         if problems != ["ok"]:
             raise refuse(f"the database is corrupt (PRAGMA quick_check: {problems[0]}"

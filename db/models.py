@@ -55,6 +55,8 @@ class Study(Base):
     """Markdown written by the admin at creation, shown to raters in a collapsible panel."""
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     """After this moment no rater of the study can sign in (None: no study-wide expiry)."""
+    protocols: Mapped[str] = mapped_column(String(60), default="likert", server_default="likert")
+    """What raters record, comma-separated: likert, errors, pairwise (db/protocol_models.py)."""
 
     cases: Mapped[list[Case]] = relationship(back_populates="study", cascade="all, delete-orphan")
     systems: Mapped[list[System]] = relationship(back_populates="study", cascade="all, delete-orphan")
@@ -245,3 +247,8 @@ class RatingDraft(Base):
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.id", ondelete="CASCADE"), unique=True)
     data: Mapped[dict] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# The protocol tables (errors, pairwise, gold cases) live in their own module; importing it here
+# registers them on Base.metadata for every user of the models (migrations, copies, tests).
+from db import protocol_models as _protocol_models  # noqa: E402, F401

@@ -87,6 +87,7 @@ def build_generate_tab(service: GenerationService) -> None:
         with gr.Column(scale=2):
             impression = gr.Textbox(label="Impression", lines=6, interactive=False, elem_id="impression")
             omissions = gr.Markdown(elem_id="omission-check")
+            consistency = gr.Markdown(elem_id="consistency-check")
             details = gr.Markdown(elem_id="generation-details")
             follow_up_note = gr.Markdown("Follow-up questions: generate an impression first.", elem_id="follow-up-status")
             chat = gr.Chatbot(label="Follow-up questions", height=240, render_markdown=False, elem_id="follow-up-chat")
@@ -108,6 +109,8 @@ def build_generate_tab(service: GenerationService) -> None:
                           api_description="Findings in; (impression, details line) out. Streams."
                           ).then(service.omission_markdown, [findings, impression], [omissions], api_visibility="private",
                                  show_progress="hidden").then(
+        service.consistency_markdown, [findings, impression], [consistency], api_visibility="private",
+        show_progress="hidden").then(
         reset_follow_up, [system], [follow_up_note, chat, question, ask], api_visibility="private")
     follow_up_io = ([findings, impression, chat, question, system], [chat, question])
     ask.click(ask_follow_up, *follow_up_io, api_name="follow_up",

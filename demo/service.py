@@ -107,39 +107,67 @@ class GenerationService:
         self.data_note = data_note
         self.systems = systems or SystemService(self.train, on_build=tune_for_interactive_use)
         self._project_warmed = False
+        self.notices: list[str] = []
+        """Lines the page shows under the model status (e.g. that nothing survives a Space restart)."""
+        self.data_fetch = None
+        """demo.data_source.ArchiveFetch while report data is being downloaded (or failed to be)."""
+        self.build_if_missing = False
 
     @classmethod
     def from_config(cls, model_path: str | None = None, extra_systems: Sequence[str] = (),
-                    data_path: str | None = None, build_if_missing: bool = True) -> "GenerationService":
-        """The service the app runs: data for retrieval and examples, the project model (built if missing)."""
+                    data_path: str | None = None, build_if_missing: bool = True, fetch_data: bool = False,
+                    notices: Sequence[str] = ()) -> "GenerationService":
+        """The service the app runs: data for retrieval and examples, the project model (built if missing).
+
+        fetch_data: when no report data is found, download the Open-i archive in the background
+        (demo.data_source) and build the model once it is there. notices: lines shown in the page.
+        """
         from core.paths import DataNotFound
         from reports.dataset import load_split
 
-        train: list[Report] = []
-        examples = list(PAPER_STYLE_EXAMPLES)
+        split = None
         data_note = None
         try:
             split = load_split(data_path)
-            train = split.train
-            examples += pick_openi_examples(split.test, split.train)
-        except (DataNotFound, ValueError, OSError) as exc:
+        except DataNotFound as exc:
             data_note = f"No report data ({exc}); the retrieval baseline and OpenI examples are unavailable."
+        except (ValueError, OSError) as exc:
+            data_note = f"No report data ({exc}); the retrieval baseline and OpenI examples are unavailable."
+            fetch_data = False  # data was found but is unusable: that is for its owner to fix
         model_dir = default_model_dir(model_path)
         registry_name = PROJECT if model_path is None else f"model:{model_dir}"
         builder = None
         if model_dir.resolve() == DEFAULT_MODEL_DIR.resolve():
             builder = ModelBuilder(model_dir, data_path=data_path)
-            if build_if_missing and not model_is_complete(model_dir):
-                builder.start_if_missing()
-        service = cls(train, examples, model_dir, registry_name, extra_systems, builder, data_note=data_note)
+        service = cls(split.train if split else [], PAPER_STYLE_EXAMPLES, model_dir, registry_name, extra_systems,
+                      builder, data_note=data_note)
+        service.notices = list(notices)
+        service.build_if_missing = build_if_missing
+        if split is not None:
+            service.use_data(split)
+        elif fetch_data and data_path is None:
+            from demo.data_source import ArchiveFetch
+
+            service.data_note = None
+            service.data_fetch = ArchiveFetch(lambda path: service.use_data(load_split(path))).start()
         service.warm_up_in_background()
         return service
+
+    def use_data(self, split) -> None:
+        """Report data is here (at start, or after a download): retrieval, OpenI examples, the model build."""
+        self.train = list(split.train)
+        self.examples = list(PAPER_STYLE_EXAMPLES) + pick_openi_examples(split.test, split.train)
+        self.systems.replace_train(self.train)
+        if self.builder is not None and self.build_if_missing and not model_is_complete(self.project_model_dir):
+            self.builder.start_if_missing()
 
     # -- what exists --------------------------------------------------------------------------
     def choices(self) -> list[SystemChoice]:
         out = [SystemChoice(PROJECT, "Radiology-Llama: the project's fine-tuned model"),
                SystemChoice(BASE, "Base model (before instruction tuning)")]
-        out += [SystemChoice(k, v) for k, v in BASELINE_LABELS.items() if k != "retrieval" or self.train]
+        # Retrieval is offered once there is data, or data is being downloaded (the picker is laid out at start).
+        out += [SystemChoice(k, v) for k, v in BASELINE_LABELS.items()
+                if k != "retrieval" or self.train or self.data_fetch is not None]
         return out + self.extra
 
     def project_model_ready(self) -> bool:
@@ -148,6 +176,8 @@ class GenerationService:
         return checkpoint_exists(self.project_model_dir)
 
     def model_status(self) -> BuildStatus:
+        if self.data_fetch is not None and self.data_fetch.state == "fetching" and not self.project_model_ready():
+            return BuildStatus("building", "The project model is built once the report data is downloaded.")
         if self.builder is not None:
             status = self.builder.status()
             if status.ready and not self._project_warmed:  # just built: load it before anyone waits for it
@@ -161,9 +191,11 @@ class GenerationService:
 
     def status_markdown(self) -> str:
         parts = [self.model_status().message]
-        if self.data_note:
+        if self.data_fetch is not None and self.data_fetch.state != "ready":
+            parts.append(self.data_fetch.message)
+        elif self.data_note:
             parts.append(self.data_note)
-        return "\n\n".join(parts)
+        return "\n\n".join(parts + self.notices)
 
     def fallback_system(self) -> str:
         return next(k for k in FALLBACK_ORDER if k != "retrieval" or self.train)
@@ -206,6 +238,10 @@ class GenerationService:
                    "failed": "failed to build"}.get(self.model_status().state, "is missing")
             return fallback, [f"The project model is not available yet (it {why}; see the model status), "
                               f"so the {fallback} baseline answered."]
+        if key == "retrieval" and not self.train:  # offered while the report data downloads
+            fallback = self.fallback_system()
+            return fallback, [f"Retrieval needs the report data ({self.data_fetch.message if self.data_fetch else ''}), "
+                              f"so the {fallback} baseline answered."]
         return key, []
 
     # -- generating ------------------------------------------------------------------------
@@ -241,6 +277,15 @@ class GenerationService:
         if not isinstance(findings, str) or not isinstance(impression, str) or not impression.strip():
             return ""
         return markdown(check(findings, impression))
+
+    def consistency_markdown(self, findings: object, impression: object) -> str:
+        """The consistency check shown under the impression: a finding beside an unqualified normal statement,
+        or a denied finding (core.consistency)."""
+        from core.consistency import check, markdown
+
+        if not isinstance(findings, str) or not isinstance(impression, str) or not impression.strip():
+            return ""
+        return markdown(check(impression, findings))
 
     def generate(self, findings: object, system: str | None = None,
                  settings: GenerationSettings = GenerationSettings()) -> GenerationUpdate:

@@ -7,9 +7,13 @@ used), plus `similarity_weight` x the TF-IDF cosine similarity of the training f
 carry it (0 for text only the model wrote), minus a clinical-consistency term when the findings
 are given: `omission_weight` per significant positive observation of the findings the candidate
 leaves out, `contradiction_weight` per one it denies, `addition_weight` per positive observation it
-adds (core.omissions). The best-scoring candidate is returned; with `complete_omissions` the
-findings sentences of the observations it still leaves out are put in front of it
-(core.omissions.complete), so an abnormal finding is never dropped.
+adds (core.omissions), and `inconsistency_weight` per contradiction (core.consistency: a finding
+beside an unqualified whole-study normal statement, a denied finding). With `score_rewrites`, each
+candidate's repaired rewrite joins the candidates (core.consistency.complete_consistently: the
+omitted findings sentences in front in impression style, most important first, normal statements
+qualified by "Otherwise," after the findings, denials dropped), with its source's similarity. The
+best-scoring candidate is returned; with `complete_omissions` it is repaired the same way, so an
+abnormal finding is never dropped and the answer never contradicts itself.
 
 All candidates of a batch of reports go through the model in left-padded forward passes,
 masked exactly like training targets (generation.sequences), so nothing is sampled and the
@@ -40,12 +44,18 @@ class RerankConfig:
     addition_weight: float = 1.0
     """Subtracted per significant positive observation the candidate adds (not in the findings)."""
     complete_omissions: bool = True
-    """Put the findings sentences of still-omitted positive observations in front of the chosen text."""
+    """Repair the chosen text: the findings sentences of still-omitted positive observations in front of it,
+    contradictions removed (core.consistency.complete_consistently)."""
+    inconsistency_weight: float = 1.0
+    """Subtracted per contradiction core.consistency finds in the candidate (with its findings)."""
+    score_rewrites: bool = True
+    """Let the model also score each candidate's repaired rewrite (with the similarity of its source)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.neighbours <= 32:
             raise ValueError("neighbours must lie in 0..32")
-        for name in ("similarity_weight", "omission_weight", "contradiction_weight", "addition_weight"):
+        for name in ("similarity_weight", "omission_weight", "contradiction_weight", "addition_weight",
+                     "inconsistency_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
         if self.batch_size < 1:
@@ -81,15 +91,18 @@ def mean_log_likelihoods(model, tokenizer, prompts: Sequence[str], targets: Sequ
 
 def consistency_penalty(findings: str, candidate: str, config: RerankConfig) -> float:
     """The clinical-consistency term subtracted from a candidate's score (0 with the weights at 0)."""
-    if not (config.omission_weight or config.contradiction_weight or config.addition_weight):
+    if not (config.omission_weight or config.contradiction_weight or config.addition_weight
+            or config.inconsistency_weight):
         return 0.0
+    from core import consistency
     from core.omissions import check, negatives, positives
 
     result = check(findings, candidate)
     found, said = positives(findings), positives(candidate)
     denied = len(negatives(candidate) & found) + len(said & (negatives(findings) - found))
+    contradictions = len(consistency.check(candidate, findings).contradictions) if config.inconsistency_weight else 0
     return (config.omission_weight * len(result.omitted) + config.contradiction_weight * denied
-            + config.addition_weight * len(result.added))
+            + config.addition_weight * len(result.added) + config.inconsistency_weight * contradictions)
 
 
 def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retrieved: Sequence[dict[str, float]],
@@ -103,9 +116,15 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
     if findings is not None and len(findings) != len(own):
         raise ValueError(f"{len(findings)} findings for {len(own)} reports")
     candidates: list[dict[str, float]] = []
-    for text, neighbours in zip(own, retrieved, strict=True):
+    for i, (text, neighbours) in enumerate(zip(own, retrieved, strict=True)):
         pool = dict(neighbours)
         pool.setdefault(text, 0.0)
+        if findings is not None and config.score_rewrites:
+            from core.consistency import complete_consistently
+
+            for source, sim in list(pool.items()):
+                rewrite = complete_consistently(findings[i], source)
+                pool[rewrite] = max(sim, pool.get(rewrite, float("-inf")))
         candidates.append(pool)
     flat = [(i, text) for i, pool in enumerate(candidates) if len(pool) > 1 for text in pool]
     scores = mean_log_likelihoods(model, tokenizer, [prompts[i] for i, _ in flat], [t for _, t in flat],
@@ -119,7 +138,7 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
         if score > best_score[i]:
             best[i], best_score[i] = text, score
     if findings is not None and config.complete_omissions:
-        from core.omissions import complete
+        from core.consistency import complete_consistently
 
-        best = [complete(f, text) for f, text in zip(findings, best, strict=True)]
+        best = [complete_consistently(f, text) for f, text in zip(findings, best, strict=True)]
     return best

@@ -42,6 +42,14 @@ class SystemService:
                 self._train = list(self._train_source())  # type: ignore[operator]
             return self._train
 
+    def replace_train(self, train: Sequence[Report]) -> None:
+        """Use these training reports from now on (data that arrived after start, e.g. a download).
+        Systems already built keep theirs until rebuilt; retrieval, which is nothing but its
+        training reports, is dropped so that its next call builds it on the new ones."""
+        with self._guard:
+            self._train = list(train)
+            self._generators.pop("retrieval", None)
+
     def _build_lock(self, spec: str) -> threading.Lock:
         with self._guard:
             return self._build_locks.setdefault(spec, threading.Lock())

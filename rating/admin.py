@@ -41,6 +41,17 @@ MIN_SECRET_CHARS = 16
 OPEN_STUDY_CACHE_S = 2.0
 
 
+def user_error_message(exc: BaseException) -> str:
+    """What the admin tab shows for a user error: its one-line message, never a raw codec message.
+
+    A lone surrogate (e.g. "\\ud800" sent through the API) cannot be stored: SQLite's driver raises
+    UnicodeEncodeError ("'utf-8' codec can't encode character ..."), which says nothing useful."""
+    if isinstance(exc, UnicodeError):
+        return ("The text holds characters that are not valid text (a lone surrogate such as U+D800); "
+                "nothing was changed. Retype it, or fix the program that produced it.")
+    return " ".join(str(exc).split())
+
+
 class AdminDenied(PermissionError):
     """Wrong or missing admin secret."""
 
@@ -200,7 +211,7 @@ class AdminService:
             rows = []
             for study in session.scalars(select(Study).order_by(Study.id)):
                 rows.append({
-                    "id": study.id, "name": study.name, "simulated": study.simulated,
+                    "id": study.id, "name": study.name, "simulated": study.simulated, "protocols": study.protocols,
                     "created": study.created_at.strftime("%Y-%m-%d %H:%M"),
                     "cases": session.scalar(select(func.count(Case.id)).where(Case.study_id == study.id)),
                     "systems": ", ".join(session.scalars(select(System.name).where(System.study_id == study.id)

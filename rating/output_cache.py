@@ -5,7 +5,7 @@ One JSON-lines file per (system spec, generation settings), one line per finishe
 keyed by the SHA-256 of the findings (the findings themselves are not written). Lines are
 appended as batches finish. A study is stored only once every output exists (one transaction),
 after which its cache files are discarded. Location: $RADLLAMA_OUTPUT_CACHE, else
-runs/output-cache/ in the project (git-ignored); files are private to their owner (0600).
+runs/output-cache/ in the home folder (core.home; git-ignored); files are private to their owner (0600).
 """
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import threading
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from core.paths import PROJECT_ROOT
+from core.home import home_dir
 
 CACHE_ENV = "RADLLAMA_OUTPUT_CACHE"
-DEFAULT_DIR = PROJECT_ROOT / "runs" / "output-cache"
+CACHE_SUBDIR = Path("runs") / "output-cache"
+"""Inside the home folder (read when a cache is made)."""
 
 
 def findings_key(findings: str) -> str:
@@ -30,7 +31,7 @@ class OutputCache:
     """Outputs by (spec, settings, findings hash); safe to share between threads."""
 
     def __init__(self, folder: str | os.PathLike | None = None):
-        self.folder = Path(folder or os.environ.get(CACHE_ENV) or DEFAULT_DIR)
+        self.folder = Path(folder or os.environ.get(CACHE_ENV) or home_dir() / CACHE_SUBDIR)
         self._lock = threading.Lock()
 
     def path(self, spec: str, settings: Mapping) -> Path:

@@ -22,6 +22,8 @@ from db.models import (CRITERIA, CRITERION_TITLES, MAX_COMMENT_CHARS, Assignment
                        Rating, RatingDraft, RatingEdit, Study)
 from rating.assignments import label_for
 from rating.form_values import finite_number, has_control_characters
+from rating.protocols import service as protocol_service
+from rating.protocols.definitions import ProtocolError
 from rating.shared_texts import same_text_outputs
 from rating.throttle import FailureThrottle, Throttled
 from rating.tokens import hash_token, new_token
@@ -91,6 +93,8 @@ class CaseView:
     unrated: tuple[int, ...] = ()  # 0-based positions of the cases not completely rated yet
     draft: dict | None = None  # label -> unsubmitted values saved as the rater worked
     instructions: str = ""  # the study's instructions (Markdown written by the admin)
+    protocols: tuple[str, ...] = ("likert",)  # what the rater records (rating/protocols)
+    protocol: dict | None = None  # errors/pairwise: pairs and the rater's own saved values (labels only)
 
     @property
     def finished(self) -> bool:
@@ -105,7 +109,7 @@ class CaseView:
     def as_dict(self) -> dict:
         """JSON-ready view (what the page and the API get): findings, labelled texts, own scores, no system."""
         return {**asdict(self), "candidates": [asdict(c) for c in self.candidates], "unrated": list(self.unrated),
-                "finished": self.finished, "progress": self.progress}
+                "protocols": list(self.protocols), "finished": self.finished, "progress": self.progress}
 
 
 @dataclass(frozen=True)
@@ -364,12 +368,16 @@ class RatingService:
         return int(value)
 
     def _unrated(self, session: Session, rater: Rater) -> list[int]:
-        """Positions of this rater's cases without a complete rating, in queue order (one query)."""
-        own = and_(Rating.assignment_id == Assignment.id, Rating.rater_id == Assignment.rater_id)
-        rows = session.execute(select(Assignment.position, Assignment.label_order, func.count(Rating.id))
-                               .outerjoin(Rating, own).where(Assignment.rater_id == rater.id)
-                               .group_by(Assignment.id).order_by(Assignment.position)).all()
-        return [pos for pos, order, n in rows if n < len(order)]
+        """Positions of this rater's cases without a complete rating, in queue order (one query per protocol)."""
+        protocols = protocol_service.study_protocols(session, rater.study_id)
+        missing = protocol_service.incomplete_positions(session, rater.id, protocols)
+        if "likert" in protocols:
+            own = and_(Rating.assignment_id == Assignment.id, Rating.rater_id == Assignment.rater_id)
+            rows = session.execute(select(Assignment.position, Assignment.label_order, func.count(Rating.id))
+                                   .outerjoin(Rating, own).where(Assignment.rater_id == rater.id)
+                                   .group_by(Assignment.id)).all()
+            missing |= {pos for pos, order, n in rows if n < len(order)}
+        return sorted(missing)
 
     def _own_ratings(self, session: Session, assignment: Assignment) -> dict[int, Rating]:
         """This rater's ratings for this assignment, by output id (never anyone else's)."""
@@ -389,8 +397,9 @@ class RatingService:
         unrated = tuple(self._unrated(session, rater))
         n_done = total - len(unrated)
         instructions = session.get(Study, rater.study_id).instructions or ""  # loaded by _check_active
+        protocols = protocol_service.study_protocols(session, rater.study_id)
         common = dict(rater_name=rater.name, total=total, n_completed=n_done, unrated=unrated,
-                      instructions=instructions)
+                      instructions=instructions, protocols=protocols)
         if position >= total:
             end = "You have reached the end of the study. Thank you! "
             if unrated:
@@ -412,14 +421,17 @@ class RatingService:
                 scores={c: getattr(r, c) for c in CRITERIA} if r else {},
                 comment=r.comment if r else "", significant_error=bool(r.significant_error) if r else False))
         draft = session.scalar(select(RatingDraft.data).where(RatingDraft.assignment_id == assignment.id))
+        protocol = protocol_service.protocol_view(session, assignment, protocols, [c.label for c in candidates])
         return CaseView(position=position, findings=assignment.case.findings, candidates=tuple(candidates),
-                        rated=len(mine) >= len(assignment.label_order), message=message, draft=draft or None,
+                        rated=position not in unrated, message=message, draft=draft or None, protocol=protocol,
                         **common)
 
     # --- writing --------------------------------------------------------------------------
-    def save_draft(self, token: str, position: object, draft: object, active_ms: object = 0) -> datetime:
+    def save_draft(self, token: str, position: object, draft: object, active_ms: object = 0,
+                   protocol: object = None) -> datetime:
         """Keep the unsubmitted values of the case at `position` (replacing the previous draft) and add
-        the page's active time. draft None only adds the time. Returns when it was saved."""
+        the page's active time. draft None only adds the time. protocol: the errors/pairwise values
+        (rating/protocols), kept under the draft's "protocol" key. Returns when it was saved."""
         active = parse_active_ms(active_ms)
         with unit_of_work(self.session_factory) as session:
             rater = self._rater(session, token)
@@ -431,6 +443,8 @@ class RatingService:
             now = self._add_active(assignment, active)
             if draft is not None:
                 values = parse_draft(draft, [label_for(i) for i in range(len(assignment.label_order))])
+                if protocol is not None:
+                    values["protocol"] = self._protocol_values(session, rater, assignment, protocol, draft=True)
                 row = session.scalar(select(RatingDraft).where(RatingDraft.assignment_id == assignment.id))
                 if row is None:
                     session.add(RatingDraft(assignment_id=assignment.id, data=values, updated_at=now))
@@ -438,12 +452,27 @@ class RatingService:
                     row.data, row.updated_at = values, now
             return now
 
-    def submit(self, token: str, position: object, ratings: Sequence[Mapping], active_ms: object = 0) -> CaseView:
+    def _protocol_values(self, session: Session, rater: Rater, assignment: Assignment, raw: object,
+                         draft: bool) -> dict:
+        """The errors/pairwise values of a submission or draft, checked against the case's labelled texts."""
+        texts = dict(session.execute(select(Output.id, Output.text).where(Output.id.in_(assignment.label_order)))
+                     .all())
+        labelled = {label_for(i): display_text(texts[oid]) for i, oid in enumerate(assignment.label_order)}
+        try:
+            values = protocol_service.parse_protocol_values(
+                raw, protocol_service.study_protocols(session, rater.study_id), labelled, draft=draft)
+        except ProtocolError as exc:
+            raise RatingError(str(exc)) from None
+        return protocol_service.as_json(values) if draft else values
+
+    def submit(self, token: str, position: object, ratings: Sequence[Mapping], active_ms: object = 0,
+               protocol: object = None) -> CaseView:
         """Save the ratings of every candidate of the case at `position`, then open the next case.
 
         All or nothing: one transaction, committed before this returns. Resubmitting a case
         updates the existing ratings (idempotent); a changed rating keeps its old values in
-        RatingEdit and its revision goes up. The case's draft is deleted. Raises RatingError
+        RatingEdit (errors/pairwise: in its history) and its revision goes up. `protocol` holds the
+        errors/pairwise values of a study with those protocols; `ratings` is empty without likert. The case's draft is deleted. Raises RatingError
         (nothing stored) on bad input.
         """
         if not isinstance(ratings, Sequence) or isinstance(ratings, (str, bytes)):
@@ -458,15 +487,19 @@ class RatingService:
                 raise RatingError("There is no case to rate here: you have reached the end of the study.")
             assignment = self._assignment(session, rater, pos)
             by_label = {label_for(i): oid for i, oid in enumerate(assignment.label_order)}
+            likert = "likert" in protocol_service.study_protocols(session, rater.study_id)
             seen = [p.label for p in parsed]
+            if seen and not likert:
+                raise RatingError("This study does not ask for 1-5 scores; send the protocol's values only.")
             foreign = [lab for lab in seen if lab not in by_label]
             if foreign:
                 raise RatingError(f"Candidate {foreign[0]} is not part of this case.")
             if len(set(seen)) != len(seen):
                 raise RatingError("Each candidate can be rated only once per submission.")
-            missing = [lab for lab in by_label if lab not in seen]
+            missing = [lab for lab in by_label if lab not in seen] if likert else []
             if missing:
                 raise RatingError(f"Please rate every candidate before submitting (missing: {', '.join(missing)}).")
+            extra = self._protocol_values(session, rater, assignment, protocol, draft=False)
             now = self._add_active(assignment, active)
             started = _utc(assignment.first_opened_at) or now
             # Time on task: the page's active time (visible and focused, summed over visits); a client
@@ -476,13 +509,15 @@ class RatingService:
             existing = self._own_ratings(session, assignment)
             shown = set(by_label.values())
             same_text = same_text_outputs(session, assignment.case_id)
-            for display_position, (label, output_id) in enumerate(by_label.items()):
+            for display_position, (label, output_id) in enumerate(by_label.items() if likert else ()):
                 new = next(p for p in parsed if p.label == label)
                 # the candidate stands for every output of the case with the same text: each gets the rating
                 same = [o for o in same_text.get(output_id, []) if o not in shown]
                 for oid in (output_id, *same):
                     self._save(session, rater, assignment, oid, label, display_position, new, existing, started,
                                now, time_on_task)
+            protocol_service.save_protocol_values(session, assignment, extra, by_label, same_text, started, now,
+                                                  time_on_task)
             session.execute(delete(RatingDraft).where(RatingDraft.assignment_id == assignment.id))
             session.flush()
             nxt = min(pos + 1, total)

@@ -1,7 +1,7 @@
 """A simulated rating study with known effects, for demos and for testing the analysis.
 
     python -m rating.simulate --db PATH [--seed 0] [--n-cases 40] [--n-raters 4] [--k 2]
-                              [--n-repeats 3] [--complete 1.0]
+                              [--n-repeats 3] [--complete 1.0] [--protocol likert|errors|pairwise]
 
 creates a study named "SIMULATED ..." with Study.simulated = True through the ordinary
 `rating.study_setup.create_study` (so the raters' tokens log in to the rater app), writes
@@ -18,6 +18,7 @@ boost is BOOST (1.0) for the boosted system and 0 otherwise; leniency ~ N(0, 0.3
 difficulty ~ N(0, 0.3) per case, opinion ~ N(0, 0.5) per (rater, output, criterion) and kept
 for the hidden repeat, occasion ~ N(0, 0.35) per rating. So the boosted system's mean is about
 one point above every other system on every criterion (a little less where scores hit 5).
+--protocol errors or pairwise simulates those protocols instead (rating/protocols/simulate.py).
 """
 from __future__ import annotations
 
@@ -231,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-repeats", type=int, default=SimulationConfig.n_repeats)
     p.add_argument("--complete", type=float, default=1.0, help="share of every queue already rated")
     p.add_argument("--name", default=None, help="study name ('SIMULATED' is prefixed)")
+    p.add_argument("--protocol", default="likert", choices=("likert", "errors", "pairwise"),
+                   help="what the simulated raters record (default: five 1-5 scores)")
     a = p.parse_args(argv)
     from db.engine import DatabaseRefused, DatabaseUnavailable, make_session_factory, prepare_database, unit_of_work
     from rating.study_setup import StudySetupError
@@ -241,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
                                name=a.name)
         factory = make_session_factory(prepare_database(a.db))
         with unit_of_work(factory) as session:
-            result = simulate_study(session, cfg)
+            if a.protocol == "likert":
+                result = simulate_study(session, cfg)
+            else:
+                from rating.protocols.simulate import simulate_protocol_study
+                result = simulate_protocol_study(session, cfg, a.protocol)
     except (ValueError, StudySetupError, DatabaseRefused, DatabaseUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--split", default="test", choices=("train", "validate", "test"))
     c.add_argument("--instructions", help="Markdown file of instructions shown to raters")
     c.add_argument("--expires", help="invitations stop working at this ISO date/time (UTC unless zoned)")
+    c.add_argument("--protocol", "--protocols", dest="protocols", default="likert",
+                   help="what raters record: likert, errors, pairwise, or combined, e.g. likert,errors")
+    c.add_argument("--gold", dest="gold_path", help="CSV of gold cases: case_id, planted_text, expected")
     c.add_argument("--display-names", default="",
                    help='names in figures and tables, e.g. "default=Radiology-Llama (ours),retrieval=Retrieval"')
 
@@ -96,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     cp = sub.add_parser("copy", help="copy a whole study database into an empty one (SQLite <-> PostgreSQL)")
     cp.add_argument("--from", dest="source", required=True, help="source: SQLite file or SQLAlchemy URL")
     cp.add_argument("--to", dest="target", required=True, help="target (empty): SQLite file or SQLAlchemy URL")
+    cp.add_argument("--snapshot", action="store_true",
+                    help="copy a SQLite file that a running app has open anyway (a snapshot: later ratings are "
+                         "not in the copy); without it such a source is refused")
     b = sub.add_parser("backup", help="consistent copy of the live SQLite database (safe while raters submit)")
     b.add_argument("--db", default=os.environ.get("RADLLAMA_DB"), help="SQLite file or sqlite:/// URL")
     b.add_argument("--out", required=True, help="backup file to create (must not exist)")
@@ -109,10 +115,12 @@ def _copy(args) -> int:
     from rating.study_copy import StudyCopyError, copy_study_database
 
     try:
-        report = copy_study_database(database_url(args.source), database_url(args.target))
+        report = copy_study_database(database_url(args.source), database_url(args.target), snapshot=args.snapshot)
     except StudyCopyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if report.warning():
+        print(report.warning(), file=sys.stderr)
     print(json.dumps(report.as_json()))
     return 0
 
@@ -123,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     from rating.admin import invitation_link
     from rating.importer import ImportFormatError
     from rating.invitations import normalise_public_url
+    from rating.protocols.gold import GoldFileError
     from rating.study_setup import RaterSpec, StudySetupError, add_rater, reissue_token, revoke_rater
     from reports.errors import MalformedFile
 
@@ -150,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                                    systems=_names(args.systems), import_path=args.import_path,
                                    include_reference=args.include_reference, k=args.k,
                                    n_calibration=args.calibration, n_repeats=args.repeats, split=args.split,
-                                   display_names=parse_display_names(args.display_names))
+                                   display_names=parse_display_names(args.display_names),
+                                   protocols=args.protocols, gold_path=args.gold_path)
             instructions = Path(args.instructions).read_text(encoding="utf-8") if args.instructions else ""
             expires = _when(args.expires) if args.expires else None
             created = build_study(factory, request,
@@ -163,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             for warning in created.warnings:
                 print(f"warning: {warning}", file=sys.stderr)
             print(f"Study {created.study_id} '{request.name}': {created.n_cases} cases, {created.n_systems} systems, "
-                  f"{created.n_outputs} outputs, {created.n_assignments} assignments.")
+                  f"{created.n_outputs} outputs, {created.n_assignments} assignments; protocol {request.protocols}.")
             with unit_of_work(factory) as session:
                 workloads = rater_workloads(session, created.study_id)
             head, *lines = workload_lines(workloads)
@@ -197,8 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _list(factory)
     except (StudySetupError, ImportFormatError, MalformedFile, FileNotFoundError, FileExistsError, DatabaseRefused,
-            DatabaseUnavailable) as exc:
+            DatabaseUnavailable, GoldFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except UnicodeError as exc:  # a lone surrogate in an argument (non-UTF-8 bytes); never a codec traceback
+        from rating.admin import user_error_message
+        print(f"error: {user_error_message(exc)}", file=sys.stderr)
         return 2
     return 0
 
@@ -211,7 +225,8 @@ def _list(factory) -> None:
 
     with unit_of_work(factory) as session:
         for study in session.scalars(select(Study).order_by(Study.id)):
-            print(f"Study {study.id} '{study.name}'{' (simulated)' if study.simulated else ''}")
+            print(f"Study {study.id} '{study.name}'{' (simulated)' if study.simulated else ''}"
+                  f" [{study.protocols}]")
             for r in session.scalars(select(Rater).where(Rater.study_id == study.id).order_by(Rater.id)):
                 n_assigned = session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == r.id))
                 n_rated = session.scalar(select(func.count(func.distinct(Rating.assignment_id)))

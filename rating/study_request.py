@@ -13,6 +13,8 @@ from generation.service import SystemService
 from rating.importer import load_outputs
 from rating.output_cache import OutputCache
 from rating.tells import TELLS_KEY, tell_warnings
+from rating.protocols.definitions import ProtocolError, parse_protocols, protocols_text
+from rating.protocols.gold import gold_cases_from, plant_gold, read_gold_file, store_gold
 from rating.study_setup import (REFERENCE_SYSTEM, CreatedStudy, RaterSpec, StudySetupError, StudySpec, SystemOutputs,
                                 create_study, generate_outputs, reference_outputs, sample_cases)
 
@@ -51,6 +53,10 @@ class StudyRequest:
     """Split to sample cases from (test keeps training cases out of the study)."""
     display_names: Mapping[str, str] = field(default_factory=dict)
     """System name -> name shown in figures and tables, e.g. {"default": "Radiology-Llama (ours)"}."""
+    protocols: str = "likert"
+    """What raters record: likert, errors, pairwise, or a combination such as "likert,errors"."""
+    gold_path: str | None = None
+    """CSV of gold (attention) cases: case_id, planted_text, expected (rating/protocols/gold.py)."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -63,6 +69,10 @@ class StudyRequest:
             raise StudySetupError("choose at least one system, an import file or the reference impression")
         if self.split not in ("train", "validate", "test"):
             raise StudySetupError("split must be train, validate or test")
+        try:
+            object.__setattr__(self, "protocols", protocols_text(parse_protocols(self.protocols)))
+        except ProtocolError as exc:
+            raise StudySetupError(str(exc)) from None
 
 
 def parse_display_names(text: str | None) -> dict[str, str]:
@@ -116,7 +126,11 @@ def build_study(session_factory, request: StudyRequest,
         pool = [r for r in pool if all(r.id in texts for texts in imported.values())]
         if not pool:
             raise StudySetupError("no report of the chosen split has an imported output from every imported system")
-    cases = sample_cases(pool, request.n, request.seed, request.stratify)
+    gold_specs = read_gold_file(request.gold_path) if request.gold_path else []
+    gold_reports = gold_cases_from(splits, gold_specs)
+    if gold_specs:
+        pool = [r for r in pool if r.id not in {g.case_id for g in gold_specs}]
+    cases = sample_cases(pool, request.n, request.seed, request.stratify) + gold_reports
     outputs: dict[str, SystemOutputs] = {}
     if request.systems:
         systems = systems or SystemService(splits.train)
@@ -130,14 +144,17 @@ def build_study(session_factory, request: StudyRequest,
     outputs = {name: replace(so, display_name=request.display_names.get(name, so.display_name))
                for name, so in outputs.items()}
     warnings = tell_warnings(outputs, {c.source for c in cases})
+    outputs, planted = plant_gold(gold_specs, outputs)
     spec = StudySpec(name=request.name, description=request.description, seed=request.seed, k=request.k,
-                     n_calibration=request.n_calibration, n_repeats=request.n_repeats,
+                     n_calibration=request.n_calibration, n_repeats=request.n_repeats, protocols=request.protocols,
+                     gold_cases=tuple(g.case_id for g in gold_specs),
                      config={"data_path": str(splits.path), "split": request.split, "n": request.n,
                              "stratify": request.stratify, "systems": list(request.systems),
                              "import_path": request.import_path, "include_reference": request.include_reference,
                              "display_names": dict(request.display_names), TELLS_KEY: list(warnings)})
     with unit_of_work(session_factory) as session:
         created = create_study(session, spec, cases, outputs, [RaterSpec(name=r.strip()) for r in request.raters])
+        store_gold(session, created.study_id, gold_specs, planted)
     for name in request.systems:
         cache.discard(name, outputs[name].settings)
     if progress:

@@ -28,6 +28,7 @@ from generation.base import FindingsError, GenerationError, GenerationSettings
 from generation.registry import UnknownSystem
 from generation.service import SystemService
 from rating.assignments import allocate_cases, build_queue
+from rating.protocols.definitions import ProtocolError, parse_protocols, protocols_text
 from rating.shared_texts import candidates_by_case
 from rating.output_cache import OutputCache, findings_key
 from rating.tokens import hash_token, new_token
@@ -66,10 +67,18 @@ class StudySpec:
     """Markdown shown to every rater in a collapsible panel (what to look for, how to use the scale)."""
     expires_at: datetime | None = None
     """After this moment no rater of the study can sign in (None: no study-wide expiry)."""
+    protocols: str = "likert"
+    """What raters record: likert, errors, pairwise, or a combination such as "likert,errors"."""
+    gold_cases: tuple[str, ...] = ()
+    """Case ids (Report.id) of gold cases: in every rater's queue, never calibration cases (rating/protocols/gold.py)."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise StudySetupError("a study needs a name")
+        try:
+            object.__setattr__(self, "protocols", protocols_text(parse_protocols(self.protocols)))
+        except ProtocolError as exc:
+            raise StudySetupError(str(exc)) from None
         if self.k is not None and self.k < 1:
             raise StudySetupError(f"k (raters per case) must be at least 1, not {self.k}")
         if self.n_calibration < 0 or self.n_repeats < 0:
@@ -240,13 +249,14 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
     """
     _check_inputs(session, spec, cases, outputs, raters)
     study = Study(name=spec.name.strip(), description=spec.description, seed=spec.seed, simulated=spec.simulated,
-                  instructions=spec.instructions, expires_at=spec.expires_at,
+                  instructions=spec.instructions, expires_at=spec.expires_at, protocols=spec.protocols,
                   config={**spec.config, "k": spec.k, "n_calibration": spec.n_calibration,
                           "n_repeats": spec.n_repeats, "n_cases": len(cases)})
     session.add(study)
     session.flush()
+    gold = set(spec.gold_cases)
     calibration_ids = set(c.id for c in random.Random(f"{spec.seed}|calibration-cases").sample(
-        list(cases), spec.n_calibration))
+        [c for c in cases if c.id not in gold], spec.n_calibration))
     case_rows: dict[str, Case] = {}
     for c in cases:
         row = Case(study_id=study.id, findings=c.findings, reference_impression=c.impression,
@@ -285,9 +295,10 @@ def create_study(session: Session, spec: StudySpec, cases: Sequence[Report],
         tokens[rater.name] = token
     session.flush()
     ids = {r.name: r.id for r in rater_rows}
-    own_keys = sorted(row.id for row in case_rows.values() if not row.calibration)
+    gold_keys = sorted(case_rows[cid].id for cid in gold)  # every rater gets every gold case
+    own_keys = sorted(row.id for cid, row in case_rows.items() if not row.calibration and cid not in gold)
     allocation = allocate_cases(own_keys, len(rater_rows), spec.k, spec.seed)
-    n_assign = sum(_write_queue(session, study, r, own) for r, own in zip(rater_rows, allocation, strict=True))
+    n_assign = sum(_write_queue(session, study, r, [*own, *gold_keys]) for r, own in zip(rater_rows, allocation, strict=True))
     return CreatedStudy(study_id=study.id, rater_tokens=tokens, rater_ids=ids, n_cases=len(cases),
                         n_systems=len(outputs), n_outputs=n_outputs, n_assignments=n_assign)
 
@@ -305,6 +316,8 @@ def _check_inputs(session: Session, spec: StudySpec, cases: Sequence[Report],
         raise StudySetupError("a study needs at least one system")
     if len(outputs) > 26:
         raise StudySetupError("at most 26 systems (labels A-Z) per study")
+    if "pairwise" in spec.protocols.split(",") and len(outputs) < 2:
+        raise StudySetupError("a pairwise study compares systems: it needs at least two")
     for name, so in outputs.items():
         if not name.strip():
             raise StudySetupError("system names cannot be empty")
@@ -323,7 +336,10 @@ def _check_inputs(session: Session, spec: StudySpec, cases: Sequence[Report],
         raise StudySetupError("rater names must be unique within a study")
     if spec.k is not None and spec.k > len(names):
         raise StudySetupError(f"k={spec.k} raters per case, but only {len(names)} raters")
-    if spec.n_calibration > len(cases):
+    unknown_gold = set(spec.gold_cases) - set(ids)
+    if unknown_gold:
+        raise StudySetupError(f"gold case(s) not among the cases: {', '.join(sorted(unknown_gold)[:3])}")
+    if spec.n_calibration > len(cases) - len(spec.gold_cases):
         raise StudySetupError(f"{spec.n_calibration} calibration cases, but only {len(cases)} cases")
     n_own = len(cases) - spec.n_calibration
     k = len(names) if spec.k is None else spec.k

@@ -36,6 +36,9 @@ def detect_format(path: str | Path) -> str:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"report file not found: {p}")
+    from reports.readers import refuse_special_file
+
+    refuse_special_file(p)
     name = p.name.lower()
     if p.is_dir() or name.endswith(".zip"):
         if p.is_dir() and (any(p.glob("*.xml")) or any(p.glob("*/*.xml"))):  # also an extracted NLMCXR archive
@@ -68,6 +71,9 @@ def load_reports(path: str | Path, fmt: str | None = None, **options) -> LoadRes
         raise FileNotFoundError(f"report file not found: {p}")
     if options.get("encoding") is None:
         options.pop("encoding", None)
+    from reports.readers import refuse_special_file
+
+    refuse_special_file(p)  # a named pipe would block the first open() for ever
     try:
         return _loader(fmt or detect_format(p))(p, **options)
     except (MalformedFile, FileNotFoundError):

@@ -13,7 +13,9 @@ Splits come from the official mimic-cxr-2.0.0-split.csv(.gz) (dicom_id,study_id,
 joined by study id (file sNNNNNNNN -> study_id NNNNNNNN). Pass `split_file`, or it is looked
 for beside the folder/zip and up to three folders above (and inside the zip). Reports whose study
 is absent from a split file are skipped and counted; with no split file at all the reports keep
-split=None and get a seeded split downstream.
+split=None and get a seeded split downstream. A split file naming one study with two different splits,
+or a split that is not train/validate/test, is refused naming the line; so is a zip holding one entry
+name twice, and one study (sNNNNNNNN) found twice with different texts (reports/record_rules.py).
 """
 from __future__ import annotations
 
@@ -26,7 +28,9 @@ from typing import Iterator
 from core.cleaning import clean_text
 from core.records import LoadResult, Report
 from reports.errors import MalformedFile
-from reports.readers import csv_records, decode_text, decompress_bytes, max_bytes, read_file_bytes, read_stream, too_big
+from reports.readers import (csv_records, decode_text, decompress_bytes, max_bytes, read_file_bytes, read_stream,
+                             refuse_special_file, too_big)
+from reports.record_rules import UniqueIds, visible
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,7 @@ def load_mimic(path: str | Path, remove_deid: bool = False, split_file: str | Pa
     """Load a MIMIC-CXR reports folder (the one holding files/, or files/ itself) or its zip."""
     p = Path(path)
     result = LoadResult(reports=[])
+    refuse_special_file(p)
     if p.is_dir():
         documents = _folder_documents(p)
         splits = _read_split_file(Path(split_file)) if split_file else _find_split_beside(p)
@@ -101,16 +106,17 @@ def load_mimic(path: str | Path, remove_deid: bool = False, split_file: str | Pa
     if splits is None:
         log.warning("no mimic-cxr-2.0.0-split.csv(.gz) found near %s; reports get a seeded split", p)
     n_files = 0
+    ids = UniqueIds(str(p))
     for name, raw in documents:
         n_files += 1
         match = _REPORT_PATH.search(name)
         stem, study_id = match.group(1), match.group(2)
         text = decode_text(raw, f"{p} entry {name}", encoding)
         findings, impression = extract_findings_impression(text, remove_deid)
-        if not findings:
+        if not visible(findings):
             result.skip("no findings")
             continue
-        if not impression:
+        if not visible(impression):
             result.skip("no impression")
             continue
         split = None
@@ -121,8 +127,8 @@ def load_mimic(path: str | Path, remove_deid: bool = False, split_file: str | Pa
                 continue
         subject = _SUBJECT.search(name)
         meta = {"study_id": study_id, "subject_id": subject.group(1) if subject else "", "file": name}
-        result.reports.append(Report(id=stem, findings=findings, impression=impression, source=source,
-                                     split=split, meta=meta))
+        ids.add(result, Report(id=stem, findings=findings, impression=impression, source=source, split=split,
+                               meta=meta), f"{p} entry {name}", name)
     if n_files == 0:
         raise MalformedFile(f"{p}: no reports in the MIMIC-CXR layout files/pNN/pNNNNNNNN/sNNNNNNNN.txt found")
     return result
@@ -150,8 +156,13 @@ def _zip_entries(path: Path, wanted) -> list[tuple[str, bytes]]:
                            key=lambda i: i.filename)
             if sum(i.file_size for i in infos) > budget:
                 raise too_big(str(path))
+            names: set[str] = set()
             for info in infos:
                 name = info.filename
+                if name in names:
+                    raise MalformedFile(f"{path}: entry {name}: twice in the zip; which one is meant is unclear, "
+                                        "so nothing is loaded")
+                names.add(name)
                 if info.flag_bits & 0x1:
                     raise MalformedFile(f"{path}: entry {name}: encrypted; decrypt the zip first")
                 with zf.open(info) as fh:
@@ -196,10 +207,17 @@ def _parse_split_csv(data: bytes, label: str) -> dict[str, str]:
     missing = [c for c in ("study_id", "split") if c not in fields]
     if missing:
         raise MalformedFile(f"{label}: split file lacks column(s) {', '.join(missing)}; found {fields}")
-    splits: dict[str, str] = {}
-    for _line, row in rows:
+    splits: dict[str, tuple[str, int]] = {}
+    for line, row in rows:
         study = str(row.get("study_id") or "").strip().lstrip("s").lstrip("0")
-        split = SPLIT_NAMES.get(str(row.get("split") or "").strip().lower())
-        if study and split:
-            splits.setdefault(study, split)
-    return splits
+        raw = str(row.get("split") or "").strip()
+        split = SPLIT_NAMES.get(raw.lower())
+        if raw and split is None:
+            raise MalformedFile(f"{label}: line {line}: split {raw[:40]!r} is not train, validate or test")
+        if not (study and split):
+            continue
+        first = splits.setdefault(study, (split, line))
+        if first[0] != split:
+            raise MalformedFile(f"{label}: line {line}: study {study} is {split!r} here but {first[0]!r} on line "
+                                f"{first[1]}; one study belongs to one split")
+    return {study: split for study, (split, _line) in splits.items()}

@@ -7,7 +7,9 @@ same report the same id; without a uId element the file name's stem is used.
 
 Accepts the .tgz/.tar.gz/.tar archive, a folder of .xml files (searched recursively) or one .xml file.
 Inside an archive or folder an unparseable report is skipped and counted; a damaged archive (bad
-CRC, truncated, a broken entry header) and a single .xml file that does not parse are errors.
+CRC, truncated, a broken entry header) and a single .xml file that does not parse are errors, and so
+are an archive holding one entry name twice and one report id with two different texts (the same
+report twice is loaded once and counted).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from core.cleaning import clean_text
 from core.records import LoadResult, Report
 from reports.errors import MalformedFile
 from reports.readers import read_file_bytes
+from reports.record_rules import UniqueIds, check_unicode, visible
 
 _UID_NUMBER = re.compile(r"^CXR(\d+)$", re.IGNORECASE)
 META_LABELS = {"INDICATION": "indication", "COMPARISON": "comparison"}
@@ -35,6 +38,7 @@ def load_openi_xml(path: str | Path, remove_deid: bool = False, source: str = "o
     result = LoadResult(reports=[])
     n_files = 0
     single = Path(path).is_file() and Path(path).name.lower().endswith(".xml")
+    ids = UniqueIds(str(path))
     for name, data in _xml_documents(Path(path)):
         n_files += 1
         if single:
@@ -42,7 +46,10 @@ def load_openi_xml(path: str | Path, remove_deid: bool = False, source: str = "o
         report = parse_report_xml(data, PurePosixPath(name).stem, result, remove_deid, source)
         if report is not None:
             report.meta["file"] = name
-            result.reports.append(report)
+            where = str(path) if single else f"{path} entry {name}"
+            for what, text in (("id", report.id), ("findings", report.findings), ("impression", report.impression)):
+                check_unicode(text, where, what)
+            ids.add(result, report, where, name)
     if n_files == 0:
         raise MalformedFile(f"{path}: no .xml report files found (expected NLMCXR_reports.tgz, a folder of "
                             "Open-i XML reports, or one .xml file)")
@@ -64,10 +71,10 @@ def parse_report_xml(data: bytes, fallback_id: str, result: LoadResult, remove_d
         return None
     findings = clean_text(sections.get("FINDINGS"), remove_deid)
     impression = clean_text(sections.get("IMPRESSION"), remove_deid)
-    if not findings:
+    if not visible(findings):
         result.skip("no findings")
         return None
-    if not impression:
+    if not visible(impression):
         result.skip("no impression")
         return None
     uid_node = root.find(".//uId")
@@ -118,11 +125,16 @@ def _tar_documents(path: Path) -> list[tuple[str, bytes]]:
             members = tar.getmembers()
             end = tar.offset
             documents = []
+            names: set[str] = set()
             for member in sorted((m for m in members if m.isfile() and m.name.lower().endswith(".xml")),
                                  key=lambda m: m.name):
                 if member.offset_data + member.size > len(data):
                     raise MalformedFile(f"{path}: entry {member.name}: truncated archive (the entry ends past "
                                         "the end of the data)")
+                if member.name in names:
+                    raise MalformedFile(f"{path}: entry {member.name}: twice in the archive; which one is meant "
+                                        "is unclear, so nothing is loaded")
+                names.add(member.name)
                 fh = tar.extractfile(member)
                 if fh is not None:
                     documents.append((member.name, fh.read()))

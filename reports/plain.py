@@ -1,7 +1,10 @@
 """Plain report files: JSONL (one object per line) or CSV, with `findings`, `impression` and an optional `id`.
 
 An optional `split` field/column with train/validate/test is kept as the report's split.
-A JSON file holding one array of such objects is accepted too.
+A JSON file holding one array of such objects is accepted too. The rules of reports/readers.py and
+reports/record_rules.py apply: a split that is not train/validate/test, a JSON number/boolean/object
+where text is expected, a lone surrogate, or one id with two different texts is refused naming the
+line. Rows without an id are numbered by their position among the records.
 """
 from __future__ import annotations
 
@@ -10,9 +13,9 @@ from typing import Iterable, Iterator
 
 from core.cleaning import clean_text
 from core.records import LoadResult, Report
-from core.splits import SPLITS
 from reports.errors import MalformedFile
-from reports.readers import csv_records, json_value, read_text
+from reports.readers import csv_records, json_value, jsonl_lines, read_text
+from reports.record_rules import UniqueIds, id_value, split_value, text_value, visible
 
 REQUIRED_FIELDS = ("findings", "impression")
 
@@ -37,8 +40,9 @@ def load_jsonl(path: str | Path, remove_deid: bool = False, source: str = "jsonl
             raise MalformedFile(f"{path}: expected a JSON array of objects")
         records: Iterable[tuple[str, object]] = ((f"{path} entry {i}", row) for i, row in enumerate(rows, 1))
     else:
-        records = _json_lines(str(path), text.splitlines())
+        records = _json_lines(str(path), jsonl_lines(text))
     n_objects = 0
+    ids = UniqueIds(str(path))
     keys_seen: set[str] = set()
     for number, (where, row) in enumerate(records, 1):
         if not isinstance(row, dict):
@@ -46,7 +50,7 @@ def load_jsonl(path: str | Path, remove_deid: bool = False, source: str = "jsonl
                                 f"got {type(row).__name__}")
         n_objects += 1
         keys_seen.update(row)
-        _add(result, row, number, remove_deid, source, where)
+        _add(result, ids, row, number, remove_deid, source, where)
     if not n_objects:
         raise MalformedFile(f"{path}: no reports in the file; expected JSONL with findings and impression per line")
     missing = [f for f in REQUIRED_FIELDS if f not in keys_seen]
@@ -73,38 +77,26 @@ def load_csv(path: str | Path, remove_deid: bool = False, source: str = "csv",
     if missing:
         raise MalformedFile(f"{path}: missing column(s) {', '.join(missing)}; found {header}. "
                             "A plain CSV needs the columns findings,impression (and optionally id).")
+    ids = UniqueIds(str(path))
     for number, (line, row) in enumerate(rows, 1):
         row = {k.lower(): v for k, v in row.items()}
-        _add(result, row, number, remove_deid, source, f"{path} line {line}")
+        _add(result, ids, row, number, remove_deid, source, f"{path} line {line}")
     return result
 
 
-def _add(result: LoadResult, row: dict, number: int, remove_deid: bool, source: str, where: str) -> None:
-    """Clean one row and append it, or count why it was skipped."""
-    findings = clean_text(_as_text(row.get("findings"), where, "findings"), remove_deid)
-    impression = clean_text(_as_text(row.get("impression"), where, "impression"), remove_deid)
-    if not findings:
+def _add(result: LoadResult, ids: UniqueIds, row: dict, number: int, remove_deid: bool, source: str,
+         where: str) -> None:
+    """Check and clean one row and append it, or count why it was skipped."""
+    findings = clean_text(text_value(row.get("findings"), where, "findings"), remove_deid)
+    impression = clean_text(text_value(row.get("impression"), where, "impression"), remove_deid)
+    report_id = id_value(row.get("id"), where) or str(number)
+    split = split_value(row.get("split"), where)
+    if not visible(findings):
         result.skip("no findings")
         return
-    if not impression:
+    if not visible(impression):
         result.skip("no impression")
         return
-    raw_id = row.get("id")
-    report_id = str(raw_id).strip() if raw_id not in (None, "") else str(number)
-    split = str(row.get("split") or "").strip().lower() or None
-    if split == "val":
-        split = "validate"
-    result.reports.append(Report(id=report_id, findings=findings, impression=impression, source=source,
-                                 split=split if split in SPLITS else None))
-
-
-def _as_text(value: object, where: str, field: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, list):  # sentences given as a list
-        return " ".join(str(v) for v in value if v is not None)
-    if isinstance(value, dict):
-        raise MalformedFile(f"{where}: {field} is a JSON object; expected text")
-    if isinstance(value, float) and value != value:
-        return None
-    return str(value)
+    place = where.rsplit(" ", 2)[-2:]
+    ids.add(result, Report(id=report_id, findings=findings, impression=impression, source=source, split=split),
+            where, " ".join(place))

@@ -8,10 +8,18 @@ file, the line/row/entry and what is wrong. Nothing is read partially:
 - compressed data is decompressed to at most `max_bytes()` (RADLLAMA_MAX_DECOMPRESSED_MB, default
   2048 MiB) against decompression bombs, and a truncated or corrupt stream (bad CRC, broken deflate
   data) is an error, never the part before the damage;
-- CSV is parsed strictly: an unbalanced quote, a row with more or fewer fields than the header and a
-  duplicated header column are errors naming the line or the column; fields up to the size cap load
+- CSV is parsed strictly: an unbalanced quote, a row with more or fewer fields than the header, a
+  duplicated header column and a row repeating the header (two exports pasted together) are errors
+  naming the line or the column; fields up to the size cap load
   (the csv module's 128 KiB default limit is lifted);
-- JSON NaN/Infinity and null are missing values; nesting too deep for the parser is an error.
+- JSON NaN/Infinity and null are missing values; nesting too deep for the parser is an error;
+- JSONL lines end at \n, \r\n or \r only (never at U+2028, U+0085 or other characters
+  str.splitlines() splits on: inside a JSON string they are text);
+- one byte-order mark at the very start is allowed; a second one (two BOMs, or one where a second
+  file was pasted on) is an error naming its line;
+- the path must be a regular file (or a folder where the format takes one): a named pipe, a device
+  or a socket is refused before it is opened (opening a FIFO waits for a writer for ever).
+Rules about the records themselves (types, ids, splits, repeated headers) are in reports/record_rules.py.
 """
 from __future__ import annotations
 
@@ -22,6 +30,8 @@ import io
 import json
 import lzma
 import os
+import re
+import stat
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -71,11 +81,28 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+_FILE_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def refuse_special_file(path: Path, label: str | None = None) -> None:
+    """Raise MalformedFile for a named pipe, device or socket (checked with stat, never opened)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing or unreadable: the caller's own error says so
+    for test, kind in _FILE_KINDS:
+        if test(mode):
+            raise MalformedFile(f"{label or path}: is {kind}, not a regular file; give the path of a report "
+                                "file or folder")
+
+
 def read_file_bytes(path: Path, decompress: bool = True) -> bytes:
     """The bytes of one file (gunzipped/bunzipped/unxz'ed when `decompress` and the magic says so), capped."""
     label = str(path)
     if path.is_dir():
         raise MalformedFile(f"{label}: is a folder, not a file")
+    refuse_special_file(path, label)
     try:
         with open(path, "rb") as fh:
             head = fh.read(6)
@@ -133,8 +160,10 @@ def decode_text(data: bytes, label: str, encoding: str | None = None) -> str:
         what = "not valid UTF-16" if codec == "utf-16" else f"byte 0x{data[offset]:02X} is not UTF-8"
         raise MalformedFile(f"{label}: line {_line_of(data, offset)}, byte {offset}: {what}; save the file as "
                             "UTF-8 (or UTF-16 with a byte-order mark), or give its encoding with --encoding") from None
-    if codec == "utf-16":
-        text = text.lstrip("\ufeff")
+    if "\ufeff" in text:
+        line = text.count("\n", 0, text.index("\ufeff")) + 1
+        raise MalformedFile(f"{label}: line {line}: a second byte-order mark (U+FEFF), where a second file was "
+                            "pasted on or a file was saved twice with a BOM; remove it")
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise MalformedFile(f"{label}: line {line}: contains NUL characters; this looks like a binary file, "
@@ -149,6 +178,18 @@ def _line_of(data: bytes, offset: int) -> int:
 def read_text(path: Path, encoding: str | None = None) -> str:
     """A text file (compressed or not) decoded as decode_text() does."""
     return decode_text(read_file_bytes(path), str(path), encoding)
+
+
+_JSONL_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of JSONL text, split at \\n, \\r\\n and \\r only: raw CR/LF cannot occur inside a JSON
+    string, while U+2028, U+0085, form feed ... can (str.splitlines() would cut those strings in two)."""
+    lines = _JSONL_LINE_END.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 # ------------------------------------------------------------------------------------------- CSV
@@ -180,6 +221,7 @@ def csv_records(text: str, label: str) -> tuple[list[str], Iterator[tuple[int, d
 
 def _rows(reader, names: list[str], label: str) -> Iterator[tuple[int, dict[str, str]]]:
     start = reader.line_num + 1
+    lowered = [n.lower() for n in names]
     while True:
         try:
             fields = next(reader)
@@ -194,6 +236,9 @@ def _rows(reader, names: list[str], label: str) -> Iterator[tuple[int, dict[str,
             span = f"lines {start}-{reader.line_num}" if reader.line_num > start else f"line {start}"
             quote = " (an unbalanced quote?)" if reader.line_num > start else ""
             raise MalformedFile(f"{label}: {span}: {len(fields)} fields where the header has {len(names)}{quote}")
+        if [f.strip().lower() for f in fields] == lowered:
+            raise MalformedFile(f"{label}: line {start}: the header row again (two files pasted together?); "
+                                "remove it, and check that the second file's rows are not duplicates")
         yield start, dict(zip(names, fields, strict=True))
         start = reader.line_num + 1
 

@@ -10,9 +10,23 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.lanes import require_slow
+
 ROOT = Path(__file__).resolve().parent.parent
 NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
 PRIVACY_VARS = ("GRADIO_ANALYTICS_ENABLED", "HF_HUB_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "TRANSFORMERS_OFFLINE")
+START_TIMEOUT_ENV = "RADLLAMA_TEST_START_TIMEOUT"
+DEFAULT_START_TIMEOUT_S = 480.0
+"""How long the test helpers wait for a server (the app, transformers serve, PostgreSQL) to answer, at least.
+The app starts in ~10-30 s on 2 quiet cores, but 120 s was exceeded at load average 13-23 (several app
+processes importing torch and gradio at once); 480 s stays under pytest.ini's 600 s per test. Set
+RADLLAMA_TEST_START_TIMEOUT (seconds) to wait longer on a slower machine."""
+
+
+def start_timeout(requested: float | None = None) -> float:
+    """The wait for a server to start: the caller's figure, raised to $RADLLAMA_TEST_START_TIMEOUT (default 480 s)."""
+    floor = float(os.environ.get(START_TIMEOUT_ENV) or DEFAULT_START_TIMEOUT_S)
+    return max(requested or 0.0, floor)
 
 
 def free_port() -> int:
@@ -56,21 +70,27 @@ class AppProcess:
 
 
 def start_app(tmp: Path, args: list[str], module: str | None = None, ready_path: str = "/",
-              timeout: float = 120.0, extra_env: dict | None = None, netguard: bool = True) -> AppProcess:
+              timeout: float | None = None, extra_env: dict | None = None, netguard: bool = True,
+              cwd: Path | None = None) -> AppProcess:
     """Run `python app.py ARGS --port P` (or `python -m MODULE`), by default with the network guard on.
 
     The privacy variables (and any admin secret of the caller's shell) are removed from the child's
     environment, so the app must set them itself. netguard=False runs the app unwrapped (benchmarks).
+    timeout: seconds to wait for an answer (start_timeout: at least $RADLLAMA_TEST_START_TIMEOUT).
+    cwd: the project folder to run (default: this one; e.g. a clone without ../shared beside it).
     """
+    require_slow("an app process")
+    timeout = start_timeout(timeout)
+    root = Path(cwd) if cwd else ROOT
     port = free_port()
     log_path, netguard_log = tmp / "app.log", tmp / "outbound.log"
     env = {k: v for k, v in os.environ.items() if k not in PRIVACY_VARS and k != "RADLLAMA_ADMIN_SECRET"}
     env.update(PYTHONUNBUFFERED="1", **(extra_env or {}))
     if netguard:
-        env.update(PYTHONPATH=os.pathsep.join([str(NETGUARD_DIR), str(ROOT)]), NETGUARD_LOG=str(netguard_log))
+        env.update(PYTHONPATH=os.pathsep.join([str(NETGUARD_DIR), str(root)]), NETGUARD_LOG=str(netguard_log))
     cmd = [sys.executable, *(["-m", module] if module else ["app.py"]), *args, "--port", str(port)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     app = AppProcess(proc, f"http://127.0.0.1:{port}", log_path, netguard_log)
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -83,4 +103,4 @@ def start_app(tmp: Path, args: list[str], module: str | None = None, ready_path:
         except OSError:
             time.sleep(0.5)
     app.stop()
-    raise RuntimeError(f"app did not answer within {timeout} s:\n{app.log()}")
+    raise RuntimeError(f"app did not answer within {timeout:.0f} s (set {START_TIMEOUT_ENV} to wait longer):\n{app.log()}")

@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import lzma
+import os
 import re
 import sys
 import tarfile
@@ -299,7 +300,132 @@ def build_corpus(root: Path) -> list[Case]:
     (quote_dir / "files/p10/p10000001/s50000001.txt").write_text(_mimic_text(1))
     (quote_dir / "mimic-cxr-2.0.0-split.csv").write_text('dicom_id,study_id,subject_id,split\nx,"50000001,10000001,train\n')
     cases.append(Case("mimic_split_quote", quote_dir, "mimic", error=r"split\.csv: line 2: .*unbalanced quote"))
+    # ---------------------------------------------------------------- issue 22: plausible files that load wrong
+    _plausible_cases(root, cases, ok, bad)
     return cases
+
+
+def _plausible_cases(root: Path, cases: list, ok, bad) -> None:
+    """Files that look right and used to load silently wrong (issue 22); each is refused naming the line."""
+    good = _csv()
+    # two exports pasted together: the second header becomes a report
+    bad("csv_pasted_exports.csv", good + good, r"line 5: the header row again")
+    bad("csv_pasted_exports_crlf.csv", _csv(newline="\r\n") * 2, r"line 5: the header row again")
+    bad("csv_pasted_header_other_case.csv", good + good.upper().replace('"', ""), r"line 5: the header row again")
+    bad("csv_pasted_header_spaces.csv", good + " id , findings ,impression\n" + '"z","Lungs.","Normal."\n',
+        r"line 5: the header row again")
+    bad("openi_pasted_exports.csv", _openi_csv() + _openi_csv(), r"line 5: the header row again")
+    # a second byte-order mark: at the very start (ids became row numbers) or where a second file begins
+    bad("csv_two_boms.csv", b"\xef\xbb\xbf\xef\xbb\xbf" + good.encode(), r"line 1: a second byte-order mark")
+    bad("csv_bom_mid_file.csv", b"\xef\xbb\xbf" + good.encode() + b"\xef\xbb\xbf" + good.encode().split(b"\n", 1)[1],
+        r"line 5: a second byte-order mark")
+    bad("csv_utf16_two_boms.csv", "\ufeff".encode("utf-16") + good.encode("utf-16-le"),
+        r"line 1: a second byte-order mark")
+    jl = "\n".join(json.dumps({"id": i, "findings": f, "impression": imp}) for i, f, imp in ROWS) + "\n"
+    bad("jsonl_two_boms.jsonl", b"\xef\xbb\xbf\xef\xbb\xbf" + jl.encode(), r"line 1: a second byte-order mark")
+    bad("openi_bom_in_field.csv", _openi_csv().replace("Cardiomegaly", "Cardio\ufeffmegaly"),
+        r"line 4: a second byte-order mark")
+    # duplicate ids with different texts (or the same report twice: loaded once, counted)
+    bad("csv_duplicate_id_other_text.csv", good + '"a","Something else.","Other."\n',
+        r"line 5: id 'a' again \(first on line 2\) with a different text")
+    bad("openi_duplicate_uid.csv", _openi_csv() + '2,n,n,x,"a","b","Other findings.","Other."\n',
+        r"line 5: id '2' again \(first on line 3\) with a different text")
+    bad("jsonl_duplicate_id_int_and_text.jsonl", jl + json.dumps({"id": 7, "findings": "x.", "impression": "y."}) + "\n"
+        + json.dumps({"id": "7", "findings": "z.", "impression": "w."}) + "\n", r"line 5: id '7' again \(first on line 4\)")
+    bad("csv_row_number_id_clash.csv", "id,findings,impression\n,Lungs.,Normal.\n1,Heart.,Big.\n",
+        r"line 3: id '1' again \(first on line 2\)")
+    ok("csv_duplicate_row_identical.csv", good + '"b","Small left pleural effusion.","Left effusion."\n', 3,
+       skipped={"duplicate of an earlier report": 1}, ids=["a", "b", "c"])
+    folder = root / "xml_folder_duplicate_uid"
+    folder.mkdir(exist_ok=True)
+    (folder / "1.xml").write_bytes(_xml("1", "Lungs clear.", "Normal."))
+    (folder / "1 copy.xml").write_bytes(_xml("1", "Lungs clear, edited.", "Normal."))
+    cases.append(Case("xml_folder_duplicate_uid", folder, "openi-xml", error=r"1\.xml: id '1' again \(first in "
+                      r"1 copy\.xml\) with a different text"))
+    # a split that is not train/validate/test
+    bad("csv_bad_split.csv", "id,findings,impression,split\na,Lungs.,Normal.,train\nb,Heart.,Big.,holdout\n",
+        r"line 3: split 'holdout' is not train, validate or test")
+    bad("csv_split_typo.csv", "id,findings,impression,split\na,Lungs.,Normal.,tets\n", r"line 2: split 'tets'")
+    bad("jsonl_split_number.jsonl", json.dumps({"id": "a", "findings": "L.", "impression": "N.", "split": 1}) + "\n",
+        r"line 1: split is a JSON number; expected text")
+    ok("csv_split_aliases.csv", "id,findings,impression,split\na,Lungs.,Normal.,Train\nb,Heart.,Big.,val\n"
+       "c,Ribs.,Fine., \n", 3, ids=["a", "b", "c"])
+    # JSON numbers, booleans, objects, lists where text is expected
+    for field_name, value, kind in (("findings", 42, "number"), ("impression", True, "boolean"),
+                                    ("findings", ["Lungs.", 3], "list holding a number"),
+                                    ("impression", [["a"]], "list holding a list"),
+                                    ("id", {"a": 1}, "object"), ("id", False, "boolean"), ("id", 1.5, "number"),
+                                    ("findings", 0, "number"), ("impression", None, None)):
+        row = {"id": "z", "findings": "Lungs.", "impression": "Normal.", field_name: value}
+        name = f"jsonl_{field_name}_{type(value).__name__}_{str(value)[:6]}.jsonl"
+        name = re.sub(r"[^A-Za-z0-9_.]", "", name)
+        if kind is None:
+            ok(name, jl + json.dumps(row) + "\n", 3, skipped={"no impression": 1})
+        else:
+            bad(name, jl + json.dumps(row) + "\n", rf"line 4: {field_name} is a JSON {re.escape(kind)}; expected text")
+    bad("json_array_findings_bool.json", json.dumps([{"findings": True, "impression": "x"}]),
+        r"entry 1: findings is a JSON boolean")
+    # lone surrogates (valid JSON escapes, not valid text)
+    bad("jsonl_lone_surrogate.jsonl", jl + '{"id": "d", "findings": "Lungs \\ud800 clear.", "impression": "N."}\n',
+        r"line 4: findings holds a lone surrogate")
+    bad("jsonl_lone_low_surrogate_id.jsonl", jl + '{"id": "\\udc00", "findings": "L.", "impression": "N."}\n',
+        r"line 4: id holds a lone surrogate")
+    ok("jsonl_surrogate_pair.jsonl", jl + '{"id": "d", "findings": "Lungs \\ud83d\\ude00.", "impression": "N."}\n', 4)
+    # line separators inside JSON strings are text, not line breaks
+    ok("jsonl_u2028_in_string.jsonl", jl + json.dumps({"id": "d", "findings": "A\u2028B.", "impression": "N\u0085."},
+                                                      ensure_ascii=False) + "\n", 4)
+    ok("jsonl_u2029_raw.jsonl", jl.replace("Cardiomegaly", "Cardio\u2029\u2028megaly"), 3)
+    ok("jsonl_cr_only.jsonl", jl.replace("\n", "\r"), 3, ids=["a", "b", "c"])
+    ok("csv_u2028_in_field.csv", good.replace("Cardiomegaly", "Cardio\u2028megaly\u0085"), 3, ids=["a", "b", "c"])
+    # texts made only of spaces and invisible characters are missing
+    ok("csv_zero_width_findings.csv", good + '"d","\u200b \u200b\u2060","Normal."\n', 3, skipped={"no findings": 1})
+    ok("jsonl_nbsp_impression.jsonl", jl + json.dumps({"id": "d", "findings": "L.", "impression": "\u00a0\ufe0f"}) + "\n",
+       3, skipped={"no impression": 1})
+    # MIMIC: a split file naming one study twice with different splits, an unknown split, a zip with a report twice
+    def mimic_dir(name: str, split_csv: str) -> Path:
+        d = root / name
+        (d / "files/p10/p10000001").mkdir(parents=True, exist_ok=True)
+        (d / "files/p10/p10000001/s50000001.txt").write_text(_mimic_text(1))
+        (d / "mimic-cxr-2.0.0-split.csv").write_text("dicom_id,study_id,subject_id,split\n" + split_csv)
+        return d
+
+    cases.append(Case("mimic_split_conflict", mimic_dir("mimic_split_conflict", "x,50000001,10000001,train\n"
+                      "y,50000002,10000001,test\nz,50000001,10000001,test\n"), "mimic",
+                      error=r"split\.csv: line 4: study 50000001 is 'test' here but 'train' on line 2"))
+    cases.append(Case("mimic_split_unknown", mimic_dir("mimic_split_unknown", "x,50000001,10000001,holdout\n"), "mimic",
+                      error=r"split\.csv: line 2: split 'holdout' is not train, validate or test"))
+    cases.append(Case("mimic_split_same_twice", mimic_dir("mimic_split_same_twice", "x,50000001,10000001,train\n"
+                      "y,50000001,10000001,train\n"), "mimic", n=1))
+    twice = root / "mimic_zip_entry_twice.zip"
+    with zipfile.ZipFile(twice, "w") as zf:
+        zf.writestr("files/p10/p10000001/s50000001.txt", _mimic_text(1))
+        zf.writestr("files/p10/p10000002/s50000002.txt", _mimic_text(2))
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            zf.writestr("files/p10/p10000001/s50000001.txt", _mimic_text(1).replace("clear", "hazy"))
+    cases.append(Case("mimic_zip_entry_twice.zip", twice, "mimic",
+                      error=r"entry files/p10/p10000001/s50000001\.txt: twice in the zip"))
+    moved = root / "mimic_zip_study_twice.zip"
+    with zipfile.ZipFile(moved, "w") as zf:
+        zf.writestr("files/p10/p10000001/s50000001.txt", _mimic_text(1))
+        zf.writestr("files/p11/p11000001/s50000001.txt", _mimic_text(9))
+    cases.append(Case("mimic_zip_study_twice.zip", moved, "mimic", error=r"id 's50000001' again"))
+    tar_twice = io.BytesIO()
+    with tarfile.open(fileobj=tar_twice, mode="w:gz") as tar:
+        for body in (_xml("1", "Lungs clear.", "Normal."), _xml("1", "Lungs hazy.", "Normal.")):
+            info = tarfile.TarInfo("ecgen-radiology/1.xml")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    bad("xml_archive_entry_twice.tgz", tar_twice.getvalue(), r"entry ecgen-radiology/1\.xml: twice in the archive")
+    # non-regular files given as the data path: refused at once, never opened (a FIFO's open() blocks)
+    for name, fmt in (("fifo_reports.csv", None), ("fifo_reports.jsonl", "jsonl"), ("fifo_nlmcxr.tgz", "openi-xml"),
+                      ("fifo_mimic.zip", "mimic")):
+        fifo = root / name
+        if not fifo.exists():
+            os.mkfifo(fifo)
+        cases.append(Case(name, fifo, fmt, error=rf"{re.escape(name)}: is a named pipe, not a regular file"))
+    cases.append(Case("dev_zero_as_csv", Path("/dev/zero"), "csv", error=r"/dev/zero: is a character device"))
 
 
 def main(argv: list[str]) -> int:
@@ -356,7 +482,7 @@ def build_import_corpus(root: Path) -> list[ImportCase]:
         error=r"line 4: the system name is missing or empty")
     add("imp_deep_json.jsonl", jl + "[" * 100_000 + "]" * 100_000 + "\n", error=r"line 4: JSON nested too deeply")
     add("imp_case_id_object.jsonl", jl + '{"case_id": {"a": 1}, "system": "sysA", "text": "x"}\n',
-        error=r"line 4: the case id must be text or a number")
+        error=r"line 4: the case id is a JSON object; expected text")
     add("imp_bad_json.jsonl", jl + "{oops\n", error=r"line 4: not valid JSON")
     add("imp_conflict.csv", csv_text + '1,sysA,"Different."\n', error=r"line 5: a second, different text")
     add("imp_empty.csv", "", error=r"empty file or empty header line")
@@ -365,4 +491,43 @@ def build_import_corpus(root: Path) -> list[ImportCase]:
     add("imp_nul.csv", csv_text.replace("Normal", "Nor\x00mal"), error=r"line 4: contains NUL characters")
     (root / "imp_folder.csv").mkdir(exist_ok=True)
     cases.append(ImportCase("imp_folder.csv", root / "imp_folder.csv", error=r"imp_folder\.csv: is a folder"))
+    # issue 22: the loaders' classes of plausible files, and odd text
+    add("imp_pasted_exports.csv", csv_text + csv_text, error=r"line 5: the header row again")
+    add("imp_pasted_header_upper.csv", csv_text + "CASE_ID , System,TEXT\n", error=r"line 5: the header row again")
+    add("imp_two_boms.csv", b"\xef\xbb\xbf\xef\xbb\xbf" + csv_text.encode(), error=r"line 1: a second byte-order mark")
+    add("imp_bom_mid_file.jsonl", jl.encode() + b"\xef\xbb\xbf" + jl.encode(), error=r"line 4: a second byte-order mark")
+    add("imp_conflict_jsonl_int_id.jsonl", jl + '{"case_id": 1, "system": "sysA", "text": "Other."}\n',
+        error=r"line 4: a second, different text for case '1'")
+    add("imp_text_number.jsonl", jl + '{"case_id": 3, "system": "sysA", "text": 42}\n',
+        error=r"line 4: the text is a JSON number; expected text")
+    add("imp_text_bool.jsonl", jl + '{"case_id": 3, "system": "sysA", "text": true}\n',
+        error=r"line 4: the text is a JSON boolean")
+    add("imp_text_list.jsonl", jl + '{"case_id": 3, "system": "sysA", "text": ["a", "b"]}\n',
+        error=r"line 4: the text is a JSON list")
+    add("imp_system_number.jsonl", jl + '{"case_id": 3, "system": 7, "text": "x"}\n',
+        error=r"line 4: the system name is a JSON number")
+    add("imp_system_bool.jsonl", jl + '{"case_id": 3, "system": false, "text": "x"}\n',
+        error=r"line 4: the system name is a JSON boolean")
+    add("imp_case_id_float.jsonl", jl + '{"case_id": 1.5, "system": "sysA", "text": "x"}\n',
+        error=r"line 4: the case id is a JSON number")
+    add("imp_lone_surrogate_text.jsonl", jl + '{"case_id": 3, "system": "sysA", "text": "Normal \\ud800."}\n',
+        error=r"line 4: the text holds a lone surrogate")
+    add("imp_lone_surrogate_system.jsonl", jl + '{"case_id": 3, "system": "sys\\udfff", "text": "x"}\n',
+        error=r"line 4: the system name holds a lone surrogate")
+    add("imp_long_system.csv", csv_text + f"3,{'S' * 10_000},x\n",
+        error=r"line 5: the system name is longer than 100 characters")
+    add("imp_long_case_id.jsonl", jl + json.dumps({"case_id": "c" * 5000, "system": "sysA", "text": "x"}) + "\n",
+        error=r"line 4: the case id is longer than 200 characters")
+    add("imp_blank_text_zwsp.csv", csv_text + '3,sysA,"\u200b \u200b\u200b"\n', error=r"line 5: the text is missing or empty")
+    add("imp_blank_text_nbsp_jsonl.jsonl", jl + json.dumps({"case_id": 3, "system": "sysA", "text": "\u00a0\u2060\ufeff"})
+        + "\n", error=r"line 4: the text is missing or empty")
+    add("imp_blank_system_zwsp.csv", csv_text + '3,"\u200b",x\n', error=r"line 5: the system name is missing or empty")
+    add("imp_u2028_in_text.jsonl", jl + json.dumps({"case_id": "3", "system": "sysB", "text": "Clear\u2028lungs\u0085."}, ensure_ascii=False) + "\n",
+        4)
+    add("imp_u2029_in_text.csv", csv_text + '3,sysB,"Clear\u2029lungs."\n', 4)
+    add("imp_cr_only.jsonl", jl.replace("\n", "\r"), 3)
+    fifo = root / "imp_fifo.csv"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    cases.append(ImportCase("imp_fifo.csv", fifo, error=r"imp_fifo\.csv: is a named pipe, not a regular file"))
     return cases

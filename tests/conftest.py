@@ -20,6 +20,21 @@ from core.records import Report  # noqa: E402
 SHARED_OPENI = ROOT.parent / "shared" / "data" / "openi" / "indiana_reports.csv"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before the test's fixtures start anything: remember whether it may start apps and browsers."""
+    from tests import lanes
+
+    lanes.unmarked_test = None if item.get_closest_marker("slow") else item.nodeid
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item):
+    from tests import lanes
+
+    lanes.unmarked_test = None
+
+
 @pytest.fixture
 def openi_csv_path() -> Path:
     if not SHARED_OPENI.exists():

@@ -13,7 +13,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.app_process import free_port, stop_process
+from tests.app_process import free_port, start_timeout, stop_process
+from tests.lanes import require_slow
 
 
 @dataclass
@@ -39,9 +40,12 @@ class ServedModel:
         stop_process(self.proc)
 
 
-def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, timeout: float = 180.0,
+def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, timeout: float | None = None,
                              extra_args: list[str] | None = None) -> ServedModel:
-    """`transformers serve MODEL_DIR --host 127.0.0.1 --port P --device cpu`, offline; waits for /health."""
+    """`transformers serve MODEL_DIR --host 127.0.0.1 --port P --device cpu`, offline; waits for /health
+    (tests.app_process.start_timeout: at least $RADLLAMA_TEST_START_TIMEOUT)."""
+    timeout = start_timeout(timeout)
+    require_slow("a transformers serve process")
     exe = shutil.which("transformers")
     if exe is None:
         raise RuntimeError("the `transformers` command is missing: pip install -r requirements-dev.txt "

@@ -94,7 +94,7 @@ class AppServer:
     def rater_url(self) -> str:
         return self.app.url + "/rate/"
 
-    def start(self, timeout: float = 90.0) -> "AppServer":
+    def start(self, timeout: float | None = None) -> "AppServer":
         self.starts += 1
         run_dir = self.log_dir / f"start-{self.starts}"
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -186,6 +186,7 @@ def _check_omission_rates(analysis, factory):
     """Table 1 reports each system's omission and addition rates, recomputed here from the stored texts."""
     from sqlalchemy import select
 
+    from core import consistency
     from core.omissions import check
     from db.models import Case, Output, System
 
@@ -199,6 +200,8 @@ def _check_omission_rates(analysis, factory):
         expected = np.mean([bool(check(f, t).omitted) for t, f in mine])
         assert t1.loc[system, "omission_rate"] == pytest.approx(expected)
         assert 0 <= t1.loc[system, "addition_rate"] <= 1
+        contradicting = np.mean([not consistency.check(t, f).consistent for t, f in mine])
+        assert t1.loc[system, "contradiction_rate"] == pytest.approx(contradicting)
     assert "omission_rate" in analysis.ratings.columns
 
 

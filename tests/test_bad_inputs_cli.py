@@ -75,7 +75,10 @@ def test_app_data_note_names_the_file(corpus):
 
 
 @pytest.mark.parametrize("kind, name", [("data", "openi_unbalanced_quote.csv"), ("data", "xml_archive_bad_header.tar"),
-                                        ("import", "imp_latin1.csv"), ("import", "imp_deep_json.jsonl")])
+                                        ("import", "imp_latin1.csv"), ("import", "imp_deep_json.jsonl"),
+                                        ("data", "jsonl_lone_surrogate.jsonl"), ("data", "csv_pasted_exports.csv"),
+                                        ("import", "imp_lone_surrogate_text.jsonl"),
+                                        ("import", "imp_long_system.csv")])
 def test_admin_tab_errors_are_one_line_user_errors(corpus, tmp_path, kind, name):
     """The admin tab shows any USER_ERRORS exception as its message (gr.Error): it must be one clear line."""
     from db.engine import make_session_factory, prepare_database
@@ -96,4 +99,48 @@ def test_admin_tab_errors_are_one_line_user_errors(corpus, tmp_path, kind, name)
         service.create_study("admin-secret-for-tests", request)
     message = str(info.value)
     assert name in message and "\n" not in message
+    factory.kw["bind"].dispose()
+
+
+
+def _split_jsonl(path: Path, surrogate: bool) -> Path:
+    """Three reports with an explicit split (two test, one train), the first test one with a lone surrogate."""
+    bad = "Lungs \\ud800 clear." if surrogate else "Lungs clear."
+    path.write_text(f'{{"id": "a", "findings": "{bad}", "impression": "No acute disease.", "split": "test"}}\n'
+                    '{"id": "b", "findings": "Small effusion.", "impression": "Left effusion.", "split": "test"}\n'
+                    '{"id": "c", "findings": "Big heart.", "impression": "Cardiomegaly.", "split": "train"}\n')
+    return path
+
+
+def test_study_create_refuses_lone_surrogate_data(tmp_path):
+    """Issue 22: a JSON "\\ud800" crashed `rating.study create` with a UnicodeEncodeError traceback."""
+    data = _split_jsonl(tmp_path / "surrogate.jsonl", surrogate=True)
+    proc = _run(["-m", "rating.study", "create", "--db", str(tmp_path / "s.db"), "--data", str(data),
+                 "--raters", "Dr A", "--systems", "constant", "--n", "2"], tmp_path)
+    _assert_one_line_error(proc, "surrogate.jsonl")
+    assert "line 1: findings holds a lone surrogate" in proc.stderr
+
+
+def test_admin_messages_never_show_a_codec_error(tmp_path):
+    """A lone surrogate that reaches the database some other way (a rater name typed through the API) gives a
+    plain message in the admin tab, not "'utf-8' codec can't encode character ..."."""
+    from db.engine import make_session_factory, prepare_database
+    from rating.admin import AdminService
+    from rating.study_request import StudyRequest
+    from rating.ui.admin_tab import USER_ERRORS
+
+    try:
+        from rating.admin import user_error_message
+    except ImportError:  # the version before issue 22 showed str(exc)
+        user_error_message = str
+    factory = make_session_factory(prepare_database(str(tmp_path / "admin.db")))
+    service = AdminService(factory, admin_secret="admin-secret-for-tests")
+    created = service.create_study("admin-secret-for-tests", StudyRequest(
+        name="s", raters=("Dr A",), data_path=str(_split_jsonl(tmp_path / "ok.jsonl", surrogate=False)), n=2,
+        systems=("constant",)))
+    with pytest.raises(USER_ERRORS) as info:
+        service.add_rater("admin-secret-for-tests", created.study_id, "Dr \ud800")
+    message = user_error_message(info.value)
+    assert "codec" not in message and "\\ud800" not in message and "\n" not in message, message
+    assert "not valid text" in message and "nothing was changed" in message
     factory.kw["bind"].dispose()

@@ -166,6 +166,7 @@ def test_read_only_file_is_refused_but_can_still_be_exported(rated, tmp_path):
         os.chmod(db, 0o644)
 
 
+@pytest.mark.slow  # starts `python app.py` (it exits at once, after importing gradio)
 def test_app_refuses_a_foreign_database_with_one_line(tmp_path):
     db = tmp_path / "other.db"
     con = sqlite3.connect(db)
@@ -346,3 +347,67 @@ def test_full_disk_and_read_only_give_plain_messages(rated, pragma, message):
     assert "sqlite" not in str(info.value).lower() and "PRAGMA" not in str(info.value)
     assert _counts(db) == n_before
     engine.dispose()
+
+
+# --------------------------------------------------------------------- failing or interrupted migrations (issue 22)
+
+def test_a_failing_migration_says_what_failed_and_that_the_file_is_unchanged(rated, tmp_path):
+    """Before issue 22: a traceback, then "The study database could not be reached"."""
+    db, _ = rated
+    engine = make_engine(str(db))
+    downgrade_schema(engine, "0003")
+    engine.dispose()
+    con = sqlite3.connect(db)  # someone added the column 0004 adds, by hand: the migration cannot run
+    con.execute("ALTER TABLE system ADD COLUMN display_name TEXT")
+    con.commit()
+    con.close()
+    before = _counts(db)
+    proc = subprocess.run([sys.executable, "-m", "rating.study", "list", "--db", str(db)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "could not be reached" not in proc.stderr
+    [line] = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert f"migration from schema 0003 to {db_engine.head_revision()} failed" in line and "duplicate column name" in line, line
+    assert "left unchanged" in line and ".bak" in line, line
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("select version_num from alembic_version").fetchone()[0] == "0003"
+    finally:
+        con.close()
+    assert _counts(db) == before
+
+
+def test_partial_backups_of_a_killed_migration_are_removed_on_the_next_start(rated):
+    db, _ = rated
+    leftover = db.with_name(f"{db.name}.pre-0004-20261204T120000Z.bak.partial")
+    leftover.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)  # what a SIGKILL mid-backup leaves
+    unrelated = db.with_name("notes.bak.partial")
+    unrelated.write_text("not ours")
+    prepare_database(str(db)).dispose()
+    assert not leftover.exists()
+    assert unrelated.exists()
+
+
+def test_checking_a_file_this_process_has_open_keeps_other_processes_from_deleting_its_wal(rated):
+    """Issue 22 (found by bench/bench_copy_live.py): the start-up check read the file's header with Python's
+    open()/close(), and closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+    included. Another process closing its last connection then took the file for unused, checkpointed and deleted
+    the WAL under the first process's feet: its later commits went to a deleted file ("disk I/O error",
+    "database disk image is malformed", ratings other processes never see)."""
+    db, created = rated
+    factory = make_session_factory(prepare_database(str(db)))
+    svc = RatingService(factory)
+    token = next(iter(created.rater_tokens.values()))
+    svc.submit(token, 0, _form(svc.open_case(token, 0), 2))  # this process has the file open, WAL in use
+    prepare_database(str(db)).dispose()  # a second check of the same file in this process (tests, benches, tools)
+    other = subprocess.run([sys.executable, "-c", f"import sqlite3; c = sqlite3.connect({str(db)!r}); "
+                            "c.execute('select count(*) from rating').fetchone(); c.close()"], check=False)
+    assert other.returncode == 0
+    assert Path(f"{db}-wal").exists(), "another process deleted the WAL this process is writing to"
+    svc.submit(token, 1, _form(svc.open_case(token, 1), 5, comment="after the check"))
+    seen = subprocess.run([sys.executable, "-c", f"import sqlite3; c = sqlite3.connect({str(db)!r}); print(c.execute("
+                           "\"select count(*) from rating where comment = 'after the check'\").fetchone()[0])"],
+                          capture_output=True, text=True, check=False)
+    factory.kw["bind"].dispose()
+    assert seen.stdout.strip() not in ("", "0"), seen.stderr[-500:]

@@ -21,9 +21,9 @@ def app(tmp_path_factory):
     from training.train import main as train
 
     tmp = tmp_path_factory.mktemp("demo_model_app")
-    cfg = tiny_config(tmp, max_validate_reports=4)
+    cfg = tiny_config(tmp, {"data.max_validate_reports": 4})
     final = train(cfg)
-    running = start_app(tmp, ["--no-build-model", "--model", str(final), "--data", cfg.data,
+    running = start_app(tmp, ["--no-build-model", "--model", str(final), "--data", cfg.data.path,
                               "--db", str(tmp / "study.db")])
     yield running
     running.stop()
@@ -107,6 +107,7 @@ def test_browser_shows_the_omission_check_under_the_impression(app):
             check = page.locator("#omission-check")
             expect(check).to_contain_text("Every positive observation", timeout=60_000)
             expect(check).to_contain_text("Cardiomegaly, Atelectasis, Pleural Effusion")
+            expect(page.locator("#consistency-check")).to_contain_text("no contradiction", timeout=60_000)
             kept = page.input_value("#impression textarea")
             page.click("#system input")
             page.get_by_role("option", name="Lead baseline (first sentence of the findings)").click()

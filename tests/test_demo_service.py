@@ -252,3 +252,14 @@ def test_small_models_run_on_one_torch_thread(monkeypatch):
         tune_for_interactive_use(LeadGenerator())  # baselines: nothing to tune, no error
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_tab_reports_a_contradicting_impression(toy_reports, tmp_path):
+    """The consistency check under the impression names the unqualified normal statement (issue 20's example)."""
+    service = make_service(toy_reports, tmp_path)
+    findings = "Large left pneumothorax with partial collapse of the left lung. Heart size normal."
+    text = service.consistency_markdown(findings, "A large left pneumothorax. No acute cardiopulmonary abnormality.")
+    assert "normal statement (Pneumothorax)" in text and '"No acute cardiopulmonary abnormality."' in text
+    fine = service.consistency_markdown(findings, "A large left pneumothorax. Otherwise, no acute cardiopulmonary abnormality.")
+    assert "no contradiction" in fine
+    assert service.consistency_markdown(findings, "") == "" and service.consistency_markdown(None, "x") == ""

@@ -37,7 +37,7 @@ def test_two_app_processes_on_postgresql_one_killed_mid_load_loses_nothing_and_r
     created = make_study(url, n_raters=N_RATERS, n_cases=N_CASES, n_calibration=0, n_repeats=0, name="two sites")
     site_a, site_b = (AppServer(url, log_path=tmp_path / f"site-{s}.log") for s in "ab")
     with ThreadPoolExecutor(2) as pool:  # both sites share the database and the admin secret
-        list(pool.map(lambda server: server.start(timeout=180), (site_a, site_b)))
+        list(pool.map(lambda server: server.start(), (site_a, site_b)))
     names = list(created.rater_tokens)
     home = {name: (site_a if i < N_RATERS // 2 else site_b) for i, name in enumerate(names)}
     acked: dict[str, list[int]] = {name: [] for name in names}

@@ -12,7 +12,7 @@ from tests.tiny_lm import tiny_reports
 
 FINDINGS = [r.findings for r in tiny_reports(8)]
 # One `transformers serve` per worker (conftest.served_tiny_model): keep its users on one worker.
-pytestmark = pytest.mark.xdist_group("transformers_serve")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("transformers_serve")]
 
 
 def test_endpoint_greedy_outputs_equal_the_same_models_hf_outputs(served_tiny_model, one_torch_thread):

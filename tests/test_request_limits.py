@@ -9,6 +9,8 @@ import pytest
 
 from tests.app_process import start_app
 
+pytestmark = pytest.mark.slow  # one app process for the module
+
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):

@@ -101,13 +101,42 @@ def test_consistency_term_prefers_the_candidate_that_keeps_the_findings_and_comp
     prompt = generator.prompts.prompts(findings)
     own = ["Model text."]
     retrieved = [{"No acute disease.": 0.9, "Large right pleural effusion.": 0.1}]
-    plain = RerankConfig(similarity_weight=8, complete_omissions=False)
+    plain = RerankConfig(similarity_weight=8, complete_omissions=False, score_rewrites=False)
     assert rerank(generator.model, generator.tokenizer, prompt, own, retrieved, plain, findings) == ["No acute disease."]
-    weighted = RerankConfig(similarity_weight=8, omission_weight=100, complete_omissions=False)
+    weighted = RerankConfig(similarity_weight=8, omission_weight=100, complete_omissions=False, score_rewrites=False)
     assert rerank(generator.model, generator.tokenizer, prompt, own, retrieved, weighted,
                   findings) == ["Large right pleural effusion."]
     completed = rerank(generator.model, generator.tokenizer, prompt, own, retrieved,
                        RerankConfig(similarity_weight=8), findings)
-    assert completed == ["Large right pleural effusion. No acute disease."]
+    assert completed == ["Large right pleural effusion. Otherwise, no acute disease."]  # never a bare "No acute ..."
     with pytest.raises(ValueError, match="omission_weight"):
         RerankConfig(omission_weight=-1)
+
+
+def test_a_normal_boilerplate_candidate_is_rewritten_and_scored_and_the_answer_never_contradicts(generator, monkeypatch):
+    """Issue 20: the retrieved "Clear lungs. No acute cardiopulmonary abnormality." beside a pneumothorax. The
+    model scores its repaired rewrite; whatever wins, the answer keeps the finding and has no bare normal statement."""
+    from core.consistency import check as consistency
+    from core.omissions import check
+    from generation import rerank as module
+    from generation.rerank import RerankConfig, rerank
+
+    findings = ["There is a large left pneumothorax with partial collapse of the left lung. Heart size normal."]
+    prompt = generator.prompts.prompts(findings)
+    boilerplate = "Clear lungs. No acute cardiopulmonary abnormality."
+    scored: list[str] = []
+    real = module.mean_log_likelihoods
+
+    def spy(model, tokenizer, prompts, targets, batch_size=32):
+        scored.extend(targets)
+        return real(model, tokenizer, prompts, targets, batch_size)
+
+    monkeypatch.setattr(module, "mean_log_likelihoods", spy)
+    for config in (RerankConfig(), RerankConfig(omission_weight=0, inconsistency_weight=0, similarity_weight=50)):
+        out = rerank(generator.model, generator.tokenizer, prompt, ["Model text."], [{boilerplate: 0.9}], config,
+                     findings)[0]
+        assert check(findings[0], out).complete and consistency(out, findings[0]).consistent, out
+        assert out.startswith("A large left pneumothorax with partial collapse of the left lung.")
+        assert "Otherwise, no acute cardiopulmonary abnormality." in out and "Clear lungs" not in out
+    rewrite = "A large left pneumothorax with partial collapse of the left lung. Otherwise, no acute cardiopulmonary abnormality."
+    assert rewrite in scored and boilerplate in scored

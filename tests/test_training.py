@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.tiny_lm import tiny_config, tiny_llama, tiny_reports, tiny_tokenizer
-from training.config import TrainConfig, load_recipe
+from training.config import load_recipe
 from training.instruct_data import IGNORE_INDEX, encode_example, encode_reports
 
 
@@ -23,14 +23,16 @@ def _accelerator(accum: int = 1):
 
 
 def test_recipes_load_and_bad_values_are_rejected(tmp_path):
+    from training.config import FinetuneConfig
+
     default = load_recipe("default")
     assert default.from_scratch and default.output_dir == "models/default"
-    with pytest.raises(ValueError, match="unknown recipe keys: learning_rat"):
-        load_recipe("default", learning_rat=1.0)
-    with pytest.raises(ValueError, match="finetune_method"):
-        TrainConfig(finetune_method="qlora")
+    with pytest.raises(ValueError, match="unknown recipe key 'finetune.learning_rat'"):
+        load_recipe("default", {"finetune.learning_rat": 1.0})
+    with pytest.raises(ValueError, match="finetune.method"):
+        FinetuneConfig(method="qlora")
     with pytest.raises(ValueError, match="multiple"):
-        TrainConfig(per_device_batch_size=3, effective_batch_size=128)
+        FinetuneConfig(per_device_batch_size=3, effective_batch_size=128)
     with pytest.raises(FileNotFoundError, match="known recipes"):
         load_recipe("no-such-recipe")
 
@@ -84,7 +86,7 @@ def test_tiny_model_loss_falls():
     torch.manual_seed(0)
     model = tiny_llama(tok)
     examples = encode_reports(tok, reports, PromptBuilder(reports, 1, 8), 192, exclude_self=True)
-    spec = LoopSpec("t", epochs=6, batch_size=8, accumulation=1, learning_rate=3e-3, weight_decay=0.0,
+    spec = LoopSpec(stage="t", epochs=6, batch_size=8, accumulation=1, learning_rate=3e-3, weight_decay=0.0,
                     warmup_ratio=0.0, seed=0)
     before = evaluation_loss(model, examples, 16, tok.pad_token_id, "cpu")
     opt, sched = make_optimizer(model, spec, 24)
@@ -123,11 +125,11 @@ def test_checkpoint_save_and_resume_round_trip(tmp_path):
     from generation.prompting import PromptBuilder
     from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop
 
-    cfg = tiny_config(tmp_path, lora_dropout=0.0)
+    cfg = tiny_config(tmp_path, {"lora.dropout": 0.0})
     reports = tiny_reports(16)
     tok = tiny_tokenizer(reports)
     examples = encode_reports(tok, reports, PromptBuilder(reports, 1, 8), 192, exclude_self=True)
-    spec = LoopSpec("t", epochs=3, batch_size=4, accumulation=1, learning_rate=3e-3, weight_decay=0.01,
+    spec = LoopSpec(stage="t", epochs=3, batch_size=4, accumulation=1, learning_rate=3e-3, weight_decay=0.01,
                     warmup_ratio=0.0, seed=0)
 
     def fresh():
@@ -170,7 +172,7 @@ def test_train_main_builds_final_folder_and_resumes(tmp_path):
     from generation.project_lm import load_checkpoint_generator
     from training.train import main
 
-    cfg = tiny_config(tmp_path, max_validate_reports=4)
+    cfg = tiny_config(tmp_path, {"data.max_validate_reports": 4})
     final = main(cfg)
     run_dir = tmp_path / "run"
     for name in ("config.json", "model.safetensors", "tokenizer.json", "config.yaml", "prompt_template.json",
@@ -200,13 +202,13 @@ def test_llama2_7b_recipe_wraps_a_local_llama_with_lora(tmp_path):
     local = tmp_path / "tiny-llama"
     LlamaForCausalLM(LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                  num_attention_heads=4, num_key_value_heads=4)).save_pretrained(local)
-    cfg = load_recipe("llama2-7b", model_name_or_path=str(local), output_dir=str(tmp_path / "out"))
-    assert load_recipe("llama2-7b").model_name_or_path == "meta-llama/Llama-2-7b-chat-hf"
-    assert cfg.per_device_batch_size * cfg.gradient_accumulation_steps(1) == 128
-    assert cfg.gradient_accumulation_steps(4) * 4 * cfg.per_device_batch_size == 128
-    assert (cfg.learning_rate, cfg.weight_decay, cfg.mixed_precision) == (3e-4, 0.01, "bf16")
-    assert cfg.finetune_method == "lora" and cfg.lora_target_modules == ["q_proj", "v_proj"]
-    model = prepare_for_finetuning(load_pretrained_model(cfg.model_name_or_path, cfg.mixed_precision), cfg)
+    cfg = load_recipe("llama2-7b", {"model.name_or_path": str(local), "output_dir": str(tmp_path / "out")})
+    assert load_recipe("llama2-7b").model.name_or_path == "meta-llama/Llama-2-7b-chat-hf"
+    assert cfg.finetune.per_device_batch_size * cfg.gradient_accumulation_steps(1) == 128
+    assert cfg.gradient_accumulation_steps(4) * 4 * cfg.finetune.per_device_batch_size == 128
+    assert (cfg.finetune.learning_rate, cfg.optimizer.weight_decay, cfg.mixed_precision) == (3e-4, 0.01, "bf16")
+    assert cfg.finetune.method == "lora" and cfg.lora.target_modules == ["q_proj", "v_proj"]
+    model = prepare_for_finetuning(load_pretrained_model(cfg.model.name_or_path, cfg.mixed_precision), cfg)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in trainable} == {"q_proj", "v_proj"}
     assert next(model.parameters()).dtype == torch.bfloat16
@@ -221,11 +223,13 @@ def _tiny_recipe(folder, name: str) -> str:
 
     from tests.tiny_lm import write_jsonl
 
-    cfg = tiny_config(folder, name=name, output_dir=str(folder / name),
-                      data=str(write_jsonl(folder / "reports.jsonl", tiny_reports(48))),
-                      pretrain_epochs=0, finetune_method="full", epochs=3, per_device_batch_size=4,
-                      effective_batch_size=8, max_train_reports=32, max_validate_reports=4, eval_every_steps=4,
-                      log_every_steps=1, keep_checkpoints=1, learning_rate=3e-3)
+    cfg = tiny_config(folder, {"name": name, "output_dir": str(folder / name),
+                               "data.path": str(write_jsonl(folder / "reports.jsonl", tiny_reports(48))),
+                               "pretrain.epochs": 0, "finetune.method": "full", "finetune.epochs": 3,
+                               "finetune.per_device_batch_size": 4, "finetune.effective_batch_size": 8,
+                               "data.max_train_reports": 32, "data.max_validate_reports": 4,
+                               "finetune.eval_every_steps": 4, "finetune.log_every_steps": 1,
+                               "finetune.keep_checkpoints": 1, "finetune.learning_rate": 3e-3})
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     return str(path)
@@ -299,8 +303,9 @@ def test_shipped_accelerate_configs_fit_the_llama2_7b_recipe():
     for cfg in (ddp, fsdp):
         assert cfg.mixed_precision == recipe.mixed_precision == "bf16" and not cfg.use_cpu
         steps = recipe.gradient_accumulation_steps(cfg.num_processes)  # raises when 128 does not divide
-        assert steps * cfg.num_processes * recipe.per_device_batch_size == recipe.effective_batch_size
+        ft = recipe.finetune
+        assert steps * cfg.num_processes * ft.per_device_batch_size == ft.effective_batch_size
     layer = fsdp.fsdp_config["fsdp_transformer_layer_cls_to_wrap"]
     assert hasattr(modeling_llama, layer)
     assert fsdp.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
-    assert recipe.finetune_method == "lora" and recipe.final_format == "adapter"  # what an FSDP run writes
+    assert recipe.finetune.method == "lora" and recipe.finetune.final_format == "adapter"  # what an FSDP run writes

@@ -46,12 +46,13 @@ def recipe_adapter_and_merged(tmp_path: Path) -> tuple[Path, Path, Path]:
 
     base = tiny_hf_folder(tmp_path / "tiny-llama")
     data = write_jsonl(tmp_path / "reports.jsonl", tiny_reports(48))
-    overrides = dict(model_name_or_path=str(base), output_dir=str(tmp_path / "run"), data=str(data), epochs=1,
-                     per_device_batch_size=4, effective_batch_size=8, max_seq_len=128, eval_every_steps=2,
-                     max_validate_reports=4, num_threads=1, mixed_precision="no", learning_rate=3e-2,
-                     gradient_checkpointing=False)
-    final = main(load_recipe("llama2-7b", **overrides))
+    overrides = {"model.name_or_path": str(base), "output_dir": str(tmp_path / "run"), "data.path": str(data),
+                 "finetune.epochs": 1, "finetune.per_device_batch_size": 4, "finetune.effective_batch_size": 8,
+                 "data.max_seq_len": 128, "finetune.eval_every_steps": 2, "data.max_validate_reports": 4,
+                 "num_threads": 1, "mixed_precision": "no", "finetune.learning_rate": 3e-2,
+                 "finetune.gradient_checkpointing": False}
+    final = main(load_recipe("llama2-7b", overrides))
     adapter = tmp_path / "adapter"
     shutil.copytree(final, adapter)
-    merged = main(load_recipe("llama2-7b", **overrides, final_format="merged"))  # resumes: no second training
+    merged = main(load_recipe("llama2-7b", {**overrides, "finetune.final_format": "merged"}))  # resumes: no retraining
     return base, adapter, merged

@@ -33,17 +33,20 @@ def write_jsonl(path: Path, reports: list[Report]) -> Path:
     return path
 
 
-def tiny_config(tmp_path: Path, **overrides):
-    from training.config import TrainConfig
+def tiny_config(tmp_path: Path, overrides: dict | None = None):
+    """A tiny LoRA recipe on 24 tiny reports; `overrides` by dotted key ({"finetune.max_steps": 5})."""
+    from training.config import config_from_dict
 
-    values = dict(name="tiny", output_dir=str(tmp_path / "run"), data=str(write_jsonl(tmp_path / "r.jsonl", tiny_reports())),
-                  num_threads=1, vocab_size=320, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
-                  max_position_embeddings=256, pretrain_epochs=1, pretrain_batch_size=4, pretrain_seq_len=32,
-                  finetune_method="lora", epochs=2, learning_rate=3e-3, per_device_batch_size=4,
-                  effective_batch_size=8, max_seq_len=192, retrieved_examples=1, max_example_words=8,
-                  eval_every_steps=2, early_stopping_patience=0, keep_checkpoints=1, seed=0)
-    values.update(overrides)
-    return TrainConfig(**values)
+    data = str(write_jsonl(tmp_path / "r.jsonl", tiny_reports()))
+    values = {"name": "tiny", "output_dir": str(tmp_path / "run"), "num_threads": 1, "seed": 0,
+              "data": {"path": data, "max_seq_len": 192, "retrieved_examples": 1, "max_example_words": 8},
+              "model": {"vocab_size": 320, "hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64,
+                        "max_position_embeddings": 256},
+              "pretrain": {"epochs": 1, "batch_size": 4, "seq_len": 32},
+              "finetune": {"method": "lora", "epochs": 2, "learning_rate": 3e-3, "per_device_batch_size": 4,
+                           "effective_batch_size": 8, "eval_every_steps": 2, "early_stopping_patience": 0,
+                           "keep_checkpoints": 1}}
+    return config_from_dict(values).with_values(overrides or {})
 
 
 def tiny_tokenizer(reports: list[Report] | None = None, vocab_size: int = 320):
@@ -56,8 +59,11 @@ def tiny_llama(tokenizer, seed: int = 0, **shape):
     from training.base_model import build_scratch_model
     from training.config import TrainConfig
 
-    cfg = TrainConfig(hidden_size=shape.get("hidden_size", 32), num_layers=shape.get("num_layers", 2),
-                      num_heads=2, intermediate_size=64, max_position_embeddings=256, max_seq_len=192, seed=seed)
+    from training.config import DataConfig, ModelConfig
+
+    cfg = TrainConfig(model=ModelConfig(hidden_size=shape.get("hidden_size", 32), num_layers=shape.get("num_layers", 2),
+                                        num_heads=2, intermediate_size=64, max_position_embeddings=256),
+                      data=DataConfig(max_seq_len=192), seed=seed)
     return build_scratch_model(cfg, tokenizer)
 
 

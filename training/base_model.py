@@ -11,9 +11,9 @@ def build_scratch_model(cfg: TrainConfig, tokenizer):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
-        max_position_embeddings=cfg.max_position_embeddings, tie_word_embeddings=True,
+        vocab_size=len(tokenizer), hidden_size=cfg.model.hidden_size, intermediate_size=cfg.model.intermediate_size,
+        num_hidden_layers=cfg.model.num_layers, num_attention_heads=cfg.model.num_heads, num_key_value_heads=cfg.model.num_heads,
+        max_position_embeddings=cfg.model.max_position_embeddings, tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(cfg.seed)
@@ -28,20 +28,20 @@ def load_pretrained_model(name_or_path: str, mixed_precision: str = "no"):
 
 
 def wrap_lora(model, cfg: TrainConfig):
-    """LoRA adapters on cfg.lora_target_modules; every other weight is frozen."""
+    """LoRA adapters on cfg.lora.target_modules; every other weight is frozen."""
     from peft import LoraConfig, get_peft_model
 
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=list(cfg.lora_target_modules), bias="none", task_type="CAUSAL_LM")
+    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=list(cfg.lora.target_modules), bias="none", task_type="CAUSAL_LM")
     return get_peft_model(model, lora)
 
 
 def prepare_for_finetuning(model, cfg: TrainConfig):
-    if cfg.gradient_checkpointing:
+    if cfg.finetune.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-        if cfg.finetune_method == "lora":
+        if cfg.finetune.method == "lora":
             model.enable_input_require_grads()
-    if cfg.finetune_method == "lora":
+    if cfg.finetune.method == "lora":
         return wrap_lora(model, cfg)
     for p in model.parameters():
         p.requires_grad_(True)

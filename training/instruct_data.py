@@ -23,6 +23,25 @@ def encode_reports(tokenizer, reports: Sequence[Report], builder: PromptBuilder,
     return out
 
 
+def tuning_reports(reports: Sequence[Report], abnormal_oversample: int = 1, restate_findings: bool = False
+                   ) -> list[Report]:
+    """The instruction-tuning reports: with `restate_findings` each impression repaired to keep every
+    significant finding of its findings without contradiction (core.consistency.complete_consistently);
+    reports with abnormal findings (core.omissions.positives) repeated `abnormal_oversample` times."""
+    from dataclasses import replace
+
+    from core.consistency import complete_consistently
+    from core.omissions import positives
+
+    out: list[Report] = []
+    for r in reports:
+        abnormal = bool(positives(r.findings))
+        if restate_findings and abnormal:
+            r = replace(r, impression=complete_consistently(r.findings, r.impression))
+        out.extend([r] * (abnormal_oversample if abnormal else 1))
+    return out
+
+
 def pack_texts(tokenizer, texts: Sequence[str], seq_len: int) -> list[Encoded]:
     """Concatenate texts (each ended by EOS) and cut into seq_len blocks for causal-LM pretraining."""
     stream: list[int] = []

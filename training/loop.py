@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from training.checkpoints import TrainingState
+from training.config import LoopSpec
 from training.instruct_data import Encoded, batch_loss, batches_per_epoch, collate, epoch_batches
 
 
@@ -44,38 +44,33 @@ class MetricsLog:
             fh.write(json.dumps(record) + "\n")
 
 
-@dataclass
-class LoopSpec:
-    """One stage's schedule."""
+def lr_factor(step: int, total_steps: int, warmup_ratio: float, min_lr_ratio: float) -> float:
+    """Learning rate of optimizer step `step` (0-based) as a fraction of the peak.
 
-    stage: str
-    epochs: float
-    batch_size: int
-    accumulation: int
-    learning_rate: float
-    weight_decay: float
-    warmup_ratio: float
-    seed: int
-    eval_every: int = 0
-    patience: int = 0
-    max_minutes: float | None = None
-    log_every: int = 10
-    max_steps: int | None = None
+    Linear warm-up over max(1, total x warmup_ratio) steps reaching the peak at the last warm-up
+    step ((step + 1) / warmup), then cosine decay to min_lr_ratio at total_steps. After the warm-up
+    this is transformers' get_cosine_with_min_lr_schedule_with_warmup (tests/test_training.py
+    compares them). Not that function itself: its warm-up is step / warmup, so the first step
+    trains at learning rate 0 (a wasted step), and switching would change every built model's
+    weights and the recorded weight hashes (docs/reproducible-builds.md) for no gain.
+    """
+    warmup = max(1, int(total_steps * warmup_ratio))
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def make_optimizer(model, spec: LoopSpec, total_steps: int):
+    """AdamW (no decay on biases and norms) and the stage's learning-rate schedule (lr_factor)."""
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=spec.learning_rate, betas=(0.9, 0.95))
-    warmup = max(1, int(total_steps * spec.warmup_ratio))
+                             {"params": no_decay, "weight_decay": 0.0}], lr=spec.learning_rate, betas=spec.betas)
 
     def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+        return lr_factor(step, total_steps, spec.warmup_ratio, spec.min_lr_ratio)
 
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
 
@@ -146,7 +141,7 @@ def run_loop(accelerator, model, optimizer, scheduler, train: Sequence[Encoded],
                 loss = summed / max(1, n_tokens)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+                    accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], spec.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             window_loss += float(loss.detach())

@@ -110,6 +110,12 @@ def _omissions(predictions, references, remove_deid: bool = False, findings=()) 
     return omission_rates(list(findings), list(predictions))
 
 
+def _contradictions(predictions, references, remove_deid: bool = False, findings=()) -> list[dict[str, float]]:
+    from core.consistency import contradiction_rates
+
+    return contradiction_rates(list(findings), list(predictions))
+
+
 def _verbatim(predictions, references, remove_deid: bool = False, train_impressions=frozenset()):
     from core.cleaning import clean_text
 
@@ -119,6 +125,10 @@ def _verbatim(predictions, references, remove_deid: bool = False, train_impressi
 OMISSIONS = Metric("omissions", ("omission_rate", "addition_rate"), _omissions,
                    {"omission_rate": "Omit %", "addition_rate": "Add %"}, needs=("findings",))
 """Share of reports whose impression leaves out (adds) a significant positive observation of the findings."""
+CONTRADICTIONS = Metric("consistency", ("contradiction_rate",), _contradictions, {"contradiction_rate": "Contradict %"},
+                        needs=("findings",))
+"""Share of reports whose impression contradicts itself or its findings (core.consistency): a significant
+finding beside an unqualified whole-study normal statement, or a denied finding."""
 VERBATIM = Metric("verbatim", ("verbatim_train",), _verbatim, {"verbatim_train": "Verbatim %"},
                   needs=("train_impressions",))
 """Share of outputs that are, word for word, an impression of a training report."""
@@ -134,11 +144,22 @@ def _omission_metric() -> Metric | None:
     return OMISSIONS
 
 
+def _consistency_metric() -> Metric | None:
+    try:
+        from core import consistency  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name == "core.consistency":
+            return None
+        raise
+    return CONTRADICTIONS
+
+
 def _verbatim_metric() -> Metric:
     return VERBATIM
 
 
-OPTIONAL_METRICS: tuple[Callable[[], Metric | None], ...] = (_chexpert_metric, _omission_metric, _verbatim_metric)
+OPTIONAL_METRICS: tuple[Callable[[], Metric | None], ...] = (_chexpert_metric, _omission_metric, _consistency_metric,
+                                                             _verbatim_metric)
 """Metrics whose module may be absent; each returns None when it cannot be built."""
 
 

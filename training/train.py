@@ -29,10 +29,12 @@ from core.records import Report
 from training.checkpoints import (TrainingState, latest_checkpoint, load_checkpoint, prune_checkpoints,
                                   save_checkpoint, step_dir, write_model_side_files)
 from core.build_lock import BUSY_EXIT_CODE, BuildBusy, build_lock
-from training.config import TrainConfig, load_recipe
+from training.config import TrainConfig, load_recipe, parse_set
 from generation.prompting import PromptBuilder
-from training.loop import LoopSpec, MetricsLog, make_optimizer, run_loop, total_optimizer_steps
-from core.paths import FINAL_META, PROJECT_ROOT
+from training.loop import MetricsLog, make_optimizer, run_loop, total_optimizer_steps
+from training.weights_hash import build_environment, compare, state_dict_sha256
+from core.home import home_dir
+from core.paths import FINAL_META
 
 
 @dataclass
@@ -44,9 +46,10 @@ class RunData:
 def load_data(cfg: TrainConfig) -> RunData:
     from reports.dataset import load_split
 
-    split = load_split(cfg.data)
-    train = split.train[: cfg.max_train_reports] if cfg.max_train_reports else split.train
-    val = split.validate[: cfg.max_validate_reports] if cfg.max_validate_reports else split.validate
+    d = cfg.data
+    split = load_split(d.path)
+    train = split.train[: d.max_train_reports] if d.max_train_reports else split.train
+    val = split.validate[: d.max_validate_reports] if d.max_validate_reports else split.validate
     if not train or not val:
         raise ValueError(f"need training and validation reports; got {len(train)} and {len(val)}")
     return RunData(list(train), list(val))
@@ -58,13 +61,13 @@ def build_tokenizer(cfg: TrainConfig, run_dir: Path, train: list[Report]):
     from training.tokenizer import prepare_pretrained_tokenizer, train_bpe_tokenizer
 
     if not cfg.from_scratch:
-        return prepare_pretrained_tokenizer(AutoTokenizer.from_pretrained(cfg.model_name_or_path))
+        return prepare_pretrained_tokenizer(AutoTokenizer.from_pretrained(cfg.model.name_or_path))
     folder = run_dir / "tokenizer"
     if (folder / "tokenizer.json").exists():
         tok = AutoTokenizer.from_pretrained(folder)
         tok.padding_side = "left"
         return tok
-    tok = train_bpe_tokenizer(train, cfg.vocab_size)
+    tok = train_bpe_tokenizer(train, cfg.model.vocab_size)
     tok.save_pretrained(folder)
     return tok
 
@@ -76,7 +79,7 @@ def build_base_model(cfg: TrainConfig, run_dir: Path, tokenizer, train: list[Rep
     from training.tokenizer import report_texts
 
     if not cfg.from_scratch:
-        return load_pretrained_model(cfg.model_name_or_path, cfg.mixed_precision)
+        return load_pretrained_model(cfg.model.name_or_path, cfg.mixed_precision)
     base_dir = run_dir / "base"
     built = (base_dir / "config.json").exists()
     accelerator.wait_for_everyone()  # every process has looked before the main process writes base/
@@ -84,10 +87,9 @@ def build_base_model(cfg: TrainConfig, run_dir: Path, tokenizer, train: list[Rep
         return load_pretrained_model(str(base_dir))
     model = build_scratch_model(cfg, tokenizer)
     log.write(stage="pretrain", event="model built", parameters=count_parameters(model)[1])
-    if cfg.pretrain_epochs > 0:
-        blocks = pack_texts(tokenizer, report_texts(train), cfg.pretrain_seq_len)
-        spec = LoopSpec("pretrain", cfg.pretrain_epochs, cfg.pretrain_batch_size, 1, cfg.pretrain_learning_rate,
-                        cfg.weight_decay, 0.05, cfg.seed, max_steps=cfg.pretrain_max_steps)
+    if cfg.pretrain.epochs > 0:
+        blocks = pack_texts(tokenizer, report_texts(train), cfg.pretrain.seq_len)
+        spec = cfg.loop_spec("pretrain", accelerator.num_processes)
         opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(blocks), spec, accelerator.num_processes))
         model, opt = accelerator.prepare(model, opt)
         run_loop(accelerator, model, opt, sched, blocks, spec, tokenizer.pad_token_id, log)
@@ -102,17 +104,16 @@ def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: Ru
                      log: MetricsLog):
     """Tune on findings -> impression with retrieved training examples in the prompt; returns (model, state)."""
     from training.base_model import count_parameters, prepare_for_finetuning
-    from training.instruct_data import encode_reports
+    from training.instruct_data import encode_reports, tuning_reports
 
-    builder = PromptBuilder(data.train, cfg.retrieved_examples, cfg.max_example_words)
-    train_ex = encode_reports(tokenizer, data.train, builder, cfg.max_seq_len, exclude_self=True)
-    val_ex = encode_reports(tokenizer, data.validate, builder, cfg.max_seq_len, exclude_self=False)
+    d = cfg.data
+    builder = PromptBuilder(data.train, d.retrieved_examples, d.max_example_words)
+    tuning = tuning_reports(data.train, cfg.finetune.abnormal_oversample, cfg.finetune.restate_findings)
+    train_ex = encode_reports(tokenizer, tuning, builder, d.max_seq_len, exclude_self=True)
+    val_ex = encode_reports(tokenizer, data.validate, builder, d.max_seq_len, exclude_self=False)
     model = prepare_for_finetuning(model, cfg)
     trainable, total = count_parameters(model)
-    spec = LoopSpec("finetune", cfg.epochs, cfg.per_device_batch_size,
-                    cfg.gradient_accumulation_steps(accelerator.num_processes), cfg.learning_rate,
-                    cfg.weight_decay, cfg.warmup_ratio, cfg.seed, cfg.eval_every_steps,
-                    cfg.early_stopping_patience, cfg.max_minutes, cfg.log_every_steps, max_steps=cfg.max_steps)
+    spec = cfg.loop_spec("finetune", accelerator.num_processes)
     opt, sched = make_optimizer(model, spec, total_optimizer_steps(len(train_ex), spec, accelerator.num_processes))
     state = TrainingState()
     last = latest_checkpoint(run_dir)
@@ -132,7 +133,7 @@ def instruction_tune(cfg: TrainConfig, run_dir: Path, model, tokenizer, data: Ru
             return
         folder = save_checkpoint(run_dir, accelerator.unwrap_model(model), None if sharded else opt, sched, st,
                                  cfg, tokenizer, weights=weights)
-        prune_checkpoints(run_dir, cfg.keep_checkpoints, st.best_step)
+        prune_checkpoints(run_dir, cfg.finetune.keep_checkpoints, st.best_step)
         log.write(stage="finetune", event="checkpoint saved", step=st.step, process=accelerator.process_index)
         print(f"checkpoint {folder.name} saved by process {accelerator.process_index} "
               f"of {accelerator.num_processes}", flush=True)
@@ -178,22 +179,24 @@ def write_final(cfg: TrainConfig, run_dir: Path, model, tokenizer, state: Traini
     final = run_dir / "final"
     if final.exists():
         shutil.rmtree(final)
-    base_ref = cfg.model_name_or_path or "../base"
+    base_ref = cfg.model.name_or_path or "../base"
+    final_format = cfg.finetune.final_format if cfg.finetune.method == "lora" else "merged"
     if sharded:
         from safetensors.torch import load_file
 
         model.save_pretrained(final, state_dict=load_file(str(best / "trainable.safetensors")))
     else:
-        if cfg.finetune_method == "lora" and cfg.final_format == "merged":
+        if cfg.finetune.method == "lora" and cfg.finetune.final_format == "merged":
             model = model.merge_and_unload()
         model.save_pretrained(final)
     write_model_side_files(final, cfg, tokenizer)
-    meta = {"format": cfg.final_format if cfg.finetune_method == "lora" else "merged", "base_model": base_ref,
-            "retrieved_examples": cfg.retrieved_examples, "max_example_words": cfg.max_example_words,
-            "max_seq_len": cfg.max_seq_len, "data": cfg.data, "max_train_reports": cfg.max_train_reports,
+    meta = {"format": final_format, "base_model": base_ref,
+            "retrieved_examples": cfg.data.retrieved_examples, "max_example_words": cfg.data.max_example_words,
+            "max_seq_len": cfg.data.max_seq_len, "data": cfg.data.path, "max_train_reports": cfg.data.max_train_reports,
             "train_reports": len(data.train), "best_step": state.best_step, "best_val_loss": state.best_val_loss,
-            "recipe": cfg.name, "steps": state.step, "cut_by_time": state.cut_by_time}
-    (final / FINAL_META).write_text(json.dumps(meta, indent=2))
+            "recipe": cfg.name, "steps": state.step, "cut_by_time": state.cut_by_time,
+            "weights_sha256": state_dict_sha256(final), "built_with": build_environment()}
+    (final / FINAL_META).write_text(json.dumps(meta, indent=2))  # last: its presence marks a finished build
     return final
 
 
@@ -206,10 +209,10 @@ def main(cfg: TrainConfig) -> Path:
     accelerator = Accelerator(gradient_accumulation_steps=cfg.gradient_accumulation_steps(
         int(os.environ.get("WORLD_SIZE", "1"))), mixed_precision=cfg.mixed_precision)
     sharded = _is_fsdp(accelerator)
-    if sharded and not (cfg.finetune_method == "lora" and cfg.final_format == "adapter"):
-        raise SystemExit("error: FSDP runs write a LoRA adapter: use finetune_method: lora and final_format: adapter "
+    if sharded and not (cfg.finetune.method == "lora" and cfg.finetune.final_format == "adapter"):
+        raise SystemExit("error: FSDP runs write a LoRA adapter: use finetune.method: lora and finetune.final_format: adapter "
                          "(the llama2-7b recipe does), or DDP (training/accelerate/ddp.yaml)")
-    run_dir = cfg.run_dir(PROJECT_ROOT)
+    run_dir = cfg.run_dir(home_dir())  # a relative output_dir is inside the home folder ($RADLLAMA_HOME)
     run_dir.mkdir(parents=True, exist_ok=True)
     # Only the main process writes (and so locks) the run folder; the others follow it.
     with build_lock(run_dir) if accelerator.is_main_process else contextlib.nullcontext():
@@ -238,30 +241,51 @@ def _build(cfg: TrainConfig, run_dir: Path, accelerator, started: float) -> Path
         print(f"final model: {final} (best step {state.best_step}, val loss {state.best_val_loss:.4f}, "
               f"{minutes:.1f} min)")
         if state.cut_by_time:
-            print(f"WARNING: training was CUT by --max-minutes {cfg.max_minutes:g} at step {state.step}; "
+            print(f"WARNING: training was CUT by --max-minutes {cfg.finetune.max_minutes:g} at step {state.step}; "
                   "rebuild without it for the reproducible model.")
     return final
+
+
+def verify(cfg: TrainConfig, expect: str | None = None) -> None:
+    """--verify: exit 0 when the final weights match the recorded (and expected) hash, 1 when not."""
+    final = cfg.run_dir(home_dir()) / "final"
+    try:
+        ok, lines = compare(final, expect)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"error: {exc} (build it first: python -m training.train --recipe {cfg.name})") from None
+    print("\n".join(lines))
+    raise SystemExit(0 if ok else 1)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", default="default", help="recipe name in training/recipes/ or a YAML path")
-    p.add_argument("--output-dir", help="override the recipe's output_dir")
-    p.add_argument("--model", help="override model_name_or_path (hub id or local folder)")
-    p.add_argument("--data", help="override the report file")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="set any recipe field, e.g. --set finetune.learning_rate=1e-4 --set optimizer.betas=[0.9,0.999] "
+                        "(repeatable; values are YAML, checked against the field's type)")
+    p.add_argument("--output-dir", help="same as --set output_dir=DIR")
+    p.add_argument("--model", help="same as --set model.name_or_path=ID (hub id or local folder)")
+    p.add_argument("--data", help="same as --set data.path=FILE (the report file)")
     p.add_argument("--max-minutes", type=float,
-                   help="opt-in wall-clock cap on instruction tuning (the model then depends on machine speed)")
+                   help="same as --set finetune.max_minutes=N: opt-in wall-clock cap on instruction tuning "
+                        "(the model then depends on machine speed)")
+    p.add_argument("--verify", nargs="?", const="", metavar="HASH",
+                   help="train nothing: recompute the weights hash of the recipe's final/ and compare it with the "
+                        "hash and environment recorded at build time (and with HASH, a prefix, when given)")
     return p.parse_args(argv)
 
 
 def cli(argv=None) -> None:
     args = parse_args(argv)
-    overrides = {k: v for k, v in (("output_dir", args.output_dir), ("model_name_or_path", args.model),
-                                   ("data", args.data), ("max_minutes", args.max_minutes)) if v}
+    overrides = {k: v for k, v in (("output_dir", args.output_dir), ("model.name_or_path", args.model),
+                                   ("data.path", args.data), ("finetune.max_minutes", args.max_minutes)) if v}
     try:
-        cfg = load_recipe(args.recipe, **overrides)
+        overrides.update(parse_set(s) for s in args.sets)
+        cfg = load_recipe(args.recipe, overrides)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
+    if args.verify is not None:
+        verify(cfg, args.verify or None)
     try:
         main(cfg)
     except BuildBusy as exc:

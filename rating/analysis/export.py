@@ -34,6 +34,7 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,7 +46,9 @@ from sqlalchemy.orm import Session
 
 from db.models import Study
 from rating.analysis.config import AnalysisConfig
-from rating.analysis.summary import StudyAnalysis, analyze_study
+from rating.analysis.summary import StudyAnalysis
+from rating.protocols.export import protocol_sheets, write_protocol_files
+from rating.protocols.study_analysis import analyze_study_with_protocols
 from rating.analysis.tables import readable_sheets, spreadsheet_safe
 
 # Start-up matters here (`python -m rating.export` is timed end to end in bench/bench_export.py):
@@ -55,8 +58,6 @@ from rating.analysis.tables import readable_sheets, spreadsheet_safe
 
 LAYOUT_NOTE = ("One row per rating (one rater x one output of one system for one case); the five criteria "
                "are five score columns (1-5). repeat_index 1 marks a hidden repeat.")
-EXPORT_FILES = ("ratings.csv", "ratings.xlsx", "ratings.parquet", "figure4.png", "figure4.svg", "figure4.pdf",
-                "figure4_single_column.png", "figure4_single_column.svg", "figure4_single_column.pdf")
 SUMMARY_DIR = "summary"
 
 
@@ -130,12 +131,13 @@ def _write_summary_csvs(sheets: dict[str, pd.DataFrame], out_dir: Path) -> dict[
     return files
 
 
-def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[str, float] | None = None
-                    ) -> ExportResult:
+def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[str, float] | None = None,
+                    protocol=None) -> ExportResult:
     """Write the export files of an analysed study into out_dir (created if needed).
 
     CSV and Parquet (pyarrow), the XLSX and the figure are written concurrently: the heavy
-    parts (Arrow kernels, zlib, Agg rendering) release the GIL.
+    parts (Arrow kernels, zlib, Agg rendering) release the GIL. protocol: the study's errors, pairwise
+    and gold tables (rating.protocols.study_analysis.ProtocolAnalysis), written by rating.protocols.export.
     """
     from rating.analysis.xlsx import write_xlsx
 
@@ -145,7 +147,9 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     info = analysis.info
     started = time.perf_counter()
     summaries = readable_sheets(analysis.summary_sheets(), analysis.display_names, digits=4)
-    sheets = {"ratings": analysis.ratings, "about": about_table(analysis), **summaries}
+    tidy_extra, summary_extra = protocol_sheets(protocol) if protocol is not None else ({}, {})
+    summaries.update(readable_sheets(summary_extra, analysis.display_names, digits=4))
+    sheets = {"ratings": analysis.ratings, **tidy_extra, "about": about_table(analysis), **summaries}
     metadata = {"study_id": str(info["study_id"]), "study_name": info["name"],
                 "simulated": str(bool(info["simulated"])).lower(), "layout": LAYOUT_NOTE}
     table = pa.Table.from_pandas(analysis.ratings, preserve_index=False)
@@ -154,32 +158,35 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     with ThreadPoolExecutor(max_workers=2) as pool:
         tables = pool.submit(_write_csv_and_parquet, table, out, seconds)
         figure = pool.submit(_timed, seconds, "figure", _write_figures, analysis, out)
-        xlsx = _timed(seconds, "xlsx", write_xlsx, out / "ratings.xlsx", sheets, analysis.summary_sheets().keys())
+        xlsx = _timed(seconds, "xlsx", write_xlsx, out / "ratings.xlsx", sheets,
+                      [*analysis.summary_sheets().keys(), *summary_extra])
         files = {**tables.result(), "xlsx": xlsx, **_timed(seconds, "summary_csv", _write_summary_csvs, summaries, out)}
         files.update(figure.result())
+    if protocol is not None:
+        files.update(_timed(seconds, "protocols", write_protocol_files, protocol, out, analysis.systems,
+                            analysis.display_names, bool(info["simulated"]), metadata))
     seconds["files_wall"] = time.perf_counter() - started
     return ExportResult(study_id=info["study_id"], n_ratings=len(analysis.ratings), files=files, seconds=seconds)
 
 
 def export_study(session: Session, study_id: int, out_dir: str | Path,
-                 config: AnalysisConfig = AnalysisConfig()) -> ExportResult:
-    """Analyse one study and write its export files; seconds holds per-step timings."""
+                 config: AnalysisConfig = AnalysisConfig(), exclude_raters: Sequence[str] = (),
+                 min_gold_accuracy: float | None = None) -> ExportResult:
+    """Analyse one study (with its protocols and gold cases) and write its export files; seconds holds
+    per-step timings. exclude_raters / min_gold_accuracy: raters the PI leaves out of every statistic."""
     t = time.perf_counter()
-    analysis = analyze_study(session, study_id, config)
+    analysis, protocol = analyze_study_with_protocols(session, study_id, config, exclude_raters, min_gold_accuracy)
     seconds = {"load_and_analyse": time.perf_counter() - t}
-    return export_analysis(analysis, out_dir, seconds)
+    return export_analysis(analysis, out_dir, seconds, protocol)
 
 
-def newest_study_id(session: Session) -> int | None:
-    return session.scalar(select(Study.id).order_by(Study.id.desc()).limit(1))
-
-
-def export_private(session: Session, study_id: int, out: Path, config: AnalysisConfig) -> ExportResult:
+def export_private(session: Session, study_id: int, out: Path, config: AnalysisConfig,
+                   exclude_raters: Sequence[str] = (), min_gold_accuracy: float | None = None) -> ExportResult:
     """export_study for the CLI: the files carry the unblinded system column, so like the app's exports
     they are private (folders 0700, files 0600) whatever the caller's umask."""
     old = os.umask(0o077)
     try:
-        result = export_study(session, study_id, out, config)
+        result = export_study(session, study_id, out, config, exclude_raters, min_gold_accuracy)
     finally:
         os.umask(old)
     for path in result.files.values():  # files written over older ones keep their old mode otherwise
@@ -191,6 +198,10 @@ def export_private(session: Session, study_id: int, out: Path, config: AnalysisC
     return result
 
 
+def newest_study_id(session: Session) -> int | None:
+    return session.scalar(select(Study.id).order_by(Study.id.desc()).limit(1))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Export a rating study (CSV, XLSX, Parquet, Figure 4 PNG/SVG/PDF).")
     p.add_argument("--db", required=True, help="SQLite file path or SQLAlchemy URL")
@@ -198,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--study", type=int, default=None, help="study id (default: the newest study)")
     p.add_argument("--n-bootstrap", type=int, default=AnalysisConfig.n_bootstrap)
     p.add_argument("--seed", type=int, default=AnalysisConfig.seed)
+    p.add_argument("--exclude-raters", default="", help="pseudonyms left out of every statistic, e.g. R03,R05")
+    p.add_argument("--min-gold-accuracy", type=float, default=None,
+                   help="leave out raters whose accuracy on gold cases is below this share (0-1)")
     a = p.parse_args(argv)
     from db.engine import (DatabaseRefused, DatabaseUnavailable, check_database, make_engine, make_session_factory,
                            read_only_session)
@@ -225,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: no study {'in the database' if study_id is None else f'with id {study_id}'}",
                       file=sys.stderr)
                 return 2
-            result = export_private(session, study_id, out, config)
-    except (OSError, DatabaseUnavailable) as exc:
+            result = export_private(session, study_id, out, config,
+                                    [r.strip() for r in a.exclude_raters.split(",") if r.strip()],
+                                    a.min_gold_accuracy)
+    except (OSError, DatabaseUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result.as_json()))

@@ -12,7 +12,8 @@ import gradio as gr
 from db.engine import DatabaseUnavailable
 import pandas as pd
 
-from rating.admin import AdminDenied
+from core.protocol_scales import PROTOCOLS
+from rating.admin import AdminDenied, user_error_message
 from rating.form_values import whole_number
 from rating.importer import ImportFormatError
 from rating.invitations import Invitation
@@ -70,6 +71,12 @@ def build_admin_tab(service) -> None:
             upload = gr.File(label="Import outside outputs (CSV/JSONL: case_id, system, text)",
                              file_types=[".csv", ".jsonl", ".json"], type="filepath")
             reference = gr.Checkbox(label="Include the original impression as a blinded system", value=True)
+        with gr.Row():
+            protocols = gr.CheckboxGroup(choices=list(PROTOCOLS), value=["likert"], elem_id="admin-protocols",
+                                         label="Protocol: likert = five 1-5 scores, errors = error counts per "
+                                               "category (ReXVal/GREEN), pairwise = A/B preference with harm")
+            gold = gr.File(label="Gold cases (optional CSV: case_id, planted_text, expected)", file_types=[".csv"],
+                           type="filepath", elem_id="admin-gold")
         raters = gr.Textbox(label="Rater names (comma-separated)", placeholder="Dr A, Dr B", elem_id="admin-raters")
         display_names = gr.Textbox(label="Names in figures and tables (optional): system=Name, comma-separated",
                                    placeholder="default=Radiology-Llama (ours), retrieval=Retrieval",
@@ -97,7 +104,7 @@ def build_admin_tab(service) -> None:
         rater_md = gr.Markdown("")
 
     def on_create(secret_v, name_v, data_v, n_v, seed_v, strat_v, systems_v, upload_v, ref_v, raters_v, names_v,
-                  k_v, cal_v, rep_v, progress=gr.Progress()):
+                  k_v, cal_v, rep_v, protocols_v, gold_v, progress=gr.Progress()):
         try:
             service.require(secret_v)
             req = StudyRequest(name=name_v or "", raters=_names(raters_v), data_path=(data_v or "").strip() or None,
@@ -108,15 +115,16 @@ def build_admin_tab(service) -> None:
                                k=whole_number(k_v, "Raters per case", minimum=0) or None if k_v else None,
                                n_calibration=whole_number(cal_v or 0, "Calibration cases", minimum=0),
                                n_repeats=whole_number(rep_v or 0, "Hidden repeats", minimum=0),
-                               display_names=parse_display_names(names_v))
+                               display_names=parse_display_names(names_v),
+                               protocols=",".join(protocols_v or ()), gold_path=gold_v or None)
             created = service.create_study(secret_v, req, progress=lambda f, msg: progress(f, desc=msg))
             rows = service.invitations(created.rater_tokens)
             key = service.links_download(secret_v, rows, f"study-{created.study_id}-links.csv")
             workloads = service.workloads(secret_v, created.study_id)
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(user_error_message(exc), print_exception=False) from None
         summary = (f"Created study {created.study_id}: {created.n_cases} cases, {created.n_systems} systems, "
-                   f"{created.n_assignments} assignments.\n\n")
+                   f"{created.n_assignments} assignments; protocol {req.protocols}.\n\n")
         summary += "".join(f"**Warning:** {_markdown_text(w)}\n\n" for w in created.warnings)
         return (summary + _workload_markdown(workloads) + "\n\n" + _links_markdown(rows, key) + "\n\n"
                 + OPEN_STUDY_NOTE)
@@ -125,14 +133,14 @@ def build_admin_tab(service) -> None:
         try:
             rows = service.list_studies(secret_v)
         except AdminDenied as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(user_error_message(exc), print_exception=False) from None
         return pd.DataFrame(rows)
 
     def on_list_raters(secret_v, study_v):
         try:
             rows = service.list_raters(secret_v, whole_number(study_v, "Study id", minimum=1))
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(user_error_message(exc), print_exception=False) from None
         return pd.DataFrame([r.__dict__ for r in rows])
 
     def _rater_action(action):
@@ -147,13 +155,13 @@ def build_admin_tab(service) -> None:
                 rows = service.invitations({(name_v or "").strip(): token})
                 key = service.links_download(secret_v, rows, f"study-{study}-{action}-link.csv")
             except USER_ERRORS as exc:
-                raise gr.Error(str(exc), print_exception=False) from None
+                raise gr.Error(user_error_message(exc), print_exception=False) from None
             return _links_markdown(rows, key)
         return handler
 
     private = {"api_visibility": "private"}
     create.click(on_create, [secret, name, data_path, n, seed, stratify, chosen, upload, reference, raters,
-                             display_names, k, calibration, repeats], created_md, **private)
+                             display_names, k, calibration, repeats, protocols, gold], created_md, **private)
     refresh.click(on_list_studies, [secret], studies, **private)
     list_raters.click(on_list_raters, [secret, study_id], raters_table, **private)
     add_btn.click(_rater_action("add"), [secret, study_id, rater_name], rater_md, **private)

@@ -21,6 +21,7 @@ from markdown_it import MarkdownIt
 
 from db.models import ANCHORS, CRITERIA, CRITERION_TITLES, MAX_COMMENT_CHARS
 from db.engine import DatabaseUnavailable
+from rating.protocols.page_meta import protocol_page_meta
 from rating.service import AccessDenied, CaseView, RatingError, SessionKey
 
 PAGE_DIR = Path(__file__).resolve().parent / "rater_page"
@@ -46,8 +47,8 @@ def instructions_html(markdown: str) -> str:
 
 
 def _page_script(meta: dict) -> str:
-    css = (PAGE_DIR / "page.css").read_text()
-    js = (PAGE_DIR / "page.js").read_text()
+    css = (PAGE_DIR / "page.css").read_text() + (PAGE_DIR / "protocols.css").read_text()
+    js = (PAGE_DIR / "protocols.js").read_text() + (PAGE_DIR / "page.js").read_text()
     return f"const META = {json.dumps(meta)};\nconst CSS = {json.dumps(css)};\n{js}"
 
 
@@ -90,15 +91,16 @@ def build_rater_tab(service) -> None:
 
     def rater_draft(data, request: gr.Request):
         return _page_call(request, lambda key: {"saved_at": service.save_draft(
-            key, _field(data, "position"), _field(data, "draft"), _field(data, "active_ms", 0)).strftime("%H:%M:%S")})
+            key, _field(data, "position"), _field(data, "draft"), _field(data, "active_ms", 0),
+            _field(data, "protocol")).strftime("%H:%M:%S")})
 
     def rater_submit(data, request: gr.Request):
         ratings = _field(data, "ratings", [])
         return _page_call(request, lambda key: {"view": _view(service.submit(
-            key, _field(data, "position"), ratings, _field(data, "active_ms", 0)))})
+            key, _field(data, "position"), ratings, _field(data, "active_ms", 0), _field(data, "protocol")))})
 
     meta = {"criteria": list(CRITERIA), "titles": CRITERION_TITLES, "anchors": ANCHORS,
-            "max_comment": MAX_COMMENT_CHARS,
+            "max_comment": MAX_COMMENT_CHARS, "protocol": protocol_page_meta(),
             "notices": {code: {"text": text, "bad": bad} for code, (text, bad) in SIGN_IN_NOTICES.items()}}
 
     gr.HTML("", html_template=(PAGE_DIR / "page.html").read_text(), js_on_load=_page_script(meta),
@@ -130,12 +132,14 @@ def build_rater_tab(service) -> None:
         """Open the case after `position` (0-based), without rating it."""
         return _api(service.open_case, token, _step(position, +1))
 
-    def submit(token: str, position: int, ratings: list) -> dict:
+    def submit(token: str, position: int, ratings: list, protocol: dict | None = None) -> dict:
         """Save every candidate's rating of the case at `position` and open the next case.
 
         ratings: [{"label": "A", "understandability": 1-5, ..., "comment": "", "significant_error": false}, ...]
+        ([] in a study without the likert protocol); protocol: {"errors": {label: ...}, "pairs": {"A-B": ...}}
+        in a study with the errors or pairwise protocol (rating/protocols/definitions.py).
         """
-        return _api(service.submit, token, position, ratings)
+        return _api(service.submit, token, position, ratings, 0, protocol)
 
     for fn in (sign_in, previous_case, next_case, submit):
         gr.api(fn, api_name=fn.__name__)

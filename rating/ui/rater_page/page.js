@@ -16,6 +16,10 @@
     document.head.appendChild(style);
   }
 
+  // the errors/pairwise part of the page (protocols.js), for studies with those protocols
+  const PROTO = rwProtocolPart({ $, el, changed: () => changed(), submit: () => submit(),
+                                 nextUnrated: () => nextUnrated(), say: (t) => { $('rate-missing').textContent = t; } });
+
   // ---- theme (kept in a plain cookie, not in browser storage) -------------------------------
   function setTheme(dark) {
     document.body.classList.toggle('dark', dark);
@@ -200,17 +204,22 @@
       $('rate-finished-text').textContent = view.message;
       fillCaseButtons($('rate-finished-unrated'), unrated);
       st.order = [];
+      $('rate-protocol').hidden = true;
       window.scrollTo(0, 0);
       (unrated.length ? $('rate-finished-unrated').firstElementChild : $('rate-back')).focus();
       return;
     }
     $('rate-findings').textContent = view.findings;
     st.values = initialValues(view);
-    buildGrid(view);
-    paintValues();
+    const likert = (view.protocols || ['likert']).includes('likert');
+    $('rate-grid').parentElement.hidden = !likert;
+    $('rate-keys').hidden = !likert;
+    if (likert) { buildGrid(view); paintValues(); } else { $('rate-grid').replaceChildren(); st.order = []; }
+    PROTO.render(view);
     window.scrollTo(0, 0);
     const firstEmpty = st.order.findIndex((c) => st.values[c.dataset.label][c.dataset.crit] == null);
-    focusCell(firstEmpty < 0 ? 0 : firstEmpty);
+    if (likert && (firstEmpty >= 0 || !PROTO.active(view))) focusCell(firstEmpty < 0 ? 0 : firstEmpty);
+    else if (!PROTO.focusFirst()) focusCell(0);
   }
   function fillCaseButtons(box, positions) {
     box.replaceChildren();
@@ -310,7 +319,7 @@
     if (!sendDraft && !active) return;
     st.dirty = false;
     const payload = { position: st.view.position, draft: sendDraft ? JSON.parse(JSON.stringify(st.values)) : null,
-                      active_ms: active };
+                      protocol: sendDraft ? PROTO.values() : null, active_ms: active };
     const p = server.rater_draft(payload);
     st.saving = p;
     try {
@@ -363,17 +372,21 @@
       c.classList.toggle('missing', bad);
       if (bad) c.setAttribute('aria-invalid', 'true'); else c.removeAttribute('aria-invalid');
     }
-    if (missing.length) {
-      const names = missing.map((c) => 'Candidate ' + c.dataset.label + ': ' + META.titles[c.dataset.crit]);
-      $('rate-missing').textContent = 'Please give every score before submitting. Missing (' + missing.length + '): ' +
+    const protoMissing = PROTO.missing();
+    if (missing.length || protoMissing.length) {
+      const names = missing.map((c) => 'Candidate ' + c.dataset.label + ': ' + META.titles[c.dataset.crit])
+        .concat(protoMissing);
+      $('rate-missing').textContent = 'Please give every ' + (missing.length ? 'score' : 'answer') +
+        ' before submitting. Missing (' + names.length + '): ' +
         names.slice(0, 8).join('; ') + (names.length > 8 ? '; …' : '') + '. Your other entries are kept.';
-      focusCell(st.order.indexOf(missing[0]));
+      if (missing.length) focusCell(st.order.indexOf(missing[0])); else protoMissing.focus();
       return;
     }
     clearTimeout(st.timer);
     if (st.saving) { try { await st.saving; } catch (err) { /* the submit below carries every value */ } }
-    const ratings = st.view.candidates.map((c) => ({ label: c.label, ...st.values[c.label] }));
-    await call('rater_submit', { position: st.view.position, ratings, active_ms: takeActive() });
+    const ratings = st.order.length ? st.view.candidates.map((c) => ({ label: c.label, ...st.values[c.label] })) : [];
+    await call('rater_submit', { position: st.view.position, ratings, protocol: PROTO.values(),
+                                 active_ms: takeActive() });
   }
   async function go(position) {
     if (!st.view || st.busy || position < 0 || position > st.view.total) return;
