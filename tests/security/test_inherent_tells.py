@@ -14,9 +14,11 @@ import sys
 import pytest
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
+from db.models import Study
 from rating.admin import AdminService
 from rating.analysis.summary import analyze_study
 from rating.study_request import StudyRequest
+from rating.tells import stored_warnings
 from tests.rating_support import ROOT, server_env, toy_cases
 
 SECRET = "inherent-tells-admin-secret-01"
@@ -44,6 +46,7 @@ def test_admin_study_creation_warns_stores_and_analysis_shows_the_tells(tmp_path
     assert "lead" in text and "first sentence of the findings" in text
     assert "reference" in text and "public" in text
     with unit_of_work(factory) as session:
+        assert stored_warnings({"config": session.get(Study, created.study_id).config}) == list(created.warnings)
         notes = "\n".join(analyze_study(session, created.study_id).notes)
     assert all(w in notes for w in created.warnings)
 

@@ -25,7 +25,7 @@ from tests.security.flood import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("security_queue_flood")]
 
-N_FLOOD = 60
+N_FLOOD = 100
 VISITOR_MAX_S = float(os.environ.get("RADLLAMA_TEST_VISITOR_MAX_S", "60"))
 """Generous for a loaded 2-core machine; the benchmark reports the real numbers."""
 
@@ -42,8 +42,8 @@ def test_one_client_cannot_fill_the_queue(tmp_path):
         accepted = [r for r in results if r[0] == 200]
         refused = [r for r in results if r[0] == 503]
         # Jobs that finish during the burst free their places (the cap bounds jobs waiting or running at
-        # once), so a few more than per_client get in over the burst; unbounded, all 60 were queued.
-        assert len(accepted) <= N_FLOOD // 4, f"{len(accepted)} of {N_FLOOD} flood jobs were queued"
+        # once), so a few more than per_client get in over the burst; unbounded, all of them were queued.
+        assert len(accepted) <= 3 * QueueLimits.per_client, f"{len(accepted)} of {N_FLOOD} flood jobs were queued"
         assert len(accepted) >= QueueLimits.per_client
         assert len(accepted) + len(refused) == N_FLOOD
         assert "per visitor" in refused[0][1]
