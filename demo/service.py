@@ -252,6 +252,14 @@ class GenerationService:
         Raises FindingsError for unusable findings and GenerationError when the system cannot answer.
         """
         key, notices = self.resolve(system)
+        if key == PROJECT:
+            try:
+                self.generator(PROJECT)
+            except GenerationError as exc:  # e.g. a model that retrieves examples, on a machine without the data
+                fallback = self.fallback_system()
+                notices = notices + [f"The project model cannot answer here ({exc}), so the {fallback} baseline "
+                                     "answered."]
+                key = fallback
         with self.systems.turn(self.registry_spec(key)) as generator:
             started = time.perf_counter()  # generation time: waiting for another request's turn excluded
             prepared = generator.prepare(findings, settings)

@@ -135,6 +135,20 @@ def test_no_data_means_no_build_is_announced(no_data, monkeypatch, capsys, tmp_p
         service.builder.stop()
 
 
+def test_a_model_that_cannot_load_here_falls_back_with_a_note(no_data, tmp_path):
+    """Seen from a fresh clone: a prebuilt model that retrieves training examples, on a Space whose data download
+    failed, made every /generate for the default system an error ("System 'default' is not available")."""
+    from demo.service import GenerationService
+
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")  # looks like a checkpoint, cannot be loaded
+    service = GenerationService.from_config(model_path=str(broken), build_if_missing=False)
+    answer = service.generate(ABNORMAL_FINDINGS)
+    assert answer.system == "lead" and answer.impression
+    assert "The project model cannot answer here" in answer.details()
+
+
 @pytest.mark.parametrize("override, why", [({"sha256": "0" * 64}, "SHA-256"), ({"size": 100}, "bytes")])
 def test_a_bad_download_is_one_line_and_the_baselines_serve(no_data, monkeypatch, capsys, override, why):
     server = serve_archive(small_archive())
