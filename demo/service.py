@@ -298,6 +298,14 @@ class GenerationService:
         """
         key, instead = self.resolve(system)
         notices: list[str] = []
+        if key == PROJECT:
+            try:
+                self.generator(PROJECT)
+            except GenerationError as exc:  # e.g. a model that retrieves examples, on a machine without the data
+                fallback = self.fallback_system()
+                instead = [f"not by Radiology-Llama, which cannot answer on this server ({without_paths(str(exc))}): "
+                           f"the {BASELINE_LABELS[fallback]} answered instead."]
+                key = fallback
         with self.systems.turn(self.registry_spec(key)) as generator:
             started = time.perf_counter()  # generation time: waiting for another request's turn excluded
             prepared = generator.prepare(findings, settings)

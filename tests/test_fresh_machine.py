@@ -99,7 +99,7 @@ def test_download_once_into_the_home_folder_then_retrieval(no_data, monkeypatch,
         assert "Downloading the Open-i reports archive" in service.status_markdown()
         assert "downloading the Open-i reports archive from " + server.url in capsys.readouterr().err
         early = service.generate(ABNORMAL_FINDINGS, "retrieval")  # offered, but answered by lead until the data is here
-        assert early.system == "lead" and "Retrieval needs the report data" in early.details()
+        assert early.system == "lead" and "not by the retrieval baseline, which needs the report data" in early.details()
         assert service.generate(ABNORMAL_FINDINGS, "lead").impression
         server.release.set()
         assert service.data_fetch.wait(120) == "ready"
@@ -133,6 +133,20 @@ def test_no_data_means_no_build_is_announced(no_data, monkeypatch, capsys, tmp_p
         assert service.model_status().state == "missing" and "No report data" in service.status_markdown()
     finally:
         service.builder.stop()
+
+
+def test_a_model_that_cannot_load_here_falls_back_with_a_note(no_data, tmp_path):
+    """Seen from a fresh clone: a prebuilt model that retrieves training examples, on a Space whose data download
+    failed, made every /generate for the default system an error ("System 'default' is not available")."""
+    from demo.service import GenerationService
+
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")  # looks like a checkpoint, cannot be loaded
+    service = GenerationService.from_config(model_path=str(broken), build_if_missing=False)
+    answer = service.generate(ABNORMAL_FINDINGS)
+    assert answer.system == "lead" and answer.impression
+    assert "not by Radiology-Llama, which cannot answer on this server" in answer.details()
 
 
 @pytest.mark.parametrize("override, why", [({"sha256": "0" * 64}, "SHA-256"), ({"size": 100}, "bytes")])
