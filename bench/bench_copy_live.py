@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     from db.engine import make_session_factory, prepare_database
     from db.models import CRITERIA
     from rating.service import RatingService
-    from tests.rating_support import make_study
+    from tests.support.rating_support import make_study
 
     def form_for(view, score):
         return [{"label": c.label, **{k: score for k in CRITERIA}} for c in view.candidates]

@@ -42,7 +42,7 @@ def load_findings(generator, n: int, settings: GenerationSettings) -> tuple[list
     try:
         pool, source = [r.findings for r in load_split().test], "OpenI test split"
     except (DataNotFound, OSError, ValueError):
-        from tests.tiny_lm import tiny_reports
+        from tests.support.tiny_lm import tiny_reports
         pool, source = [r.findings for r in tiny_reports(max(n, 48))], "tiny toy reports"
     def fits(findings: str) -> bool:  # the in-process prompt is the whole paper's prompt, not cut to the context
         prepared = generator.prepare(findings, settings)  # notices: the findings were cut to fit
@@ -70,13 +70,13 @@ def main(argv=None) -> None:
 
     import torch
 
-    from tests.endpoint_server import start_transformers_serve
+    from tests.support.endpoint_server import start_transformers_serve
 
     torch.set_num_threads(a.threads)
     work = Path(tempfile.mkdtemp(prefix="bench-endpoint-"))
     model = a.model or (ROOT / "models" / "default" / "final")
     if not (model / "config.json").exists():
-        from tests.tiny_hf import tiny_hf_folder
+        from tests.support.tiny_hf import tiny_hf_folder
         model = tiny_hf_folder(work / "tiny-llama")
     settings = GenerationSettings(max_new_tokens=a.max_new_tokens)
     local = build(f"hf:{model}?dtype=float32")

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from generation.base import GenerationSettings
     from generation.registry import build
     from reports.dataset import load_split
-    from tests.endpoint_server import start_transformers_serve
+    from tests.support.endpoint_server import start_transformers_serve
 
     torch.set_num_threads(args.threads)
     folder = Path(args.model).resolve()

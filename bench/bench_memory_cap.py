@@ -51,7 +51,7 @@ def _post(url: str, body: bytes) -> int:
 
 
 def run(label: str, n: int, size_mb: float, extra_env: dict, valid: bool = False) -> dict:
-    from tests.app_process import start_app
+    from tests.support.app_process import start_app
 
     with tempfile.TemporaryDirectory() as tmp:
         app = start_app(Path(tmp), ["--only", "generate", "--no-build-model", "--db", str(Path(tmp) / "b.db")],

@@ -2,7 +2,7 @@
 
     python bench/bench_multiprocess.py [--raters 40] [--cases 8] [--rounds 2]
 
-Starts a throwaway PostgreSQL server (tests/pg_server.py: initdb + pg_ctl in a temp folder, a free
+Starts a throwaway PostgreSQL server (tests/support/pg_server.py: initdb + pg_ctl in a temp folder, a free
 127.0.0.1 port) with one study (3 blinded candidates per case, every rater rates every case) and
 two `app.py --rating-only` processes on it. Every rater submits back to back (think time 0: a
 saturating burst that measures capacity) through gradio_client:
@@ -33,8 +33,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.bench_rating_submit import percentile, process_cpu_s
-from tests.pg_server import start_postgres
-from tests.rating_support import AppServer, client, make_study, submit_args
+from tests.support.pg_server import start_postgres
+from tests.support.rating_support import AppServer, client, make_study, submit_args
 
 N_CANDIDATES = 3
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.app_process import start_app
+from tests.support.app_process import start_app
 from tests.security.flood import (
     FLOOD_FINDINGS,
     VISITOR_FINDINGS,

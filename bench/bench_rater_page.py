@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.browser import launch_chromium
-from tests.rating_support import AppServer, make_study, make_wide_study
+from tests.support.browser import launch_chromium
+from tests.support.rating_support import AppServer, make_study, make_wide_study
 
 GOAL_KEYSTROKES = 20
 GOAL_MEDIAN_MS = 300.0
@@ -187,7 +187,7 @@ def main() -> int:
         if args.protocol != "likert":
             if args.candidates > 3:
                 p.error("the errors and pairwise benches use at most 3 candidates")
-            from tests.protocol_support import make_protocol_study
+            from tests.support.protocol_support import make_protocol_study
             created = make_protocol_study(str(db), args.protocol, n_raters=1, n_cases=args.cases,
                                           n_systems=args.candidates)
         elif args.candidates == 3:

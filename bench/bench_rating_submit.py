@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.rating_support import AppServer, client, make_study, submit_args
+from tests.support.rating_support import AppServer, client, make_study, submit_args
 
 TARGET_P95_MS = 200.0
 N_CANDIDATES = 3

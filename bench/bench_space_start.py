@@ -34,8 +34,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from tests.app_process import free_port, stop_process
-from tests.openi_archive import ABNORMAL_FINDINGS, serve_archive, small_archive
+from tests.support.app_process import free_port, stop_process
+from tests.support.openi_archive import ABNORMAL_FINDINGS, serve_archive, small_archive
 
 KEY_LINES = ("Home folder", "warning:", "error:", "downloading", "kept in", "Building", "Radiology-Llama on")
 

@@ -23,14 +23,14 @@ SHARED_OPENI = ROOT.parent / "shared" / "data" / "openi" / "indiana_reports.csv"
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     """Before the test's fixtures start anything: remember whether it may start apps and browsers."""
-    from tests import lanes
+    from tests.support import lanes
 
     lanes.unmarked_test = None if item.get_closest_marker("slow") else item.nodeid
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item):
-    from tests import lanes
+    from tests.support import lanes
 
     lanes.unmarked_test = None
 
@@ -72,7 +72,7 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def postgres():
     """A throwaway PostgreSQL server (initdb + pg_ctl), started once per test process, stopped at the end."""
-    from tests.pg_server import start_postgres
+    from tests.support.pg_server import start_postgres
 
     server = start_postgres()
     yield server
@@ -90,8 +90,8 @@ def db_url(request, tmp_path) -> str:
 @pytest.fixture(scope="session")
 def served_tiny_model(tmp_path_factory):
     """One `transformers serve` per test session, pinned to a tiny local Llama with a chat template."""
-    from tests.endpoint_server import start_transformers_serve
-    from tests.tiny_hf import tiny_hf_folder
+    from tests.support.endpoint_server import start_transformers_serve
+    from tests.support.tiny_hf import tiny_hf_folder
 
     folder = tmp_path_factory.mktemp("served")
     model_dir = tiny_hf_folder(folder / "tiny-llama")

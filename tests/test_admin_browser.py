@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import start_app
-from tests.browser import launch_chromium
+from tests.support.app_process import start_app
+from tests.support.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("admin_browser")]
 SECRET = "admin-secret-7-long-enough"

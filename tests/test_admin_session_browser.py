@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import launch_chromium
-from tests.rating_support import AppServer, make_study
+from tests.support.browser import launch_chromium
+from tests.support.rating_support import AppServer, make_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 SECRET = "pi-secret-long-enough-18"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from rating.simulate import DISPLAY_NAMES
-from tests.app_process import ROOT, start_app
-from tests.browser import launch_chromium
+from tests.support.app_process import ROOT, start_app
+from tests.support.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("analysis_browser")]
 SECRET = "analyst-secret-42"

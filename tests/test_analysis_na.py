@@ -17,7 +17,7 @@ from rating.analysis.config import AnalysisConfig
 from rating.analysis.scores import figure4_table
 from rating.analysis.service import AnalysisService
 from rating.service import RatingService
-from tests.rating_support import make_study
+from tests.support.rating_support import make_study
 from tests.test_analysis import tidy
 
 ROOT = Path(__file__).resolve().parent.parent

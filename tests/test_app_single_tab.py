@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from tests.app_process import start_app
+from tests.support.app_process import start_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("app_single_tab")]
 
@@ -29,7 +29,7 @@ def test_unknown_tab_is_refused_with_a_clear_message():
     import subprocess
     import sys
 
-    from tests.app_process import ROOT
+    from tests.support.app_process import ROOT
 
     done = subprocess.run([sys.executable, "app.py", "--only", "nope"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)

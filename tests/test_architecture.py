@@ -115,7 +115,7 @@ def test_analysis_package_layers():
                 if ANALYSIS_LAYERS.index(target) >= level:
                     wrong.append(f"{name} imports {m} (same level or above)")
             elif m.startswith("rating.") and m not in ANALYSIS_MAY_IMPORT and not (
-                    name == "export" and m.startswith("rating.protocols.")):
+                    name in ("export", "service") and m.startswith("rating.protocols.")):
                 wrong.append(f"{name} imports {m} (outside the analysis package)")
             elif m.split(".")[0] in ("gradio", "demo", "generation", "training", "app", "torch"):
                 wrong.append(f"{name} imports {m}")

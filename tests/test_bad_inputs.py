@@ -1,4 +1,4 @@
-"""Every file of the bad-input corpus (tests/bad_inputs.py) loads exactly as expected or is refused with one line."""
+"""Every file of the bad-input corpus (tests/support/bad_inputs.py) loads exactly as expected or is refused with one line."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,7 @@ import pytest
 
 from reports import load_reports
 from reports.errors import MalformedFile
-from tests.bad_inputs import build_corpus
+from tests.support.bad_inputs import build_corpus
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def _import_names() -> list[str]:
     import tempfile
     from pathlib import Path
 
-    from tests.bad_inputs import build_import_corpus
+    from tests.support.bad_inputs import build_import_corpus
 
     with tempfile.TemporaryDirectory() as d:
         return [c.name for c in build_import_corpus(Path(d))]
@@ -128,7 +128,7 @@ def _import_names() -> list[str]:
 
 @pytest.fixture(scope="module")
 def import_corpus(tmp_path_factory):
-    from tests.bad_inputs import build_import_corpus
+    from tests.support.bad_inputs import build_import_corpus
 
     return {c.name: c for c in build_import_corpus(tmp_path_factory.mktemp("bad_imports"))}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bad_inputs import build_corpus, build_import_corpus
+from tests.support.bad_inputs import build_corpus, build_import_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI_CASES = ["csv_latin1.csv", "csv_stray_quote_merges_rows.csv", "xml_archive_flipped_bytes.tgz",

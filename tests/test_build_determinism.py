@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.tiny_lm import tiny_config
+from tests.support.tiny_lm import tiny_config
 
 
 @pytest.fixture(autouse=True)

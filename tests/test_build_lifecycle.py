@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import start_app
-from tests.tiny_lm import tiny_reports, write_jsonl
+from tests.support.app_process import start_app
+from tests.support.tiny_lm import tiny_reports, write_jsonl
 
 pytestmark = [pytest.mark.slow]
 

@@ -15,7 +15,7 @@ import pytest
 from db.engine import DatabaseUnavailable, make_session_factory, prepare_database
 from db.models import CRITERIA
 from rating.service import RatingService
-from tests.rating_support import make_study
+from tests.support.rating_support import make_study
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from db.engine import (DatabaseRefused, DatabaseUnavailable, backup_sqlite, chec
                        make_engine, make_session_factory, prepare_database, read_only_session, unit_of_work)
 from db.models import CRITERIA, Rating, RatingEdit
 from rating.service import RatingService
-from tests.rating_support import make_study
+from tests.support.rating_support import make_study
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from tests.app_process import NETGUARD_DIR, ROOT, start_app
+from tests.support.app_process import NETGUARD_DIR, ROOT, start_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_app")]
 

@@ -58,7 +58,7 @@ def test_extra_systems_and_the_data_note_show_no_server_path(toy_reports, tmp_pa
 
 @pytest.mark.slow
 def test_the_served_page_shows_no_model_path(tmp_path):
-    from tests.app_process import start_app
+    from tests.support.app_process import start_app
 
     model_dir = tmp_path / "secret-place" / "no-model"
     app = start_app(tmp_path, ["--public-demo", "--no-build-model", "--model", str(model_dir)])

@@ -1,14 +1,14 @@
 """The real app serving a tiny locally trained checkpoint: gradio_client and a real browser.
 
-The checkpoint is built in the test with the training engineer's helpers (tests/tiny_lm.py),
+The checkpoint is built in the test with the training engineer's helpers (tests/support/tiny_lm.py),
 so the whole path runs: app.py -> Generate tab -> GenerationService -> LMGenerator streaming.
 """
 from __future__ import annotations
 
 import pytest
 
-from tests.app_process import start_app
-from tests.browser import launch_chromium
+from tests.support.app_process import start_app
+from tests.support.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_model_app")]
 
@@ -17,7 +17,7 @@ FINDINGS = "Large right pleural effusion. Heart size is normal."
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from tests.tiny_lm import tiny_config
+    from tests.support.tiny_lm import tiny_config
     from training.train import main as train
 
     tmp = tmp_path_factory.mktemp("demo_model_app")

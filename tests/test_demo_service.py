@@ -217,7 +217,7 @@ def test_a_stale_lock_is_detected_and_the_build_restarts(tmp_path):
 @pytest.mark.parametrize("build", [True, False])
 def test_from_config_starts_the_build_only_when_asked(tmp_path, monkeypatch, toy_reports, build):
     import demo.service as service_module
-    from tests.tiny_lm import tiny_reports, write_jsonl
+    from tests.support.tiny_lm import tiny_reports, write_jsonl
 
     final = tmp_path / "run" / "final"
     monkeypatch.setattr(service_module, "DEFAULT_MODEL_DIR", final)

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from tests.app_process import start_app
+from tests.support.app_process import start_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo_tab_alone")]
 

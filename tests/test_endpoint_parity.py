@@ -7,8 +7,8 @@ import pytest
 
 from generation.base import GenerationSettings
 from generation.registry import build
-from tests.endpoint_server import start_recording_server
-from tests.tiny_lm import tiny_reports, tiny_final_folder
+from tests.support.endpoint_server import start_recording_server
+from tests.support.tiny_lm import tiny_reports, tiny_final_folder
 
 pytestmark = pytest.mark.xdist_group("transformers_serve")
 TRAIN = tiny_reports(24)

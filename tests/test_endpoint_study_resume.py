@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Output, Study, System
-from tests.app_process import ROOT
-from tests.tiny_lm import tiny_reports, write_jsonl
+from tests.support.app_process import ROOT
+from tests.support.tiny_lm import tiny_reports, write_jsonl
 
 N = 12
 API_KEY = "sk-study-secret-never-stored-42"

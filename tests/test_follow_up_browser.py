@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app_process import start_app
-from tests.browser import launch_chromium
+from tests.support.app_process import start_app
+from tests.support.browser import launch_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("transformers_serve")]
 

@@ -5,7 +5,7 @@ import pytest
 
 from demo.service import GenerationService
 from generation.base import ChatUnavailable, FindingsError
-from tests.tiny_hf import tiny_hf_folder
+from tests.support.tiny_hf import tiny_hf_folder
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.openi_archive import ABNORMAL_FINDINGS, ARCHIVE_NAME, ROOT, serve_archive, small_archive
+from tests.support.openi_archive import ABNORMAL_FINDINGS, ARCHIVE_NAME, ROOT, serve_archive, small_archive
 
 
 # -- home folder and data search order ---------------------------------------------------------------------
@@ -169,7 +169,7 @@ def test_a_bad_download_is_one_line_and_the_baselines_serve(no_data, monkeypatch
 
 
 def test_unreachable_server_is_one_line(no_data, monkeypatch, capsys):
-    from tests.app_process import free_port
+    from tests.support.app_process import free_port
 
     monkeypatch.setenv("RADLLAMA_TEST_OPENI_URL", f"http://127.0.0.1:{free_port()}/{ARCHIVE_NAME}")
     service = _service(capsys)

@@ -26,7 +26,7 @@ def workbench(tmp_path, monkeypatch):
     import uvicorn
 
     import app as app_module
-    from tests.app_process import free_port
+    from tests.support.app_process import free_port
 
     monkeypatch.setenv("RADLLAMA_ADMIN_SECRET", "admin-secret-for-tests-0123")
     cfg = app_module.parse_args(["--only", "generate", "--no-build-model", "--db", str(tmp_path / "g.db")])

@@ -15,7 +15,7 @@ from rating.protocols.study_analysis import analyze_study_with_protocols
 from rating.service import RatingService
 from rating.study_request import StudyRequest, build_study
 from rating.study_setup import RaterSpec, add_rater
-from tests.protocol_support import zero_errors
+from tests.support.protocol_support import zero_errors
 from tests.test_rating_setup import _toy_data
 
 PLANTED = "Large left pneumothorax with mediastinal shift."

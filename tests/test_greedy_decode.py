@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.tiny_lm import tiny_llama, tiny_reports, tiny_tokenizer
+from tests.support.tiny_lm import tiny_llama, tiny_reports, tiny_tokenizer
 from generation.greedy_decode import greedy_token_ids
 
 PROMPTS = ["Findings: Heart size normal. Lungs clear.\nImpression:",

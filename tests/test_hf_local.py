@@ -7,8 +7,8 @@ import pytest
 
 from generation.base import ChatUnavailable, GenerationSettings
 from generation.registry import build
-from tests.tiny_hf import recipe_adapter_and_merged, tiny_hf_folder
-from tests.tiny_lm import tiny_reports
+from tests.support.tiny_hf import recipe_adapter_and_merged, tiny_hf_folder
+from tests.support.tiny_lm import tiny_reports
 
 FINDINGS = [r.findings for r in tiny_reports(10)]
 

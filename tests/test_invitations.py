@@ -10,7 +10,7 @@ import pytest
 
 from app import parse_args
 from rating.invitations import OneTimeDownloads, links_csv, normalise_public_url
-from tests.rating_support import make_study
+from tests.support.rating_support import make_study
 
 
 def test_public_url_flag_env_and_default(monkeypatch):

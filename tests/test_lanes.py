@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app_process import start_app
-from tests.browser import launch_chromium
+from tests.support.app_process import start_app
+from tests.support.browser import launch_chromium
 
 
 def test_an_unmarked_test_cannot_start_an_app(tmp_path):
@@ -19,7 +19,7 @@ def test_an_unmarked_test_cannot_start_a_browser():
 
 @pytest.mark.slow
 def test_a_slow_test_passes_the_guard():
-    from tests import lanes
+    from tests.support import lanes
 
     lanes.require_slow("an app process")  # no failure
     assert lanes.unmarked_test is None

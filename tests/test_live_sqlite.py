@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Rating
 from rating.service import RatingService
-from tests.app_process import ROOT, free_port, start_app
-from tests.rating_support import make_study
+from tests.support.app_process import ROOT, free_port, start_app
+from tests.support.rating_support import make_study
 
 WAIT_S = 120
 

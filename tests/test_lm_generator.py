@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from generation.base import GenerationSettings
-from tests.tiny_lm import tiny_final_folder, tiny_reports
+from tests.support.tiny_lm import tiny_final_folder, tiny_reports
 
 FINDINGS = ["Heart size normal. Lungs clear.",
             "Large right pleural effusion. Heart size is normal. No pneumothorax. Sternotomy wires.",

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Assignment, Rater, Rating
-from tests.rating_support import AppServer, client, make_study, submit_args, view_position
+from tests.support.rating_support import AppServer, client, make_study, submit_args, view_position
 
 pytestmark = pytest.mark.slow
 N_RATERS = 40

@@ -6,9 +6,9 @@ import pytest
 from generation.base import ChatUnavailable, GenerationError, GenerationSettings
 from generation.registry import build
 from generation.service import SystemService
-from tests.app_process import free_port
-from tests.endpoint_server import start_unauthorised_server
-from tests.tiny_lm import tiny_reports
+from tests.support.app_process import free_port
+from tests.support.endpoint_server import start_unauthorised_server
+from tests.support.tiny_lm import tiny_reports
 
 FINDINGS = [r.findings for r in tiny_reports(8)]
 # One `transformers serve` per worker (conftest.served_tiny_model): keep its users on one worker.

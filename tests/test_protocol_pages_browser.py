@@ -13,9 +13,9 @@ from sqlalchemy import select
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Assignment, Rater
 from db.protocol_models import ErrorCount, ErrorRating, Preference
-from tests.browser import launch_chromium
-from tests.protocol_support import make_protocol_study
-from tests.rating_support import SECRET_KINDS, SECRET_SYSTEMS, AppServer
+from tests.support.browser import launch_chromium
+from tests.support.protocol_support import make_protocol_study
+from tests.support.rating_support import SECRET_KINDS, SECRET_SYSTEMS, AppServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 WAIT_MS = int(float(os.environ.get("RADLLAMA_TEST_WAIT_S", "30")) * 1000)

@@ -1,5 +1,5 @@
 """Protocols as data of a study: stored with it, and the database's own constraints for each protocol,
-on SQLite and on a real PostgreSQL server (tests/pg_server.py)."""
+on SQLite and on a real PostgreSQL server (tests/support/pg_server.py)."""
 from __future__ import annotations
 
 import pytest
@@ -11,7 +11,7 @@ from db.models import Assignment, Study
 from db.protocol_models import ErrorCount, ErrorRating, Preference
 from rating.protocols.definitions import ProtocolError, parse_protocols
 from rating.study_setup import StudySetupError, StudySpec
-from tests.protocol_support import make_protocol_study
+from tests.support.protocol_support import make_protocol_study
 
 
 def test_protocol_names_are_parsed_in_canonical_order_and_bad_ones_refused():
@@ -125,7 +125,7 @@ def test_cli_create_stores_the_protocol_and_refuses_an_unknown_one(tmp_path):
     import subprocess
     import sys
 
-    from tests.rating_support import ROOT, server_env
+    from tests.support.rating_support import ROOT, server_env
     from tests.test_rating_setup import _toy_data
     data, db = tmp_path / "reports.csv", tmp_path / "cli.db"
     _toy_data(data)

@@ -14,7 +14,7 @@ from db.engine import make_session_factory, prepare_database, unit_of_work
 from rating.analysis.config import AnalysisConfig
 from rating.protocols.study_analysis import analyze_study_with_protocols
 from rating.service import RatingService
-from tests.protocol_support import make_protocol_study, neutral_pair
+from tests.support.protocol_support import make_protocol_study, neutral_pair
 from tests.test_export import run_cli
 
 ERRORS_HEAD = ["rating_id", "case_id", "rater", "system", "category", "clinically_significant", "count"]

@@ -11,8 +11,8 @@ from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Assignment, Output, Rating, System
 from db.protocol_models import ErrorCount, ErrorRating, Preference
 from rating.service import RatingError, RatingService
-from tests.protocol_support import make_protocol_study, neutral_pair, zero_errors
-from tests.rating_support import SECRET_KINDS, SECRET_SYSTEMS
+from tests.support.protocol_support import make_protocol_study, neutral_pair, zero_errors
+from tests.support.rating_support import SECRET_KINDS, SECRET_SYSTEMS
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Assignment, Rater, RatingDraft
 from rating.assignments import LABELS
-from tests.browser import launch_chromium
-from tests.rating_support import AppServer, make_wide_study
+from tests.support.browser import launch_chromium
+from tests.support.rating_support import AppServer, make_wide_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 COUNTS = (2, 4, 6, 12)

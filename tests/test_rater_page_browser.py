@@ -10,8 +10,8 @@ from sqlalchemy import select
 from core.display_text import display_text
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Assignment, Rater, Rating
-from tests.browser import launch_chromium
-from tests.rating_support import SECRET_SYSTEMS, AppServer, make_study, make_wide_study
+from tests.support.browser import launch_chromium
+from tests.support.rating_support import SECRET_SYSTEMS, AppServer, make_study, make_wide_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 N_CASES = 3
@@ -366,7 +366,7 @@ def test_the_rater_app_launched_on_its_own_signs_in_the_same_way(served, browser
     """`app.py --rating-only --share` launches the rater app alone at / with the same sign-in routes."""
     from app import AppConfig, build_rater_app, build_services
     from rating.ui.rater_session import rater_session_app_kwargs
-    from tests.app_process import free_port
+    from tests.support.app_process import free_port
 
     tokens, _, db = served
     services = build_services(AppConfig(db_url=str(db), rating_only=True))

@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Assignment, Case, Rater, Rating
 from db.models import ANCHORS
-from tests.browser import launch_chromium
-from tests.rating_support import AppServer, make_study, make_wide_study
+from tests.support.browser import launch_chromium
+from tests.support.rating_support import AppServer, make_study, make_wide_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 LONG_IMPRESSION = ("Moderate cardiomegaly with mild pulmonary vascular congestion. Small bilateral pleural effusions "

@@ -10,7 +10,7 @@ from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Assignment, RaterSession, Rating, RatingDraft
 from rating.service import AccessDenied, RatingError, RatingService, SessionKey
 from rating.study_setup import set_expiry, set_instructions
-from tests.rating_support import make_study
+from tests.support.rating_support import make_study
 
 
 class Clock:
@@ -149,7 +149,7 @@ def test_cli_sets_instructions_and_expiry(study, tmp_path):
     import sys
 
     from db.models import Rater, Study
-    from tests.rating_support import ROOT, server_env
+    from tests.support.rating_support import ROOT, server_env
 
     created, factory, svc, clock = study
     db = factory.kw["bind"].url.database

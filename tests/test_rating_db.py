@@ -12,7 +12,7 @@ from db.engine import dialect_of, make_engine, make_session_factory, prepare_dat
 from db.models import CRITERIA, Assignment, Rater, Rating, RatingEdit
 from rating.service import AccessDenied, RatingError, RatingService
 from rating.study_setup import revoke_rater
-from tests.rating_support import SECRET_SYSTEMS, make_study
+from tests.support.rating_support import SECRET_SYSTEMS, make_study
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_two_processes_migrating_one_postgresql_database_at_once_both_succeed(po
     import subprocess
     import sys
 
-    from tests.rating_support import ROOT
+    from tests.support.rating_support import ROOT
 
     url = postgres.new_database()
     code = "import sys; from db.engine import prepare_database; prepare_database(sys.argv[1]).dispose()"

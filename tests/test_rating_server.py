@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Assignment, Rater, Rating
-from tests.rating_support import (SECRET_KINDS, SECRET_SYSTEMS, AppServer, client, make_study, submit_args,
+from tests.support.rating_support import (SECRET_KINDS, SECRET_SYSTEMS, AppServer, client, make_study, submit_args,
                                   view_position, visible_candidates)
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from rating.assignments import allocate_cases, build_queue
 from rating.importer import ImportFormatError, load_outputs
 from rating.study_setup import (RaterSpec, StudySetupError, StudySpec, SystemOutputs, add_rater, classify_stratum,
                                 create_study, sample_cases)
-from tests.rating_support import ROOT, make_study, server_env, toy_cases
+from tests.support.rating_support import ROOT, make_study, server_env, toy_cases
 
 
 def _queues(db):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Rating
 from rating.service import RatingError, RatingService
-from tests.rating_support import make_study
+from tests.support.rating_support import make_study
 
 
 def _form(view, score=3):

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.app_process import start_app
+from tests.support.app_process import start_app
 
 pytestmark = pytest.mark.slow  # one app process for the module
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import start_app, start_timeout
-from tests.openi_archive import ABNORMAL_FINDINGS, ABNORMAL_IMPRESSION, ARCHIVE_NAME, clone_project, serve_archive, \
+from tests.support.app_process import start_app, start_timeout
+from tests.support.openi_archive import ABNORMAL_FINDINGS, ABNORMAL_IMPRESSION, ARCHIVE_NAME, clone_project, serve_archive, \
     small_archive
 
 pytestmark = pytest.mark.slow

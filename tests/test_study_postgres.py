@@ -13,7 +13,7 @@ from db.engine import make_engine, make_session_factory, prepare_database, unit_
 from db.models import CRITERIA, Rating
 from rating.service import RatingService
 from rating.study_copy import ratings_checksum
-from tests.rating_support import make_study
+from tests.support.rating_support import make_study
 from tests.test_export import run_cli
 
 pytestmark = pytest.mark.slow

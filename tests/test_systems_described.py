@@ -10,8 +10,8 @@ from rating.analysis.service import AnalysisService
 from rating.analysis.summary import analyze_study
 from rating.output_cache import OutputCache
 from rating.study_request import StudyRequest, build_study
-from tests.tiny_hf import tiny_hf_folder
-from tests.tiny_lm import tiny_reports, write_jsonl
+from tests.support.tiny_hf import tiny_hf_folder
+from tests.support.tiny_lm import tiny_reports, write_jsonl
 
 
 def test_systems_sheet_and_table_say_what_was_rated(tmp_path, one_torch_thread):

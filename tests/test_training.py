@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.tiny_lm import tiny_config, tiny_llama, tiny_reports, tiny_tokenizer
+from tests.support.tiny_lm import tiny_config, tiny_llama, tiny_reports, tiny_tokenizer
 from training.config import load_recipe
 from training.instruct_data import IGNORE_INDEX, encode_example, encode_reports
 
@@ -221,7 +221,7 @@ def _tiny_recipe(folder, name: str) -> str:
     """A tiny full fine-tuning recipe (no pretraining, no dropout) as a YAML file; returns its path."""
     import yaml
 
-    from tests.tiny_lm import write_jsonl
+    from tests.support.tiny_lm import write_jsonl
 
     cfg = tiny_config(folder, {"name": name, "output_dir": str(folder / name),
                                "data.path": str(write_jsonl(folder / "reports.jsonl", tiny_reports(48))),
@@ -250,7 +250,7 @@ def test_accelerate_two_cpu_processes_match_one_process_and_write_checkpoints_on
     import subprocess
     import sys
 
-    from tests.app_process import free_port
+    from tests.support.app_process import free_port
     from training.checkpoints import list_checkpoints
 
     root = Path(__file__).resolve().parent.parent

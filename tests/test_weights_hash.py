@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_lm import tiny_final_folder
+from tests.support.tiny_lm import tiny_final_folder
 
 
 @pytest.fixture(autouse=True)

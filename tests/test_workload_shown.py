@@ -5,7 +5,7 @@ from __future__ import annotations
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from rating.study_setup import RaterSpec, StudySpec, SystemOutputs, create_study
 from rating.workload import rater_workloads, workload_lines
-from tests.rating_support import toy_cases
+from tests.support.rating_support import toy_cases
 
 
 def test_workload_counts_repeats_and_merged_identical_texts_as_shown(tmp_path):

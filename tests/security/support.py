@@ -5,8 +5,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.app_process import AppProcess, start_app
-from tests.rating_support import make_study
+from tests.support.app_process import AppProcess, start_app
+from tests.support.rating_support import make_study
 
 ADMIN_SECRET = "attack-test-admin-secret-0123"
 """Long enough for the admin-secret rule (at least 16 characters)."""

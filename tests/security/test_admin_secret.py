@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tests.app_process import ROOT, start_app
-from tests.rating_support import server_env
+from tests.support.app_process import ROOT, start_app
+from tests.support.rating_support import server_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("security_secret")]
 

@@ -15,8 +15,8 @@ from typing import ClassVar
 import pytest
 
 from db.models import CRITERIA
-from tests.browser import launch_chromium
-from tests.rating_support import AppServer, make_wide_study
+from tests.support.browser import launch_chromium
+from tests.support.rating_support import AppServer, make_wide_study
 from tests.security.support import ADMIN_SECRET
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.xdist_group("security_csp_browser")]

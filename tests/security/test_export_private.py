@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.rating_support import ROOT, server_env
+from tests.support.rating_support import ROOT, server_env
 from tests.security.study_kit import rate_everything, study_with_texts
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from rating.admin import AdminService
 from rating.analysis.summary import analyze_study
 from rating.study_request import StudyRequest
 from rating.tells import stored_warnings
-from tests.rating_support import ROOT, server_env, toy_cases
+from tests.support.rating_support import ROOT, server_env, toy_cases
 
 SECRET = "inherent-tells-admin-secret-01"
 

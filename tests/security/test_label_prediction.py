@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Assignment, Output, Rater, Study, System
-from tests.rating_support import make_study
+from tests.support.rating_support import make_study
 
 
 def _old_label_order(seed, rater_name, case_key, repeat_index, output_keys):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.rating_support import AppServer, client, make_study
+from tests.support.rating_support import AppServer, client, make_study
 from tests.security.support import ADMIN_SECRET, http, serve_open_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("security_lockout")]

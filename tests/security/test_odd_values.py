@@ -7,7 +7,7 @@ import pytest
 
 from db.models import CRITERIA
 from rating.service import RatingError, RatingService
-from tests.rating_support import AppServer, client, make_study, submit_args
+from tests.support.rating_support import AppServer, client, make_study, submit_args
 from tests.security.study_kit import study_with_texts
 
 ODD = ("nan", "NaN", "inf", "-inf", "1e309", float("nan"), float("inf"), "4\x00")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.app_process import start_app
-from tests.rating_support import make_study
+from tests.support.app_process import start_app
+from tests.support.rating_support import make_study
 from tests.security.support import ADMIN_SECRET, http, serve_open_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("security_oracle")]

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from demo.queue_bound import QueueLimits
-from tests.app_process import start_app
+from tests.support.app_process import start_app
 from tests.security.flood import (
     FLOOD_FINDINGS,
     VISITOR_FINDINGS,

@@ -18,8 +18,8 @@ import uuid
 
 import pytest
 
-from tests.app_process import start_app
-from tests.rating_support import make_study
+from tests.support.app_process import start_app
+from tests.support.rating_support import make_study
 from tests.security.support import ADMIN_SECRET
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("security_review")]

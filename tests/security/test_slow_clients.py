@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.app_process import start_app
-from tests.rating_support import make_study
+from tests.support.app_process import start_app
+from tests.support.rating_support import make_study
 from tests.security.support import ADMIN_SECRET, http
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("security_slow_clients")]

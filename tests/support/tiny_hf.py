@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tests.tiny_lm import tiny_llama, tiny_reports, tiny_tokenizer, write_jsonl
+from tests.support.tiny_lm import tiny_llama, tiny_reports, tiny_tokenizer, write_jsonl
 
 CHAT_TEMPLATE = ("{% for m in messages %}### {{ m['role'] }}:\n{{ m['content'] }}\n\n{% endfor %}"
                  "{% if add_generation_prompt %}### assistant:\n{% endif %}")

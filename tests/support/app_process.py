@@ -10,10 +10,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.lanes import require_slow
+from tests.support.lanes import require_slow
 
-ROOT = Path(__file__).resolve().parent.parent
-NETGUARD_DIR = Path(__file__).resolve().parent / "netguard"
+ROOT = Path(__file__).resolve().parents[2]
+NETGUARD_DIR = Path(__file__).resolve().parents[1] / "netguard"
 PRIVACY_VARS = ("GRADIO_ANALYTICS_ENABLED", "HF_HUB_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "TRANSFORMERS_OFFLINE")
 START_TIMEOUT_ENV = "RADLLAMA_TEST_START_TIMEOUT"
 DEFAULT_START_TIMEOUT_S = 480.0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARCHIVE_NAME = "NLMCXR_reports.tgz"
 ABNORMAL_FINDINGS = "Large right pleural effusion with adjacent atelectasis. Heart size is normal."
 ABNORMAL_IMPRESSION = "Large right pleural effusion."

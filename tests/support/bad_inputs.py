@@ -3,7 +3,7 @@
 Each Case names a file, the format it is loaded as, and its exact expected outcome: either the number
 of reports loaded (and the skip counts), or an error whose one-line message matches `error` (a regex).
 
-    python -m tests.bad_inputs OUT_DIR      # writes the corpus and prints one line per file
+    python -m tests.support.bad_inputs OUT_DIR      # writes the corpus and prints one line per file
 """
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.app_process import free_port, start_timeout, stop_process
-from tests.lanes import require_slow
+from tests.support.app_process import free_port, start_timeout, stop_process
+from tests.support.lanes import require_slow
 
 
 @dataclass
@@ -43,7 +43,7 @@ class ServedModel:
 def start_transformers_serve(model_dir: Path, log_path: Path, threads: int = 1, timeout: float | None = None,
                              extra_args: list[str] | None = None) -> ServedModel:
     """`transformers serve MODEL_DIR --host 127.0.0.1 --port P --device cpu`, offline; waits for /health
-    (tests.app_process.start_timeout: at least $RADLLAMA_TEST_START_TIMEOUT)."""
+    (tests.support.app_process.start_timeout: at least $RADLLAMA_TEST_START_TIMEOUT)."""
     timeout = start_timeout(timeout)
     require_slow("a transformers serve process")
     exe = shutil.which("transformers")

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.app_process import free_port, start_timeout
+from tests.support.app_process import free_port, start_timeout
 
 PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 
@@ -80,7 +80,7 @@ class PostgresServer:
 
 def start_postgres(timeout: float | None = None) -> PostgresServer:
     """initdb a new cluster in a temp folder and start it; raises RuntimeError with the log on failure.
-    timeout: tests.app_process.start_timeout (at least $RADLLAMA_TEST_START_TIMEOUT)."""
+    timeout: tests.support.app_process.start_timeout (at least $RADLLAMA_TEST_START_TIMEOUT)."""
     timeout = start_timeout(timeout)
     bin_dir = pg_bin_dir()
     if bin_dir is None:

@@ -10,9 +10,9 @@ from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA
 from rating.assignments import LABELS
 from rating.study_setup import CreatedStudy, RaterSpec, StudySpec, SystemOutputs, create_study, reference_outputs
-from tests.app_process import AppProcess, start_app
+from tests.support.app_process import AppProcess, start_app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET_SYSTEMS = ("zebra-model-9", "okapi-baseline-7")
 """Distinctive system names: if either string reaches a rater, blinding is broken."""
 SECRET_KINDS = ("quagga-kind",)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from rating.study_setup import CreatedStudy, RaterSpec, StudySpec, SystemOutputs, create_study
-from tests.rating_support import SECRET_KINDS, SECRET_SYSTEMS, toy_cases
+from tests.support.rating_support import SECRET_KINDS, SECRET_SYSTEMS, toy_cases
 
 
 def make_protocol_study(url: str, protocols: str, n_raters: int = 2, n_cases: int = 3, n_systems: int = 2,

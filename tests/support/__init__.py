@@ -1,0 +1,1 @@
+"""Helpers shared by the tests and bench/: app and server processes, the browser, tiny models, data corpora."""
