@@ -294,8 +294,38 @@ def complete_consistently(findings: str, impression: str, rounds: int = 3) -> st
 
     text = impression
     for _ in range(rounds):
-        new = make_consistent(complete(findings, text), findings)
+        new = drop_restatements(make_consistent(complete(findings, text), findings))
         if new == text:
             break
         text = new
     return text
+
+
+def _words(sentence: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", sentence.lower())
+
+
+_NEGATING = frozenset({"no", "not", "without", "negative", "free", "resolved", "absent", "removed"})
+
+
+def _within(short: list[str], long: list[str]) -> bool:
+    """Every word of `short`, in order, in `long` (a subsequence), and `long` negates nothing `short` does not
+    ("Effusion." is no restatement of "No effusion.")."""
+    if (set(long) & _NEGATING) - set(short):
+        return False
+    it = iter(long)
+    return all(word in it for word in short)
+
+
+def drop_restatements(impression: str) -> str:
+    """`impression` without a sentence that an earlier one already says word for word, in order ("Large right
+    pleural effusion with adjacent atelectasis. Large right pleural effusion." keeps the first sentence):
+    completion puts the findings' sentence in front of a chosen text that may state the same finding."""
+    sentences = _sentences(impression)
+    kept: list[str] = []
+    for sentence in sentences:
+        words = _words(sentence)
+        if words and any(_within(words, _words(earlier)) for earlier in kept):
+            continue
+        kept.append(sentence)
+    return impression if len(kept) == len(sentences) else " ".join(kept)

@@ -184,3 +184,17 @@ def test_study_outputs_carry_the_contradiction_rate_per_system():
     assert "contradiction_rate" in metric_columns(frame)  # so Table 1 of the analysis reports it per system
     rates = contradiction_by_system(["a", "a", "b"], texts, [CONSOLIDATION] * 3)
     assert rates.to_dict() == {"a": 0.5, "b": 0.0}
+
+
+def test_completion_does_not_say_a_finding_twice():
+    """Seen on a Space start: the findings' sentence was carried in front of a chosen text stating the same
+    finding ("Large right pleural effusion with adjacent atelectasis. Large right pleural effusion.")."""
+    from core.consistency import complete_consistently, drop_restatements
+
+    findings = "Large right pleural effusion with adjacent atelectasis. Heart size normal."
+    assert complete_consistently(findings, "Large right pleural effusion.") == \
+        "Large right pleural effusion with adjacent atelectasis."
+    assert drop_restatements("Left pleural effusion. Right pleural effusion.") == \
+        "Left pleural effusion. Right pleural effusion."
+    assert drop_restatements("No effusion. Effusion.") == "No effusion. Effusion."  # a negation is no restatement
+    assert drop_restatements("Cardiomegaly. Otherwise, no acute disease.") == "Cardiomegaly. Otherwise, no acute disease."
