@@ -100,3 +100,16 @@ def served_tiny_model(tmp_path_factory):
     served = start_transformers_serve(model_dir, folder / "serve.log")
     yield served
     served.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Debian Chromium per test module (tests/support/browser.py), for the page tests."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import launch_chromium
+
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()

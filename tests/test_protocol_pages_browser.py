@@ -13,7 +13,6 @@ from sqlalchemy import select
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import Assignment, Rater
 from db.protocol_models import ErrorCount, ErrorRating, Preference
-from tests.support.browser import launch_chromium
 from tests.support.protocol_support import make_protocol_study
 from tests.support.rating_support import SECRET_KINDS, SECRET_SYSTEMS, AppServer
 
@@ -34,16 +33,6 @@ def served(tmp_path_factory):
     srv = AppServer(db).start()
     yield tokens, srv, db
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 def _open(browser, srv, token, width=1280, height=900):

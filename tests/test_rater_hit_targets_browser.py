@@ -13,7 +13,6 @@ from sqlalchemy import select
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Assignment, Rater, RatingDraft
 from rating.assignments import LABELS
-from tests.support.browser import launch_chromium
 from tests.support.rating_support import AppServer, make_wide_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -64,16 +63,6 @@ def served(tmp_path_factory):
     srv = AppServer(db).start()
     yield tokens, srv, db
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 def _draft(db, rater: str) -> dict:

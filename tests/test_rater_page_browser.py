@@ -10,7 +10,6 @@ from sqlalchemy import select
 from core.display_text import display_text
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from db.models import CRITERIA, Assignment, Rater, Rating
-from tests.support.browser import launch_chromium
 from tests.support.rating_support import SECRET_SYSTEMS, AppServer, make_study, make_wide_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -32,16 +31,6 @@ def served(tmp_path_factory):
     srv = AppServer(db).start()
     yield {**created.rater_tokens, **wide.rater_tokens, **four.rater_tokens}, srv, db
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 def _open(browser, srv, token: str | None, **context):
