@@ -29,6 +29,7 @@ from db.models import Assignment, Case, Rater, Rating, Study, System
 from generation import registry
 from generation.service import SystemService
 from rating.invitations import Invitation, OneTimeDownloads, links_csv
+from rating.protocols.service import unrated_positions
 from rating.throttle import FailureThrottle, Throttled
 from rating.study_request import StudyRequest, build_study
 from rating.study_setup import CreatedStudy, RaterSpec, add_rater, reissue_token, revoke_rater
@@ -231,8 +232,7 @@ class AdminService:
             rows = []
             for r in session.scalars(select(Rater).where(Rater.study_id == int(study_id)).order_by(Rater.id)):
                 n_assigned = session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == r.id))
-                n_rated = session.scalar(select(func.count(func.distinct(Rating.assignment_id)))
-                                         .where(Rating.rater_id == r.id))
+                n_rated = (n_assigned or 0) - len(unrated_positions(session, r.id, r.study_id))
                 rows.append(RaterRow(r.study_id, r.name, r.pseudonym, r.role, r.revoked, n_assigned or 0,
                                      n_rated or 0))
             return rows

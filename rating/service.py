@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping, Sequence
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.display_text import display_text
@@ -369,15 +369,7 @@ class RatingService:
 
     def _unrated(self, session: Session, rater: Rater) -> list[int]:
         """Positions of this rater's cases without a complete rating, in queue order (one query per protocol)."""
-        protocols = protocol_service.study_protocols(session, rater.study_id)
-        missing = protocol_service.incomplete_positions(session, rater.id, protocols)
-        if "likert" in protocols:
-            own = and_(Rating.assignment_id == Assignment.id, Rating.rater_id == Assignment.rater_id)
-            rows = session.execute(select(Assignment.position, Assignment.label_order, func.count(Rating.id))
-                                   .outerjoin(Rating, own).where(Assignment.rater_id == rater.id)
-                                   .group_by(Assignment.id)).all()
-            missing |= {pos for pos, order, n in rows if n < len(order)}
-        return sorted(missing)
+        return protocol_service.unrated_positions(session, rater.id, rater.study_id)
 
     def _own_ratings(self, session: Session, assignment: Assignment) -> dict[int, Rating]:
         """This rater's ratings for this assignment, by output id (never anyone else's)."""

@@ -223,7 +223,8 @@ def _list(factory) -> None:
     from sqlalchemy import func, select
 
     from db.engine import unit_of_work
-    from db.models import Assignment, Rater, Rating, Study
+    from db.models import Assignment, Rater, Study
+    from rating.protocols.service import unrated_positions
 
     with unit_of_work(factory) as session:
         for study in session.scalars(select(Study).order_by(Study.id)):
@@ -231,8 +232,7 @@ def _list(factory) -> None:
                   f" [{study.protocols}]")
             for r in session.scalars(select(Rater).where(Rater.study_id == study.id).order_by(Rater.id)):
                 n_assigned = session.scalar(select(func.count(Assignment.id)).where(Assignment.rater_id == r.id))
-                n_rated = session.scalar(select(func.count(func.distinct(Rating.assignment_id)))
-                                         .where(Rating.rater_id == r.id))
+                n_rated = (n_assigned or 0) - len(unrated_positions(session, r.id, r.study_id))
                 print(f"  {r.pseudonym} {r.name}: {n_rated}/{n_assigned} cases"
                       f"{'  REVOKED' if r.revoked else ''}")
 

@@ -164,3 +164,26 @@ def test_protocol_views_never_name_a_system(pairwise_study):
     text = json.dumps(service.open_case(token, 0).as_dict()).lower()
     for secret in (*SECRET_SYSTEMS, *SECRET_KINDS, "output_id", "system"):
         assert secret.lower() not in text
+
+
+def test_rater_lists_count_cases_rated_under_every_protocol(errors_study, tmp_path):
+    """`rating.study list` and the admin's List raters counted only 1-5 scores: 0 cases rated for every rater of
+    an errors- or pairwise-only study, whatever they had submitted."""
+    import subprocess
+    import sys
+
+    from rating.admin import AdminService
+    from tests.support.rating_support import ROOT
+
+    created, service, factory = errors_study
+    token = _token(created)
+    labels = [c.label for c in service.resume(token).candidates]
+    service.submit(token, 0, [], 0, {"errors": {lab: zero_errors() for lab in labels}})
+    secret = "s" * 24
+    rows = {r.name: r for r in AdminService(factory, admin_secret=secret).list_raters(secret, created.study_id)}
+    assert (rows["Dr 00"].n_rated, rows["Dr 01"].n_rated) == (1, 0)
+    url = str(factory.kw["bind"].url)
+    listed = subprocess.run([sys.executable, "-m", "rating.study", "list", "--db", url], cwd=ROOT,
+                            capture_output=True, text=True, timeout=240)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert any("Dr 00: 1/3 cases" in line for line in listed.stdout.splitlines()), listed.stdout

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core.protocol_scales import ERROR_CELLS, PAIR_FIELDS
-from db.models import Assignment, Study
+from db.models import Assignment, Rating, Study
 from db.protocol_models import ErrorCount, ErrorRating, Preference
 from rating.protocols.definitions import (ProtocolError, pair_keys, parse_error_values, parse_pair_values,
                                           parse_protocols)
@@ -35,6 +35,20 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 # --- progress ---------------------------------------------------------------------------------
+
+def unrated_positions(session: Session, rater_id: int, study_id: int) -> list[int]:
+    """Positions of a rater's cases without a complete rating under every protocol of the study, in queue
+    order (the rater page's progress, `rating.study list` and the admin's rater list all count with it)."""
+    protocols = study_protocols(session, study_id)
+    missing = incomplete_positions(session, rater_id, protocols)
+    if "likert" in protocols:
+        own = and_(Rating.assignment_id == Assignment.id, Rating.rater_id == Assignment.rater_id)
+        rows = session.execute(select(Assignment.position, Assignment.label_order, func.count(Rating.id))
+                               .outerjoin(Rating, own).where(Assignment.rater_id == rater_id)
+                               .group_by(Assignment.id)).all()
+        missing |= {pos for pos, order, n in rows if n < len(order)}
+    return sorted(missing)
+
 
 def incomplete_positions(session: Session, rater_id: int, protocols: Sequence[str]) -> set[int]:
     """Queue positions where the errors or pairwise part of the case is not complete (one query each)."""
