@@ -122,25 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ratings", type=int, default=48_000)
     p.add_argument("--raters", type=int, default=10)
     a = p.parse_args(argv)
-    from bench.bench_export import build_database
-    from db.engine import make_session_factory, prepare_database
-    from db.models import CRITERIA
-    from rating.service import RatingService
-    from tests.support.rating_support import make_study
-
-    def form_for(view, score):
-        return [{"label": c.label, **{k: score for k in CRITERIA}} for c in view.candidates]
+    from bench.live_study import form_for, submitters_study
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "live.db"
-        build_database(db, a.ratings)
-        created = make_study(db, n_raters=a.raters, n_cases=6, n_calibration=0, n_repeats=0, name="submitters")
-        factory = make_session_factory(prepare_database(str(db)))
-        svc = RatingService(factory)
-        tokens = list(created.rater_tokens.values())
-        for token in tokens:  # everything rated once: every measured submit is an edit (a write)
-            for position in range(6):
-                svc.submit(token, position, form_for(svc.open_case(token, position), 3))
+        factory, svc, tokens = submitters_study(db, a.ratings, a.raters)
         results = [run_phase(svc, tokens, form_for, db, Path(tmp) / f"copy-{mode}.db", mode)
                    for mode in ("write-locking", "snapshot")]
         factory.kw["bind"].dispose()

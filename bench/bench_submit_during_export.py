@@ -124,25 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--write-locking", action="store_true", help="add the old, write-locking export phase")
     a = p.parse_args(argv)
-    from bench.bench_export import build_database
-    from db.engine import make_session_factory, prepare_database
-    from db.models import CRITERIA
-    from rating.service import RatingService
-    from tests.support.rating_support import make_study
-
-    def form_for(view, score):
-        return [{"label": c.label, **{k: score for k in CRITERIA}} for c in view.candidates]
+    from bench.live_study import form_for, submitters_study
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        build_database(db, a.ratings)
-        created = make_study(db, n_raters=a.raters, n_cases=6, n_calibration=0, n_repeats=0, name="submitters")
-        factory = make_session_factory(prepare_database(str(db)))
-        svc = RatingService(factory)
-        tokens = list(created.rater_tokens.values())
-        for token in tokens:  # everything rated once: every measured submit is an edit (a write)
-            for position in range(6):
-                svc.submit(token, position, form_for(svc.open_case(token, position), 3))
+        factory, svc, tokens = submitters_study(db, a.ratings, a.raters)
         results = [run_phase(svc, tokens, 6, a.seconds, form_for, mode, db, Path(tmp))
                    for mode in (None, "read-only", *(("write-locking",) if a.write_locking else ()))]
         factory.kw["bind"].dispose()
