@@ -18,8 +18,6 @@ import json
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,19 +31,8 @@ def _rss_mb(pid: int) -> float:
     return round(psutil.Process(pid).memory_info().rss / 2**20, 1)
 
 
-def _post(url: str, body: bytes) -> int:
-    req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            resp.read()
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        exc.read()
-        return exc.code
-
-
 def run(label: str, n: int, kb: int, every: int, idle: float, env: dict) -> dict:
-    from tests.support.app_process import start_app
+    from tests.support.app_process import post_json, start_app
 
     with tempfile.TemporaryDirectory() as tmp:
         app = start_app(Path(tmp), ["--only", "generate", "--no-build-model", "--db", str(Path(tmp) / "g.db")],
@@ -57,7 +44,7 @@ def run(label: str, n: int, kb: int, every: int, idle: float, env: dict) -> dict
             body = json.dumps({"data": [findings, "constant", "greedy", 4, 96]}).encode()
             statuses: dict[int, int] = {}
             for i in range(1, n + 1):
-                status = _post(app.url + "/gradio_api/call/generate", body)
+                status = post_json(app.url + "/gradio_api/call/generate", body)
                 statuses[status] = statuses.get(status, 0) + 1
                 if i % every == 0:
                     curve.append((i, _rss_mb(app.proc.pid)))

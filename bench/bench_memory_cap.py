@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,14 +37,10 @@ def _rss_mb(pid: int) -> float:
 
 
 def _post(url: str, body: bytes) -> int:
-    req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    from tests.support.app_process import post_json
+
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            resp.read()
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        exc.read()
-        return exc.code
+        return post_json(url, body, timeout=60)
     except (ConnectionError, urllib.error.URLError):
         return -1  # the server closed the connection after answering 413 before the upload ended
 

@@ -10,10 +10,11 @@ import gc
 import json
 import threading
 import time
-import urllib.error
 import urllib.request
 
 import pytest
+
+from tests.support.app_process import post_json
 
 N_REQUESTS = 300
 BODY_KB = 50
@@ -48,18 +49,6 @@ def workbench(tmp_path, monkeypatch):
     thread.join(30)
 
 
-def _post(url: str, body: bytes) -> int:
-    req = urllib.request.Request(url + "/gradio_api/call/generate", data=body,
-                                 headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            resp.read()
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        exc.read()
-        return exc.code
-
-
 def _queues():
     from gradio.queueing import Queue
 
@@ -71,7 +60,7 @@ def test_unread_generate_results_are_bounded(workbench):
     body = json.dumps({"data": [findings, "constant", "greedy", 4, 96]}).encode()
     statuses: dict[int, int] = {}
     for _ in range(N_REQUESTS):
-        status = _post(workbench, body)
+        status = post_json(workbench + "/gradio_api/call/generate", body)
         statuses[status] = statuses.get(status, 0) + 1
     [queue] = _queues()
     waiting = len(queue.event_ids_to_events)

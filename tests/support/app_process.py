@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,3 +105,15 @@ def start_app(tmp: Path, args: list[str], module: str | None = None, ready_path:
             time.sleep(0.5)
     app.stop()
     raise RuntimeError(f"app did not answer within {timeout:.0f} s (set {START_TIMEOUT_ENV} to wait longer):\n{app.log()}")
+
+
+def post_json(url: str, body: bytes, timeout: float = 120) -> int:
+    """POST a JSON body; the HTTP status, an error status included (the body is read either way)."""
+    req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            resp.read()
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        exc.read()
+        return exc.code
