@@ -13,6 +13,11 @@ base." `impression_style` does this:
   "lungs are clear") are dropped;
 * sentence case (first letter upper case, the rest as written), one final period.
 
+`without_deid_marks` does the XXXX part alone for a whole impression (the text the demo shows, which
+may be a radiologist's impression of a training report that kept the mark): each sentence with XXXX
+gets `remove_deid` when that leaves the clinical labels unchanged and more than one word, else every
+mark becomes "[redacted]".
+
 `by_importance` orders carried sentences with the most important observation first (IMPORTANCE:
 what a clinician must act on first: pneumothorax before consolidation before a nodule before
 cardiomegaly). Pure functions (CheXpert-style labels from core.clinical): no torch, no I/O.
@@ -59,6 +64,24 @@ def remove_deid(sentence: str) -> str:
     text = _DEID_WORD.sub("[redacted]", text)
     text = re.sub(r"\s+([,.;:])", r"\1", re.sub(r",\s*,", ",", text))
     return re.sub(r"\s+", " ", text).strip(" ,")
+
+
+def without_deid_marks(text: str) -> str:
+    """`text` with no XXXX left (see module doc); unchanged when it has none."""
+    if not _DEID_WORD.search(text):
+        return text
+    from core.cleaning import split_sentences
+
+    out = []
+    for sentence in split_sentences(clean_text(text)):
+        if not _DEID_WORD.search(sentence):
+            out.append(sentence)
+            continue
+        styled = remove_deid(sentence)
+        if label_report(styled) != label_report(sentence) or len(styled.split()) < 2:
+            styled = re.sub(r"\s+", " ", _DEID_WORD.sub("[redacted]", sentence)).strip()
+        out.append(styled[:1].upper() + styled[1:])
+    return " ".join(out)
 
 
 def _significant(labels: dict) -> list[str]:

@@ -33,7 +33,9 @@ class _MemoStemmingTokenizer(Tokenizer):
         return tokenize.tokenize(text, self)
 
 
-_scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS), tokenizer=_MemoStemmingTokenizer())
+_tokenizer = _MemoStemmingTokenizer()
+_scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS), tokenizer=_tokenizer)
+_rouge1 = rouge_scorer.RougeScorer(["rouge1"], tokenizer=_tokenizer)
 
 
 def _for_lsum(text: str) -> str:
@@ -46,6 +48,12 @@ def rouge_pair(prediction: str, reference: str, remove_deid: bool = False) -> di
     ref = clean_text(reference, remove_deid)
     scores = _scorer.score(_for_lsum(ref), _for_lsum(pred))
     return {k: float(scores[k].fmeasure) for k in ROUGE_KEYS}
+
+
+def rouge1_f1(prediction: str, reference: str) -> float:
+    """ROUGE-1 F1 of one text against another, as `rouge_pair` scores it (no cleaning: both are model or
+    training texts already cleaned); the agreement term of the rerank's consensus (generation.rerank)."""
+    return float(_rouge1.score(reference, prediction)["rouge1"].fmeasure)
 
 
 def rouge_per_report(predictions: Sequence[str], references: Sequence[str], remove_deid: bool = False) -> list[dict[str, float]]:

@@ -22,7 +22,7 @@ from core.records import Report
 from generation.base import GenerationSettings, GeneratorBase
 from generation.greedy_decode import greedy_token_ids
 from generation.prompting import PromptBuilder, TokenizedPrompts
-from generation.rerank import RerankConfig, rerank
+from generation.rerank import RerankConfig, nearest_distinct, rerank
 
 TRAIN_HINT = f"Build it with `{BUILD_COMMAND_TEXT}` ({BUILD_TIME_TEXT})."
 
@@ -157,7 +157,8 @@ class LMGenerator(TokenizedPrompts, GeneratorBase):
         if settings.strategy != "rerank":
             return self._decode(texts, settings)
         own = self._decode(texts, replace(settings, strategy="greedy"))
-        retrieved = self.prompts.neighbour_impressions(findings, self.rerank_config.neighbours)
+        config = self.rerank_config
+        retrieved = nearest_distinct(self.prompts.neighbour_impressions(findings, config.search_depth), config.neighbours)
         return rerank(self.model, self.tokenizer, texts, own, retrieved, self.rerank_config, findings)
 
     def _decode(self, texts: Sequence[str], settings: GenerationSettings) -> list[str]:

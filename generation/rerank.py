@@ -4,7 +4,9 @@ For each report the candidates are the model's own greedy impression and the dis
 impressions of its nearest training reports. Each candidate is scored by the fine-tuned
 model's mean log-likelihood per token (candidate + EOS, given the same prompt generation
 used), plus `similarity_weight` x the TF-IDF cosine similarity of the training findings that
-carry it (0 for text only the model wrote), minus a clinical-consistency term when the findings
+carry it (0 for text only the model wrote), plus `consensus_weight` x the candidate's agreement with
+the retrieved impressions (its ROUGE-1 F1 against each, weighted by their similarity: a minimum-Bayes-risk
+term that favours what the radiologists of similar studies wrote alike), minus a clinical-consistency term when the findings
 are given: `omission_weight` per significant positive observation of the findings the candidate
 leaves out, `contradiction_weight` per one it denies, `addition_weight` per positive observation it
 adds (core.omissions), and `inconsistency_weight` per contradiction (core.consistency: a finding
@@ -13,7 +15,8 @@ candidate's repaired rewrite joins the candidates (core.consistency.complete_con
 omitted findings sentences in front in impression style, most important first, normal statements
 qualified by "Otherwise," after the findings, denials dropped), with its source's similarity. The
 best-scoring candidate is returned; with `complete_omissions` it is repaired the same way, so an
-abnormal finding is never dropped and the answer never contradicts itself.
+abnormal finding is never dropped and the answer never contradicts itself, and no de-identification
+mark (XXXX) is left in it (core.impression_style.without_deid_marks).
 
 All candidates of a batch of reports go through the model in left-padded forward passes,
 masked exactly like training targets (generation.sequences), so nothing is sampled and the
@@ -31,7 +34,10 @@ class RerankConfig:
     """How the `rerank` strategy builds and scores its candidates."""
 
     neighbours: int = 4
-    """Nearest training reports whose impressions join the model's greedy output as candidates."""
+    """Distinct impressions of the nearest training reports that join the model's greedy output as candidates."""
+    search_depth: int = 16
+    """Nearest training reports searched for those `neighbours` distinct impressions (many nearest reports share
+    one impression, "No acute cardiopulmonary abnormality."; searching deeper gives the pick real alternatives)."""
     similarity_weight: float = 8.0
     """Weight of the retrieval cosine similarity (0..1) added to the mean token log-likelihood."""
     batch_size: int = 32
@@ -50,12 +56,17 @@ class RerankConfig:
     """Subtracted per contradiction core.consistency finds in the candidate (with its findings)."""
     score_rewrites: bool = True
     """Let the model also score each candidate's repaired rewrite (with the similarity of its source)."""
+    consensus_weight: float = 8.0
+    """Weight of the candidate's similarity-weighted mean ROUGE-1 F1 against the retrieved impressions
+    (minimum-Bayes-risk consensus; 0 turns it off). Chosen on validation: docs/consistency.md."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.neighbours <= 32:
             raise ValueError("neighbours must lie in 0..32")
+        if not self.neighbours <= self.search_depth <= 256:
+            raise ValueError("search_depth must lie in neighbours..256")
         for name in ("similarity_weight", "omission_weight", "contradiction_weight", "addition_weight",
-                     "inconsistency_weight"):
+                     "inconsistency_weight", "consensus_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more")
         if self.batch_size < 1:
@@ -105,6 +116,22 @@ def consistency_penalty(findings: str, candidate: str, config: RerankConfig) -> 
             + config.addition_weight * len(result.added) + config.inconsistency_weight * contradictions)
 
 
+def nearest_distinct(pools: Sequence[dict[str, float]], k: int) -> list[dict[str, float]]:
+    """The first k impressions of each pool (generation.prompting's neighbour_impressions: most similar first)."""
+    return [dict(list(pool.items())[:k]) for pool in pools]
+
+
+def consensus(candidate: str, support: dict[str, float]) -> float:
+    """Mean ROUGE-1 F1 of `candidate` against the texts of `support`, weighted by their similarity
+    (0 when there is no support or every weight is 0)."""
+    total = sum(w for w in support.values() if w > 0)
+    if not total:
+        return 0.0
+    from core.metrics import rouge1_f1
+
+    return sum(w * rouge1_f1(candidate, text) for text, w in support.items() if w > 0) / total
+
+
 def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retrieved: Sequence[dict[str, float]],
            config: RerankConfig = RerankConfig(), findings: Sequence[str] | None = None) -> list[str]:
     """The best candidate per report: `own` (the model's output) or a retrieved impression.
@@ -133,6 +160,8 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
     best_score = [float("-inf")] * len(own)
     for (i, text), lp in zip(flat, scores, strict=True):
         score = lp + config.similarity_weight * candidates[i][text]
+        if config.consensus_weight:
+            score += config.consensus_weight * consensus(text, retrieved[i])
         if findings is not None:
             score -= consistency_penalty(findings[i], text, config)
         if score > best_score[i]:
@@ -140,5 +169,7 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
     if findings is not None and config.complete_omissions:
         from core.consistency import complete_consistently
 
-        best = [complete_consistently(f, text) for f, text in zip(findings, best, strict=True)]
+        from core.impression_style import without_deid_marks
+
+        best = [without_deid_marks(complete_consistently(f, text)) for f, text in zip(findings, best, strict=True)]
     return best

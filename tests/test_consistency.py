@@ -15,7 +15,7 @@ from core.consistency import (
     normal_scope,
     qualify,
 )
-from core.impression_style import by_importance, finding_clauses, impression_style, remove_deid
+from core.impression_style import by_importance, finding_clauses, impression_style, remove_deid, without_deid_marks
 
 PNEUMOTHORAX = "Large left pneumothorax with partial collapse of the left lung. Heart size normal."
 CONSOLIDATION = "Right lower lobe consolidation with a small right pleural effusion. Heart size normal."
@@ -146,6 +146,25 @@ def test_impression_style_of_carried_findings_sentences():
     assert impression_style("There is a large right pleural effusion, no pneumothorax.") == "A large right pleural effusion."
     assert finding_clauses("Heart size normal, lungs are clear.") == "Heart size normal, lungs are clear."
     assert finding_clauses("The heart is normal, small left effusion.") == "small left effusion."
+
+
+def test_no_deidentification_mark_is_left_in_a_whole_impression():
+    """A retrieved radiologist's impression may keep XXXX; what a visitor reads never does, and the rewrite
+    never changes what the labels read (else the marks are bracketed instead)."""
+    from core.clinical import label_report
+
+    cases = {
+        "XXXX bilateral lower lobe opacities. No acute disease.": "Bilateral lower lobe opacities. No acute disease.",
+        "XXXX change. Hypoinflation.": "[redacted] change. Hypoinflation.",  # one word would be left
+        "No acute disease.": "No acute disease.",
+        "Mild, XXXX opacity at the left base.": "Mild opacity at the left base.",
+    }
+    for text, expected in cases.items():
+        assert without_deid_marks(text) == expected
+    # removal would move the negation window ("no ... XXXX blunting ... effusion"): bracketed, labels kept
+    tricky = "No pleural line to suggest pneumothorax or costophrenic XXXX blunting to suggest large pleural effusion."
+    out = without_deid_marks(tricky)
+    assert "XXXX" not in out and label_report(out) == label_report(tricky)
 
 
 def test_carried_sentences_go_most_important_first():

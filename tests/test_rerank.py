@@ -55,7 +55,8 @@ def test_rerank_picks_the_best_scored_candidate(generator):
     retrieved = [{"No acute disease.": 0.9, "Congestive heart failure.": 0.2}]
     texts = ["No acute disease.", "Congestive heart failure.", "Model text."]
     lps = dict(zip(texts, mean_log_likelihoods(generator.model, generator.tokenizer, prompt * 3, texts)))
-    by_model = rerank(generator.model, generator.tokenizer, prompt, own, retrieved, RerankConfig(similarity_weight=0))
+    by_model = rerank(generator.model, generator.tokenizer, prompt, own, retrieved,
+                      RerankConfig(similarity_weight=0, consensus_weight=0))
     assert by_model == [max(texts, key=lps.get)]
     by_similarity = rerank(generator.model, generator.tokenizer, prompt, own, retrieved,
                            RerankConfig(similarity_weight=1e6))
@@ -69,10 +70,16 @@ def test_rerank_strategy_answers_from_the_candidates(generator):
     settings = GenerationSettings(strategy="rerank", max_new_tokens=8)
     reranked = generator.generate(FINDINGS, settings)
     assert reranked == generator.generate(FINDINGS, settings)  # deterministic
-    pools = generator.prompts.neighbour_impressions(FINDINGS, generator.rerank_config.neighbours)
+    from core.impression_style import without_deid_marks
     from core.omissions import check, complete
+    from generation.rerank import nearest_distinct
+
+    config = generator.rerank_config
+    pools = nearest_distinct(generator.prompts.neighbour_impressions(FINDINGS, config.search_depth), config.neighbours)
+    assert all(len(pool) <= config.neighbours for pool in pools)
     # a candidate, completed with the findings sentences of the positive observations it leaves out
-    assert all(r in {complete(f, c) for c in [g, *pool]} for r, f, g, pool in zip(reranked, FINDINGS, greedy, pools))
+    assert all(r in {without_deid_marks(complete(f, c)) for c in [g, *pool]}
+               for r, f, g, pool in zip(reranked, FINDINGS, greedy, pools))
     assert all(check(f, r).complete for f, r in zip(FINDINGS, reranked))
     assert list(generator.stream(FINDINGS[0], settings)) == [reranked[0]]  # one whole answer
     assert generator.describe()["rerank"]["neighbours"] == generator.rerank_config.neighbours
@@ -140,3 +147,68 @@ def test_a_normal_boilerplate_candidate_is_rewritten_and_scored_and_the_answer_n
         assert "Otherwise, no acute cardiopulmonary abnormality." in out and "Clear lungs" not in out
     rewrite = "A large left pneumothorax with partial collapse of the left lung. Otherwise, no acute cardiopulmonary abnormality."
     assert rewrite in scored and boilerplate in scored
+
+
+def test_nearest_distinct_keeps_the_first_k_impressions_of_a_deeper_search(generator):
+    """Many nearest reports share one impression: the candidates are k distinct impressions, most similar first."""
+    from generation.rerank import nearest_distinct
+
+    deep = generator.prompts.neighbour_impressions(FINDINGS, 16)
+    shallow = generator.prompts.neighbour_impressions(FINDINGS, 4)
+    picked = nearest_distinct(deep, 4)
+    assert all(list(p) == list(d)[:4] for p, d in zip(picked, deep))
+    assert all(p[t] == d[t] for p, d in zip(picked, deep) for t in p)
+    # the deeper search finds more distinct alternatives than the 4 nearest reports carry
+    assert sum(map(len, picked)) > sum(map(len, shallow))
+    with pytest.raises(ValueError, match="search_depth"):
+        from generation.rerank import RerankConfig
+
+        RerankConfig(neighbours=8, search_depth=4)
+
+
+def test_consensus_is_the_similarity_weighted_mean_rouge1_against_the_retrieved_impressions():
+    from rouge_score import rouge_scorer
+
+    from generation.rerank import consensus
+
+    scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)  # the library itself, as the oracle
+    support = {"No acute cardiopulmonary abnormality.": 0.8, "Small right pleural effusion.": 0.2,
+               "Ignored, no weight.": 0.0}
+    text = "Small right pleural effusions. No acute abnormality."
+    expected = sum(w * scorer.score(t, text)["rouge1"].fmeasure for t, w in support.items()) / 1.0
+    assert consensus(text, support) == pytest.approx(expected, abs=1e-12)
+    assert consensus(text, {}) == 0.0 and consensus(text, {"x": 0.0}) == 0.0
+    assert consensus("No acute cardiopulmonary abnormality.", support) > consensus("Small right pleural effusion.",
+                                                                                   support)
+
+
+def test_consensus_weight_moves_the_pick_to_what_similar_studies_agree_on(generator):
+    """Two retrieved impressions nearly tie on similarity; the consensus term picks the one the others echo."""
+    from generation.rerank import RerankConfig, rerank
+
+    prompt = generator.prompts.prompts(FINDINGS[:1])
+    retrieved = [{"Clear lungs.": 0.50, "No acute cardiopulmonary abnormality.": 0.49,
+                  "No acute cardiopulmonary disease.": 0.48, "No acute abnormality.": 0.47}]
+    huge = 1e4
+    by_similarity = rerank(generator.model, generator.tokenizer, prompt, ["Model text."], retrieved,
+                           RerankConfig(similarity_weight=huge, consensus_weight=0))
+    by_consensus = rerank(generator.model, generator.tokenizer, prompt, ["Model text."], retrieved,
+                          RerankConfig(similarity_weight=huge, consensus_weight=huge))
+    assert by_similarity == ["Clear lungs."]
+    assert by_consensus == ["No acute cardiopulmonary abnormality."]
+    with pytest.raises(ValueError, match="consensus_weight"):
+        RerankConfig(consensus_weight=-1)
+
+
+def test_the_answer_shows_no_deidentification_mark(generator):
+    """A retrieved radiologist's impression that kept XXXX is the best candidate: the answer has no XXXX."""
+    from core.clinical import label_report
+    from generation.rerank import RerankConfig, rerank
+
+    findings = ["Mild bibasilar opacities. Heart size normal."]
+    prompt = generator.prompts.prompts(findings)
+    chosen = "XXXX bilateral lower lobe opacities. Otherwise, no acute cardiopulmonary abnormality."
+    out = rerank(generator.model, generator.tokenizer, prompt, ["Model text."], [{chosen: 1.0}],
+                 RerankConfig(similarity_weight=1e4), findings)[0]
+    assert "XXXX" not in out and out.startswith("Bilateral lower lobe opacities.")
+    assert label_report(out) == label_report(chosen)
