@@ -1,13 +1,17 @@
-"""How the rerank weights of the default model were chosen: a sweep on the VALIDATION split.
+"""How the rerank settings of the default model were chosen: a sweep on the VALIDATION split.
 
-    python -m bench.sweep_rerank [--model models/default/final] [--split validate] [--k 8]
+    python -m bench.sweep_rerank [--model models/default/final] [--split validate] [--depth 16]
 
-Decodes greedily once, scores every candidate (the model's output, the impressions of the k nearest
-training reports, and each of them completed with the omitted findings sentences) with the model's
-mean token log-likelihood once, then replays the pick offline for each setting of
-generation.rerank.RerankConfig: neighbours, similarity weight, consistency weights, completion.
-Prints ROUGE-1, pooled top-5 and 14-observation clinical micro-F1, the omission and addition rates
-and the share of verbatim training impressions per setting, beside the retrieval and lead baselines.
+Decodes greedily once, scores every candidate the shipped rerank can meet (the model's output, the
+distinct impressions of the --depth nearest training reports, and each of them repaired by
+core.consistency.complete_consistently) with the model's mean token log-likelihood once, in the dtype
+the default system uses, then replays generation.rerank's pick offline for each setting: how deep to
+search (the 4 nearest reports, as before, or --depth), how many distinct impressions to keep, the
+similarity weight and the consensus weight (the minimum-Bayes-risk term). The consistency terms and
+the final repair are the shipped ones. Prints ROUGE-1 and -L, pooled top-5 clinical micro-F1, the
+omission and contradiction rates, verbatim training impressions and outputs with XXXX per setting.
+The first line replays the shipped default and must equal `python -m training.evaluate --systems
+default --split validate` (docs/consistency.md gives both).
 """
 from __future__ import annotations
 
@@ -25,79 +29,87 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from core.clinical import corpus_scores
-    from core.cleaning import clean_text, split_sentences
+    from core.cleaning import clean_text
+    from core.consistency import check as consistency, complete_consistently
+    from core.impression_style import without_deid_marks
     from core.metrics import rouge_per_report
-    from core.omissions import check, complete, negatives, positives
+    from core.omissions import check
     from core.paths import default_model_dir
     from generation.base import GenerationSettings
-    from generation.project_lm import load_checkpoint_generator
-    from generation.rerank import mean_log_likelihoods
+    from generation.project_lm import load_checkpoint_generator, resolve_dtype
+    from generation.rerank import RerankConfig, consensus, consistency_penalty, mean_log_likelihoods, nearest_distinct
     from reports.dataset import load_split
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=str(default_model_dir()))
     p.add_argument("--split", choices=("validate", "test"), default="validate")
-    p.add_argument("--k", type=int, default=8, help="largest number of neighbours tried")
+    p.add_argument("--depth", type=int, default=16, help="deepest search tried (nearest training reports)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
 
     split = load_split()
     reports = split.validate if args.split == "validate" else split.test
     refs = [r.impression for r in reports]
-    gen = load_checkpoint_generator(args.model, train=split.train, dtype="float32")
+    gen = load_checkpoint_generator(args.model, train=split.train, dtype=resolve_dtype(fallback="auto"))
     greedy = GenerationSettings("greedy", 1, 96)
     findings = [gen.prepare(r.findings, greedy).text for r in reports]
     prompts = gen._prompts(findings, greedy.max_new_tokens)
     own = gen._decode(prompts, greedy)
-    pools = gen.prompts.neighbour_impressions(findings, args.k)
+    shipped = RerankConfig()
+    depths = sorted({4, args.depth, shipped.search_depth})
+    by_depth = {d: gen.prompts.neighbour_impressions(findings, d) for d in depths}
     pairs: list[tuple[int, str]] = []
-    for i, (o, pool) in enumerate(zip(own, pools, strict=True)):
-        for c in dict.fromkeys([*pool, o]):
-            pairs += [(i, c)] + ([(i, complete(findings[i], c))] if complete(findings[i], c) != c else [])
+    for i, o in enumerate(own):
+        for c in dict.fromkeys([*by_depth[depths[-1]][i], o]):  # the deepest search holds every shallower one
+            pairs += [(i, c), (i, complete_consistently(findings[i], c))]
     pairs = list(dict.fromkeys(pairs))
     lls = dict(zip(pairs, mean_log_likelihoods(gen.model, gen.tokenizer, [prompts[i] for i, _ in pairs],
                                                [c for _, c in pairs]), strict=True))
     train_impressions = {clean_text(r.impression) for r in split.train}
+    penalties: dict[tuple[int, str], float] = {}
 
     def show(name: str, preds: list[str]) -> None:
-        r1 = 100 * np.mean([x["rouge1"] for x in rouge_per_report(preds, refs)])
+        rouge = rouge_per_report(preds, refs)
+        r1 = 100 * np.mean([x["rouge1"] for x in rouge])
+        rl = 100 * np.mean([x["rougeL"] for x in rouge])
         c = corpus_scores(preds, refs)
         om = 100 * np.mean([bool(check(f, x).omitted) for f, x in zip(findings, preds, strict=True)])
-        ad = 100 * np.mean([bool(check(f, x).added) for f, x in zip(findings, preds, strict=True)])
+        co = 100 * np.mean([not consistency(x, f).consistent for f, x in zip(findings, preds, strict=True)])
         vb = 100 * np.mean([clean_text(x) in train_impressions for x in preds])
-        print(f"{name:44s} R-1 {r1:5.1f}  top5 {100 * c['chexpert_micro_f1_top5']:5.1f}  "
-              f"all14 {100 * c['chexpert_micro_f1']:5.1f}  omit {om:5.1f}  add {ad:5.1f}  verbatim {vb:5.1f}", flush=True)
+        xx = 100 * np.mean(["XXXX" in x for x in preds])
+        print(f"{name:44s} R-1 {r1:5.2f}  R-L {rl:5.2f}  top5 {100 * c['chexpert_micro_f1_top5']:5.1f}  "
+              f"omit {om:4.1f}  contradict {co:4.1f}  verbatim {vb:4.1f}  XXXX {xx:4.1f}", flush=True)
 
-    def pick(k: int, wsim: float, wom: float, wcon: float, wadd: float, comp: bool, score_completed: bool) -> list[str]:
+    def pick(depth: int, k: int, wsim: float, wcons: float) -> list[str]:
         out = []
-        for i, (o, pool) in enumerate(zip(own, pools, strict=True)):
-            cands = dict(list(pool.items())[:k])
-            cands.setdefault(o, 0.0)
-            best, best_score = o, float("-inf")
-            for c, sim in cands.items():
-                text = complete(findings[i], c) if score_completed else c
-                r = check(findings[i], text)
-                score = (lls[(i, text)] + wsim * sim - wom * len(r.omitted) - wadd * len(r.added)
-                         - wcon * len(negatives(text) & positives(findings[i])))
-                if len(cands) > 1 and score > best_score:
-                    best, best_score = text, score
-            out.append(complete(findings[i], best) if comp else best)
+        for i, pool in enumerate(nearest_distinct(by_depth[depth], k)):
+            cands = dict(pool)
+            cands.setdefault(own[i], 0.0)
+            for source, sim in list(cands.items()):
+                rewrite = complete_consistently(findings[i], source)
+                cands[rewrite] = max(sim, cands.get(rewrite, float("-inf")))
+            best, best_score = own[i], float("-inf")
+            if len(cands) > 1:
+                for text, sim in cands.items():
+                    if (i, text) not in penalties:
+                        penalties[(i, text)] = consistency_penalty(findings[i], text, shipped)
+                    score = lls[(i, text)] + wsim * sim - penalties[(i, text)]
+                    if wcons:
+                        score += wcons * consensus(text, pool)
+                    if score > best_score:
+                        best, best_score = text, score
+            out.append(without_deid_marks(complete_consistently(findings[i], best)))
         return out
 
-    nearest = [next(iter(pool), "") for pool in gen.prompts.neighbour_impressions(findings, 1)]
-    show("retrieval", nearest)
-    show("lead", [next(iter(split_sentences(f)), f) for f in findings])
+    show(f"shipped (depth {shipped.search_depth}, k {shipped.neighbours}, sim {shipped.similarity_weight:g}, "
+         f"consensus {shipped.consensus_weight:g})",
+         pick(shipped.search_depth, shipped.neighbours, shipped.similarity_weight, shipped.consensus_weight))
     show("greedy", own)
-    show("greedy + completion", [complete(f, o) for f, o in zip(findings, own, strict=True)])
-    show("retrieval + completion", [complete(f, o) for f, o in zip(findings, nearest, strict=True)])
-    for k in sorted({4, args.k}):
-        for wsim in (4, 8, 12):
-            show(f"k={k} sim={wsim} (previous rerank)", pick(k, wsim, 0, 0, 0, False, False))
-            for wom, wcon, wadd in ((0, 0, 0), (1, 1, 1), (2, 2, 2), (4, 4, 4), (0, 0, 2), (2, 0, 0), (0, 2, 0)):
-                show(f"k={k} sim={wsim} om={wom} con={wcon} add={wadd} +completion",
-                     pick(k, wsim, wom, wcon, wadd, True, False))
-            for wadd in (0, 1, 2):
-                show(f"k={k} sim={wsim} add={wadd} completed candidates scored", pick(k, wsim, 0, 0, wadd, True, True))
+    for depth in depths:
+        for k in (4, 6):
+            for wsim in (6, 8, 10):
+                for wcons in (0, 4, 8, 12):
+                    show(f"depth {depth} k {k} sim {wsim} consensus {wcons}", pick(depth, k, wsim, wcons))
 
 
 if __name__ == "__main__":
