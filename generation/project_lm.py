@@ -5,7 +5,8 @@ deterministic (no sampling). The registry's factories here:
 
   default      the project's fine-tuned model (models/default/final, or $RADLLAMA_MODEL)
   base         the same base model, prompted with the same template but never instruction-tuned
-  model:PATH   any checkpoint folder written by training.train
+  model:PATH   any checkpoint folder written by training.train (`?ban_normal_openings`: see
+               generation.constrained)
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from generation.constrained import ConstrainedConfig, decode_constrained
 from generation.greedy_decode import greedy_token_ids
 from generation.prompting import PromptBuilder, TokenizedPrompts
 from generation.rerank import RerankConfig, rerank
+from generation.spec_options import flag, split_options
 
 TRAIN_HINT = f"Build it with `{BUILD_COMMAND_TEXT}` ({BUILD_TIME_TEXT})."
 
@@ -297,6 +299,14 @@ def base_system(spec: str, train: Sequence[Report]) -> LMGenerator:
                                      use_examples=False, dtype=resolve_dtype(fallback="auto"))
 
 
+CHECKPOINT_OPTIONS = {"ban_normal_openings": "strategy constrained: an impression of abnormal findings may not open "
+                                             "with a whole-study normal word (generation.constrained)"}
+
+
 def checkpoint_system(spec: str, train: Sequence[Report]) -> LMGenerator:
-    """`model:PATH`: a folder written by training.train (final/, base/ or a step checkpoint)."""
-    return load_checkpoint_generator(Path(spec.split(":", 1)[1]).expanduser(), train=train, name=spec)
+    """`model:PATH[?ban_normal_openings]`: a folder written by training.train (final/, base/ or a step checkpoint)."""
+    raw_path, options = split_options(spec.split(":", 1)[1], CHECKPOINT_OPTIONS, spec)
+    generator = load_checkpoint_generator(Path(raw_path).expanduser(), train=train, name=spec)
+    if flag(options, "ban_normal_openings"):
+        generator.constrained_config = ConstrainedConfig(ban_normal_openings=True)
+    return generator

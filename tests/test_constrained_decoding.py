@@ -129,3 +129,16 @@ def test_constrained_is_a_strategy_everywhere():
         ConstrainedConfig(rounds=9)
     with pytest.raises(ValueError, match="single words"):
         ConstrainedConfig(normal_openings=("No acute",))
+
+
+def test_model_spec_option_turns_the_opening_ban_on(tmp_path):
+    from generation import registry as generators
+    from tests.support.tiny_lm import tiny_final_folder, tiny_reports
+
+    folder = tiny_final_folder(tmp_path / "final", seed=3)
+    assert generators.build(f"model:{folder}", tiny_reports(4)).constrained_config.ban_normal_openings is False
+    banned = generators.build(f"model:{folder}?ban_normal_openings", tiny_reports(4))
+    assert banned.constrained_config == ConstrainedConfig(ban_normal_openings=True)
+    assert banned.describe()["constrained"]["ban_normal_openings"] is True
+    with pytest.raises(ValueError, match="unknown option"):
+        generators.build(f"model:{folder}?ban_openings", tiny_reports(4))
