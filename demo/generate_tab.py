@@ -15,7 +15,7 @@ from __future__ import annotations
 import gradio as gr
 
 from demo.service import GenerationService
-from generation.base import MAX_FINDINGS_CHARS, FindingsError, GenerationError, GenerationSettings
+from generation.base import MAX_FINDINGS_CHARS, STRATEGIES, FindingsError, GenerationError, GenerationSettings
 
 STATUS_POLL_S = 5.0
 CLINICAL_USE_NOTE = ("**Research demo - not for clinical use.** Generated impressions can miss or invent findings; "
@@ -80,9 +80,9 @@ def build_generate_tab(service: GenerationService) -> None:
             system = gr.Dropdown(choices=[(c.label, c.key) for c in choices], value=choices[0].key,
                                  label="System", elem_id="system")
             with gr.Accordion("Decoding options", open=False):
-                strategy = gr.Radio(["greedy", "beam", "rerank"], value="rerank", label="Decoding", elem_id="strategy",
-                                    info="rerank (best quality, keeps the positive findings) and beam answer whole; "
-                                         "greedy streams")
+                strategy = gr.Radio(list(STRATEGIES), value="rerank", label="Decoding", elem_id="strategy",
+                                    info="rerank (best quality, keeps the positive findings), beam and constrained "
+                                         "(greedy that never contradicts itself) answer whole; greedy streams")
                 num_beams = gr.Slider(1, 8, value=4, step=1, label="Beams (beam search only)", elem_id="num-beams")
                 max_new_tokens = gr.Slider(8, 256, value=96, step=8, label="Max new tokens", elem_id="max-new-tokens")
             generate_button = gr.Button("Generate", variant="primary", elem_id="generate")

@@ -15,7 +15,7 @@ from typing import ClassVar, Iterator, Protocol, Sequence, runtime_checkable
 
 from core.cleaning import clean_text
 
-STRATEGIES = ("greedy", "beam", "rerank")
+STRATEGIES = ("greedy", "beam", "rerank", "constrained")
 KINDS = ("baseline", "model", "endpoint", "imported", "reference")
 
 MAX_FINDINGS_CHARS = 16_000
@@ -40,7 +40,8 @@ class GenerationSettings:
 
     strategy: str = "greedy"
     """One of STRATEGIES. "rerank": the model picks among its greedy output and retrieved training
-    impressions (systems without retrieval decode greedily)."""
+    impressions (systems without retrieval decode greedily). "constrained": greedy, decoded again where
+    the model's own text contradicts itself (generation.constrained; other systems decode greedily)."""
     num_beams: int = 4
     """Beams for strategy "beam"."""
     max_new_tokens: int = 96

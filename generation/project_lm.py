@@ -5,7 +5,8 @@ deterministic (no sampling). The registry's factories here:
 
   default      the project's fine-tuned model (models/default/final, or $RADLLAMA_MODEL)
   base         the same base model, prompted with the same template but never instruction-tuned
-  model:PATH   any checkpoint folder written by training.train
+  model:PATH   any checkpoint folder written by training.train (`?ban_normal_openings`: see
+               generation.constrained)
 """
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from core.paths import BUILD_COMMAND_TEXT, BUILD_TIME_TEXT, FINAL_META, default_
 from core.prompt import extract_impression
 from core.records import Report
 from generation.base import GenerationSettings, GeneratorBase
+from generation.constrained import ConstrainedConfig, decode_constrained
 from generation.greedy_decode import greedy_token_ids
 from generation.prompting import PromptBuilder, TokenizedPrompts
 from generation.rerank import RerankConfig, nearest_distinct, rerank
+from generation.spec_options import flag, split_options
 
 TRAIN_HINT = f"Build it with `{BUILD_COMMAND_TEXT}` ({BUILD_TIME_TEXT})."
 
@@ -112,6 +115,7 @@ class LMGenerator(TokenizedPrompts, GeneratorBase):
     max_prompt_tokens: int | None = None
     source: str = ""
     rerank_config: RerankConfig = field(default_factory=RerankConfig)
+    constrained_config: ConstrainedConfig = field(default_factory=ConstrainedConfig)
     libraries = ("torch", "transformers", "peft")
 
     def tune_inference_threads(self) -> None:
@@ -151,9 +155,13 @@ class LMGenerator(TokenizedPrompts, GeneratorBase):
         """Impressions in input order; batches hold prompts of similar length to save padding.
 
         strategy "rerank" decodes greedily, then lets the model pick among its own answer and the
-        impressions of the nearest training reports (generation.rerank).
+        impressions of the nearest training reports (generation.rerank); "constrained" decodes
+        greedily and again where the model's text contradicts itself (generation.constrained).
         """
         texts = self._prompts(findings, settings.max_new_tokens)
+        if settings.strategy == "constrained":
+            return decode_constrained(texts, findings, self._continue, self.tokenizer, self.special_tokens,
+                                      settings.max_new_tokens, self.constrained_config)
         if settings.strategy != "rerank":
             return self._decode(texts, settings)
         own = self._decode(texts, replace(settings, strategy="greedy"))
@@ -165,22 +173,38 @@ class LMGenerator(TokenizedPrompts, GeneratorBase):
         """Greedy or beam continuations of the prompts, cut to the impression."""
         import torch
 
-        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=self.special_tokens)["input_ids"]]
-        order = sorted(range(len(texts)), key=lambda i: lengths[i])  # similar lengths share a batch
-        out: list[str] = [""] * len(texts)
         kwargs = self._generate_kwargs(settings)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+        if kwargs["num_beams"] == 1:  # greedy: finished rows leave the batch (generation.greedy_decode)
+            continued = self._continue(texts, [settings.max_new_tokens] * len(texts))
+            return [extract_impression(text) for text in continued]
+        out: list[str] = [""] * len(texts)
+        for idx in self._batches(texts):
             enc = self._tokenize([texts[i] for i in idx])
-            if kwargs["num_beams"] == 1:  # greedy: finished rows leave the batch (generation.greedy_decode)
-                new_ids = greedy_token_ids(self.model, enc["input_ids"], enc["attention_mask"],
-                                           settings.max_new_tokens, self.tokenizer.eos_token_id)
-            else:
-                with torch.inference_mode():
-                    new_ids = self.model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1]:]
+            with torch.inference_mode():
+                new_ids = self.model.generate(**enc, **kwargs)[:, enc["input_ids"].shape[1]:]
             decoded = self.tokenizer.batch_decode(new_ids, skip_special_tokens=True)
             for i, text in zip(idx, decoded, strict=True):
                 out[i] = extract_impression(text)
+        return out
+
+    def _batches(self, texts: Sequence[str]) -> Iterator[list[int]]:
+        """Indices of `texts` in batches of similar token length (less padding)."""
+        lengths = [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=self.special_tokens)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        for start in range(0, len(order), self.batch_size):
+            yield order[start:start + self.batch_size]
+
+    def _continue(self, texts: Sequence[str], limits: Sequence[int],
+                  banned: Sequence[set[tuple[int, ...]]] | None = None) -> list[str]:
+        """The raw greedy continuation of each text (at most limits[i] tokens; banned[i]: token sequences
+        it may not begin with, generation.greedy_decode)."""
+        out: list[str] = [""] * len(texts)
+        for idx in self._batches(texts):
+            enc = self._tokenize([texts[i] for i in idx])
+            new_ids = greedy_token_ids(self.model, enc["input_ids"], enc["attention_mask"], [limits[i] for i in idx],
+                                       self.tokenizer.eos_token_id, [banned[i] for i in idx] if banned else None)
+            for i, text in zip(idx, self.tokenizer.batch_decode(new_ids, skip_special_tokens=True), strict=True):
+                out[i] = text
         return out
 
     def stream(self, findings: str, settings: GenerationSettings = GenerationSettings()) -> Iterator[str]:
@@ -226,7 +250,8 @@ class LMGenerator(TokenizedPrompts, GeneratorBase):
         params = sum(p.numel() for p in self.model.parameters())
         dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
         return {"model": self.source, "parameters": params, "dtype": dtype, "decoding": "deterministic (no sampling)",
-                "rerank": asdict(self.rerank_config), **self.prompts.describe()}
+                "rerank": asdict(self.rerank_config), "constrained": asdict(self.constrained_config),
+                **self.prompts.describe()}
 
 
 def load_checkpoint_generator(path: str | Path, train: Sequence[Report] | None = None, name: str | None = None,
@@ -275,6 +300,14 @@ def base_system(spec: str, train: Sequence[Report]) -> LMGenerator:
                                      use_examples=False, dtype=resolve_dtype(fallback="auto"))
 
 
+CHECKPOINT_OPTIONS = {"ban_normal_openings": "strategy constrained: an impression of abnormal findings may not open "
+                                             "with a whole-study normal word (generation.constrained)"}
+
+
 def checkpoint_system(spec: str, train: Sequence[Report]) -> LMGenerator:
-    """`model:PATH`: a folder written by training.train (final/, base/ or a step checkpoint)."""
-    return load_checkpoint_generator(Path(spec.split(":", 1)[1]).expanduser(), train=train, name=spec)
+    """`model:PATH[?ban_normal_openings]`: a folder written by training.train (final/, base/ or a step checkpoint)."""
+    raw_path, options = split_options(spec.split(":", 1)[1], CHECKPOINT_OPTIONS, spec)
+    generator = load_checkpoint_generator(Path(raw_path).expanduser(), train=train, name=spec)
+    if flag(options, "ban_normal_openings"):
+        generator.constrained_config = ConstrainedConfig(ban_normal_openings=True)
+    return generator
