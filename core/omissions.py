@@ -124,20 +124,38 @@ def _carry(sentence: str, missing: set[str]) -> str:
     return styled if positives(styled) >= positives(sentence) & missing else rewrite_sentence(sentence)
 
 
+def _says_nothing(sentence: str) -> bool:
+    """True when the sentence names no observation at all: a follow-up ("Correlate clinically.",
+    "CT thorax for further characterization.") that only means something beside the sentence before it."""
+    from core.consistency import normal_scope
+
+    labels = label_report(sentence)
+    return all(v is None for o, v in labels.items() if o != NO_FINDING) and normal_scope(sentence) is None
+
+
 def complete(findings: str, impression: str) -> str:
     """`impression` with the findings sentences of its omitted observations in front (see module doc);
     its sentences that assert an observation the findings deny ("Stable cardiomegaly." for "Heart size
     normal.") or a NOT_INFERRED one they never describe (a mass, a pneumothorax, a fracture) are
-    dropped as well, unless nothing would be left."""
+    dropped as well, unless nothing would be left; so is a follow-up right after a dropped sentence that names no
+    observation of its own ("Correlate clinically.", "XXXX thorax for further characterization.")."""
     result = check(findings, impression)
     found = positives(findings)
     denied = (negatives(findings) - found) | (NOT_INFERRED - found)
     missing = set(result.omitted)
     carried = by_importance(_carry(s, missing) for s in split_sentences(clean_text(findings)) if positives(s) & missing)
     sentences = split_sentences(clean_text(impression))
-    kept = [s for s in sentences
-            if not (negatives(s) & missing) and not (positives(s) & denied)
-            and not any(_wrong_side(findings, s, o) for o in positives(s) & missing)]
+    kept: list[str] = []
+    dropped = False
+    for s in sentences:
+        if (negatives(s) & missing) or (positives(s) & denied) or any(
+                _wrong_side(findings, s, o) for o in positives(s) & missing):
+            dropped = True
+        elif dropped and _says_nothing(s):
+            continue  # "XXXX thorax for further characterization." after a dropped "Suspected hilar mass."
+        else:
+            kept.append(s)
+            dropped = False
     if not carried and len(kept) == len(sentences):
         return impression
     return " ".join(carried + kept) or impression

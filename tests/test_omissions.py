@@ -94,3 +94,17 @@ def test_complete_drops_a_mass_the_findings_never_describe():
     fixed = complete(findings, "Suspected left hilar mass with obstructive atelectasis. Recommend CT.")
     assert "mass" not in fixed and check(findings, fixed).complete and check(findings, fixed).added == ()
     assert complete("Left lower lobe airspace opacity.", "Left lower lobe pneumonia.") == "Left lower lobe pneumonia."
+
+
+def test_a_follow_up_of_a_dropped_sentence_goes_with_it():
+    """The shipped model answered the pneumothorax example "... Thorax for further characterization.": the
+    retrieved "Suspected left hilar mass ... XXXX thorax for further characterization." lost its mass sentence
+    and kept the follow-up that only meant something beside it."""
+    findings = "Large left pneumothorax with partial collapse of the left lung. Heart size normal."
+    retrieved = "Suspected left hilar mass with obstructive atelectasis. XXXX thorax for further characterization."
+    assert complete(findings, retrieved) == "Large left pneumothorax with partial collapse of the left lung."
+    assert complete(findings, "Stable cardiomegaly. Correlate clinically. No acute disease.") == \
+        "Large left pneumothorax with partial collapse of the left lung. No acute disease."
+    # a follow-up of a sentence that stays, stays
+    kept = complete("Right lower lobe opacity.", "Right lower lobe pneumonia. Recommend follow-up to resolution.")
+    assert kept == "Right lower lobe pneumonia. Recommend follow-up to resolution."
