@@ -62,6 +62,11 @@ KINDS: tuple[str, ...] = (NORMAL_STUDY, DENIES_OWN, DENIES_FINDINGS)
 """The kinds of contradiction, in display order."""
 
 OTHERWISE_NORMAL = "Otherwise, no acute cardiopulmonary abnormality."
+CHRONIC_BESIDE: frozenset[str] = frozenset({"Cardiomegaly", "Enlarged Cardiomediastinum"})
+"""Findings beside which a normal statement with a subject of its own ("Chronic changes with no acute disease.",
+"Stable cardiomegaly without acute disease.") is no contradiction. Beside any other finding stated elsewhere
+("... effusion suggestive of infection. Stable cardiomegaly without acute cardiopulmonary abnormality.") the
+statement still reads "normal" for the rest, and is flagged."""
 """The qualified whole-study normal statement `make_consistent` writes after the findings."""
 
 _QUALIFIED = re.compile(r"\b(?:otherwise|other|else|additional|further|remaining|remainder|elsewhere|new|newly)\b")
@@ -211,10 +216,12 @@ def check(impression: str, findings: str | None = None) -> ConsistencyCheck:
     stated = [_definite(s) for s in finding_sentences]
     order = SIGNIFICANT.index
     for i, sentence in enumerate(sentences):
-        others = set().union(*(a for j, a in enumerate(asserting) if j != i))
-        scope, subject = (None, "") if asserting[i] else _normal_match(sentence)
-        if scope and not subject and not _QUALIFIED.search(sentence.lower()):
+        others = set().union(*(a for j, a in enumerate(asserting) if j != i)) - asserting[i]
+        scope, subject = _normal_match(sentence)
+        if scope and not _QUALIFIED.search(sentence.lower()):
             hit = others if scope == "study" else others & PARENCHYMAL
+            if (subject or asserting[i]) and hit <= CHRONIC_BESIDE:
+                hit = set()  # "Stable cardiomegaly. Chronic changes with no acute disease." speaks for its subject
             if hit:
                 out.append(Contradiction(NORMAL_STUDY, tuple(sorted(hit, key=order)), sentence))
                 continue
@@ -255,6 +262,24 @@ def qualify(sentence: str) -> str:
     return OTHERWISE_NORMAL
 
 
+_CONNECTOR = re.compile(r"(?:[\s,;:-]+|\s+(?:with|but|and|yet|though|however))+$", re.IGNORECASE)
+
+
+def split_normal(sentence: str) -> tuple[str, str]:
+    """(the words before the sentence's normal statement as a sentence of their own, or "";
+    the normal statement): "Stable cardiomegaly without acute disease." -> ("Stable cardiomegaly.",
+    "without acute disease")."""
+    text = " ".join(clean_text(sentence).split()).rstrip(" .")
+    low = text.lower()
+    for pattern in (*_STUDY_PATTERNS, *_LUNG_PATTERNS):
+        m = pattern.search(low)
+        if m is not None and m.start() > 0:
+            leading = _CONNECTOR.sub("", text[: m.start()])
+            if leading:
+                return f"{leading[:1].upper()}{leading[1:]}.", text[m.start():]
+    return "", sentence
+
+
 def make_consistent(impression: str, findings: str | None = None) -> str:
     """`impression` without its contradictions (see module doc); unchanged when it has none."""
     result = check(impression, findings)
@@ -268,7 +293,10 @@ def make_consistent(impression: str, findings: str | None = None) -> str:
         if c is None:
             kept.append(sentence)
         elif c.kind == NORMAL_STUDY:
-            normal.append(sentence)
+            leading, statement = split_normal(sentence)
+            if leading:
+                kept.append(leading)
+            normal.append(statement)
     if not kept:
         return impression
     study = [s for s in normal if normal_scope(s) == "study"]

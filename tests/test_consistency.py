@@ -217,3 +217,27 @@ def test_completion_does_not_say_a_finding_twice():
         "Left pleural effusion. Right pleural effusion."
     assert drop_restatements("No effusion. Effusion.") == "No effusion. Effusion."  # a negation is no restatement
     assert drop_restatements("Cardiomegaly. Otherwise, no acute disease.") == "Cardiomegaly. Otherwise, no acute disease."
+
+
+def test_a_normal_statement_with_its_own_subject_still_contradicts_a_finding_stated_elsewhere():
+    """Read in the shipped model's validation outputs: "... effusion suggestive of the chest infection. Stable
+    cardiomegaly without acute cardiopulmonary abnormality." The last sentence reads "normal" for the infection."""
+    from core.consistency import split_normal
+
+    infection = ("Onset right basal atelectasis with airspace disease and effusion suggestive of the chest infection. "
+                 "Stable cardiomegaly without acute cardiopulmonary abnormality.")
+    result = check(infection)
+    assert not result.consistent
+    assert result.contradictions[0].sentence == "Stable cardiomegaly without acute cardiopulmonary abnormality."
+    assert not check("Right lower lobe pneumonia. Chronic changes with no acute disease.").consistent
+    # the repair keeps the statement's own finding and qualifies the rest
+    assert make_consistent(infection) == (
+        "Onset right basal atelectasis with airspace disease and effusion suggestive of the chest infection. "
+        "Stable cardiomegaly. Otherwise, no acute cardiopulmonary abnormality.")
+    assert split_normal("Mild cardiomegaly, no acute disease.") == ("Mild cardiomegaly.", "no acute disease")
+    assert split_normal("No acute disease.") == ("", "No acute disease.")
+    # alone, or beside the heart only, it speaks for its subject
+    for fine in ("Stable cardiomegaly without acute cardiopulmonary abnormality.",
+                 "Mild cardiomegaly. Chronic changes with no acute cardiopulmonary disease.",
+                 "Cardiomegaly. Stable cardiomegaly without acute disease."):
+        assert check(fine).consistent, fine
