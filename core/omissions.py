@@ -31,7 +31,7 @@ from core.impression_style import by_importance, impression_style, rewrite_sente
 SIGNIFICANT: tuple[str, ...] = tuple(o for o in OBSERVATIONS if o not in (NO_FINDING, SUPPORT_DEVICES))
 """Observations the check compares, in CheXpert order."""
 
-_SIDE = re.compile(r"\b(left|right|bilateral(?:ly)?|both)\b")
+_SIDE = re.compile(r"\b(left|right|bilateral(?:ly)?|both|bibasilar|bibasal)\b")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def _sides(text: str, observation: str) -> set[str]:
     for sentence in split_sentences(clean_text(text)):
         if observation in positives(sentence):
             for side in _SIDE.findall(sentence.lower()):
-                out.add("bilateral" if side.startswith("bilateral") or side == "both" else side)
+                out.add("bilateral" if side.startswith(("bilateral", "bibas")) or side == "both" else side)
     return out
 
 
@@ -100,13 +100,23 @@ _READ_FROM: dict[str, frozenset[str]] = {o: frozenset({"Lung Opacity", "Consolid
 """What an impression may read from the findings: "pneumonia" from an opacity or consolidation is not added."""
 
 
+def _misread(findings: str, impression: str, observation: str, found: set[str]) -> bool:
+    """True when `observation`, read from other findings (pneumonia from a consolidation), is put on a side
+    none of them has ("Bibasilar pneumonia." for "Right lower lobe consolidation.")."""
+    sources = _READ_FROM.get(observation, frozenset()) & found
+    stated = set().union(*(_sides(findings, o) for o in sources))
+    written = _sides(impression, observation)
+    return bool(stated and written and not (stated & written))
+
+
 def check(findings: str, impression: str) -> OmissionCheck:
     """Omitted and added significant observations of `impression` against its `findings`."""
     found = positives(findings)
     said = positives(impression)
     covered = said | {parent for parent, children in _COVERS.items() if said & children}
     omitted = {o for o in found if o not in covered or (o in said and _wrong_side(findings, impression, o))}
-    added = {o for o in said - found if not (_READ_FROM.get(o, frozenset()) & found)}
+    added = {o for o in said - found
+             if not (_READ_FROM.get(o, frozenset()) & found) or _misread(findings, impression, o, found)}
     order = SIGNIFICANT.index
     return OmissionCheck(tuple(sorted(omitted, key=order)), tuple(sorted(added, key=order)),
                          tuple(sorted(found, key=order)))
@@ -137,7 +147,8 @@ def complete(findings: str, impression: str) -> str:
     """`impression` with the findings sentences of its omitted observations in front (see module doc);
     its sentences that assert an observation the findings deny ("Stable cardiomegaly." for "Heart size
     normal.") or a NOT_INFERRED one they never describe (a mass, a pneumothorax, a fracture) are
-    dropped as well, unless nothing would be left; so is a follow-up right after a dropped sentence that names no
+    dropped as well, and those that put an observation read from the findings on a side none of its sources has
+    ("Bibasilar pneumonia." for a right lower lobe consolidation), unless nothing would be left; so is a follow-up right after a dropped sentence that names no
     observation of its own ("Correlate clinically.", "XXXX thorax for further characterization.")."""
     result = check(findings, impression)
     found = positives(findings)
@@ -148,8 +159,9 @@ def complete(findings: str, impression: str) -> str:
     kept: list[str] = []
     dropped = False
     for s in sentences:
-        if (negatives(s) & missing) or (positives(s) & denied) or any(
-                _wrong_side(findings, s, o) for o in positives(s) & missing):
+        said = positives(s)
+        if (negatives(s) & missing) or (said & denied) or any(_wrong_side(findings, s, o) for o in said & missing) \
+                or any(_misread(findings, s, o, found) for o in said - found):
             dropped = True
         elif dropped and _says_nothing(s):
             continue  # "XXXX thorax for further characterization." after a dropped "Suspected hilar mass."

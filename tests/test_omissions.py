@@ -108,3 +108,18 @@ def test_a_follow_up_of_a_dropped_sentence_goes_with_it():
     # a follow-up of a sentence that stays, stays
     kept = complete("Right lower lobe opacity.", "Right lower lobe pneumonia. Recommend follow-up to resolution.")
     assert kept == "Right lower lobe pneumonia. Recommend follow-up to resolution."
+
+
+def test_an_observation_read_from_the_findings_on_a_side_none_of_them_has_is_added_and_dropped():
+    """Read in the Generate tab: findings "Right lower lobe consolidation with a small right pleural effusion." ->
+    "... Bibasilar pneumonia." (a retrieved impression): a pneumonia on the left no finding describes."""
+    findings = "Right lower lobe consolidation with a small right pleural effusion. Heart size normal."
+    assert check(findings, "Right lower lobe consolidation with a small right pleural effusion. "
+                           "Bibasilar pneumonia.").added == ("Pneumonia",)
+    assert check(findings, "Left lower lobe pneumonia. Small right pleural effusion.").added == ("Pneumonia",)
+    assert complete(findings, "Bibasilar pneumonia. Small right pleural effusion.") == \
+        "Right lower lobe consolidation with a small right pleural effusion. Small right pleural effusion."
+    # the same side, or no side, is a reading of the findings, not an addition
+    assert check(findings, "Right lower lobe pneumonia with a small right effusion.").added == ()
+    assert check(findings, "Pneumonia with a small right effusion.").added == ()
+    assert check("Bibasilar opacities.", "Bilateral lower lobe pneumonia.").added == ()
