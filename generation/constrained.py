@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from core.cleaning import clean_text, split_sentences
-from core.consistency import NORMAL_STUDY, check, make_consistent, qualify
+from core.consistency import NORMAL_STUDY, check, make_consistent, qualify, split_normal
 from core.omissions import positives
 from core.prompt import extract_impression
 
 NORMAL_OPENINGS: tuple[str, ...] = ("No", "Negative", "Normal", "Clear", "Unremarkable")
 """Words that open a whole-study (or lung-scoped) normal impression."""
+
 
 def qualified_opening(sentence: str) -> str:
     """The start of the normal statement `sentence` qualified by "otherwise", up to the word after it
@@ -103,7 +104,9 @@ def plan(impression: str, findings: str, banned: dict[str, set[str]]) -> Redo | 
     j = next(i for i, s in enumerate(sentences) if s in at_fault)
     before = " ".join(sentences[:j])
     if at_fault[sentences[j]].kind == NORMAL_STUDY and any(positives(s) for s in sentences[:j]):
-        return Redo(f"{before} {qualified_opening(sentences[j])}", frozenset())
+        leading, _ = split_normal(sentences[j])  # "Stable cardiomegaly without acute disease." keeps its subject
+        kept = " ".join(s for s in (before, leading) if s)
+        return Redo(f"{kept} {qualified_opening(sentences[j])}", frozenset())
     words = banned.setdefault(before, set())
     words.add(first_word(sentences[j]))
     return Redo(before, frozenset(words))

@@ -107,6 +107,15 @@ def test_qualified_openings():
     assert qualified_opening("Clear lungs.") == "Lungs otherwise clear"
 
 
+def test_a_normal_statement_with_its_own_subject_keeps_the_subject_when_written_again():
+    from generation.constrained import plan
+
+    redo = plan("Right basal effusion suggestive of infection. Stable cardiomegaly without acute cardiopulmonary "
+                "abnormality.", "Right basal effusion.", {})
+    assert redo.prefix == "Right basal effusion suggestive of infection. Stable cardiomegaly. Otherwise, no"
+    assert plan("Stable cardiomegaly without acute cardiopulmonary abnormality.", "Cardiomegaly.", {}) is None
+
+
 def test_constrained_equals_greedy_when_greedy_is_consistent(tmp_path):
     from generation.project_lm import load_checkpoint_generator
     from tests.support.tiny_lm import tiny_final_folder, tiny_reports
