@@ -271,7 +271,7 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
         files.update(_timed(seconds, "figure_process_wait", figure_process.files))
     if protocol is not None:
         files.update(_timed(seconds, "protocols", write_protocol_files, protocol, out, analysis.systems,
-                            analysis.display_names, bool(info["simulated"]), metadata))
+                            analysis.display_names, bool(info["simulated"]), metadata, prefix))
     seconds["files_wall"] = time.perf_counter() - started
     return ExportResult(study_id=info["study_id"], n_ratings=len(analysis.ratings), files=files, seconds=seconds)
 
