@@ -94,3 +94,13 @@ except RuntimeError as exc:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("refused: drawing Figure 4 failed"), proc.stdout
     assert "NotADirectoryError" in proc.stderr or "FileExistsError" in proc.stderr, proc.stderr[-500:]
+
+
+@pytest.mark.parametrize(("cpus", "load", "child"), [(2, 0.4, True), (2, 1.0, True), (2, 3.5, False), (1, 0.0, False),
+                                                     (16, 14.9, True)])
+def test_the_figure_child_only_when_a_cpu_is_free(monkeypatch, cpus, load, child):
+    from rating.analysis import export
+
+    monkeypatch.setattr(export.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(export.os, "getloadavg", lambda: (load, load, load))
+    assert export.spare_core() is child

@@ -34,6 +34,7 @@ Without --study the newest study is exported (its id is printed).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -139,9 +140,11 @@ class FigureProcess:
     For the command line only (`python -m rating.export`, one thread when it forks): drawing and
     saving the six figure files takes 0.8 s of CPU, which in a thread of this process waits for the
     GIL; a child starts when the Figure 4 table is ready (the first summary) and draws beside the
-    other summaries and the other files. The app's Analysis tab keeps the thread (a server with many
-    threads must not fork). The child writes the same files as export_figures, with the same arguments;
-    a child that fails raises RuntimeError in files() (its traceback is on stderr).
+    other summaries and the other files, when a CPU is free (spare_core). The app's Analysis tab keeps
+    the thread (a server with many threads must not fork). The child writes the same files as
+    export_figures, with the same arguments; a child that fails raises RuntimeError in files() (its
+    traceback is on stderr). gc.freeze() before the fork keeps the child's garbage collector off the
+    inherited objects (else it touches, and so copies, the parent's whole heap).
     """
 
     def __init__(self, out_dir: Path, prefix: str = "") -> None:
@@ -156,11 +159,13 @@ class FigureProcess:
 
         from rating.analysis.figures import export_figures  # imported here so that the child inherits it
 
+        gc.freeze()  # the child's collections leave the inherited objects alone (no copy-on-write of the heap)
         self.process = multiprocessing.get_context("fork").Process(
             target=export_figures, args=(table, list(inputs.systems), self.out_dir),
             kwargs={"display_names": inputs.display_names, "simulated": bool(inputs.info["simulated"]),
                     "prefix": self.prefix}, name="figure4", daemon=True)
         self.process.start()
+        gc.unfreeze()
 
     def files(self) -> dict[str, Path]:
         """Waits for the child; the files it wrote ({} when it never started)."""
@@ -179,6 +184,15 @@ class FigureProcess:
         if self.process is not None and self.process.is_alive():
             self.process.terminate()
             self.process.join()
+
+
+def spare_core() -> bool:
+    """Whether a CPU is idle (1-minute load average at most the CPUs less one): only then does the
+    command line draw Figure 4 in a child process. On a busy machine the child gains no time and costs
+    0.2 s of CPU more than the thread (copy-on-write pages after the fork; measured with /usr/bin/time
+    on the simulated study at load average 3 on 2 CPUs)."""
+    cpus = os.cpu_count() or 1
+    return cpus >= 2 and os.getloadavg()[0] <= cpus - 1
 
 
 def _write_figures(analysis: StudyAnalysis, out_dir: Path, prefix: str = "") -> dict[str, Path]:
@@ -304,7 +318,8 @@ def export_private(session: Session, study_id: int, out: Path, config: AnalysisC
     they are private (folders 0700, files 0600) whatever the caller's umask."""
     old = os.umask(0o077)
     try:
-        result = export_study(session, study_id, out, config, exclude_raters, min_gold_accuracy, figure_in_child=True)
+        result = export_study(session, study_id, out, config, exclude_raters, min_gold_accuracy,
+                              figure_in_child=spare_core())
     finally:
         os.umask(old)
     for path in result.files.values():  # files written over older ones keep their old mode otherwise
