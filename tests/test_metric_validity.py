@@ -169,3 +169,18 @@ def test_leave_one_reader_out_equals_scipy_per_reader():
             row = got.loc[(m, criterion)]
             assert row["tau_reader"] == pytest.approx(np.mean(reader_taus), abs=1e-12)
             assert row["tau_metric"] == pytest.approx(np.mean(metric_taus[m]), abs=1e-12)
+
+
+@pytest.mark.parametrize("k", [3, 11, 12])  # int8 einsum up to k = 11, the float32 product beyond
+def test_case_block_sums_equal_a_plain_count(k):
+    rng = np.random.default_rng(k)
+    x, y = rng.integers(0, 4, (6, k)).astype(float), rng.integers(0, 3, (6, k)).astype(float)
+    x[1, -1] = y[2, 0] = np.nan  # missing values count as neither concordant nor tied
+    a = mv._case_sign_sums(mv._signs(x), mv._signs(y))
+    ties = mv._tie_sums(x)
+    for c in range(6):
+        for d in range(6):
+            pairs = [(p, q) for p in range(k) for q in range(k)]
+            assert a[c, d] == sum(np.sign(x[c, p] - x[d, q]) * np.sign(y[c, p] - y[d, q]) for p, q in pairs
+                                  if not np.isnan([x[c, p], x[d, q], y[c, p], y[d, q]]).any())
+            assert ties[c, d] == sum(x[c, p] == x[d, q] for p, q in pairs)
