@@ -60,7 +60,8 @@ from rating.analysis.tables import readable_sheets, spreadsheet_safe
 # Start-up matters here (`python -m rating.export` is timed end to end in bench/bench_export.py):
 # modules needed by one step only (matplotlib for the figure, the XLSX writer, pyarrow's CSV and
 # Parquet writers) are imported by that step, the figure's inside its own thread so that it
-# overlaps the XLSX writing.
+# overlaps the XLSX writing (or, on the command line with a CPU free, in a child process from the
+# moment its table is ready: FigureProcess).
 
 LAYOUT_NOTE = ("One row per rating (one rater x one output of one system for one case); the five criteria "
                "are five score columns (1-5). repeat_index 1 marks a hidden repeat.")
