@@ -96,8 +96,8 @@ except RuntimeError as exc:
     assert "NotADirectoryError" in proc.stderr or "FileExistsError" in proc.stderr, proc.stderr[-500:]
 
 
-@pytest.mark.parametrize(("cpus", "load", "child"), [(2, 0.4, True), (2, 1.0, True), (2, 3.5, False), (1, 0.0, False),
-                                                     (16, 14.9, True)])
+@pytest.mark.parametrize(("cpus", "load", "child"), [(2, 0.4, True), (2, 1.4, True), (2, 1.6, False), (2, 3.5, False),
+                                                     (1, 0.0, False), (16, 15.4, True)])
 def test_the_figure_child_only_when_a_cpu_is_free(monkeypatch, cpus, load, child):
     from rating.analysis import export
 
