@@ -171,8 +171,8 @@ def load_ratings(session: Session, study_id: int, outputs: pd.DataFrame | None =
     if outputs is None:
         outputs = load_outputs(session, study_id)
     out_cols = ["output_id", "case_id", "system", "system_kind", "shared_with", *metric_columns(outputs)]
-    df = (df.merge(outputs[out_cols], on="output_id", how="left", validate="many_to_one")
-          .merge(cases, on="case_id", how="left", validate="many_to_one")
+    per_output = outputs[out_cols].merge(cases, on="case_id", how="left", validate="many_to_one")  # small
+    df = (df.merge(per_output, on="output_id", how="left", validate="many_to_one")
           .merge(raters, on="rater_id", how="left", validate="many_to_one"))
     df["study_id"] = info["study_id"]
     df["study_name"] = info["name"]
