@@ -120,3 +120,67 @@ def test_a_constant_metric_is_na_with_a_reason():
     output, system = table[table["level"] == "output"], table[table["level"] == "system"]
     assert (output["note"] == "n/a: the metric is the same for every output").all()
     assert (system["note"] == "n/a: fewer than 2 systems").all()  # one system only
+
+
+@pytest.mark.parametrize("cells", [mv.CONTINGENCY_CELLS, 50])  # contingency tables, then scipy for every row
+def test_tau_b_of_many_rows_equals_scipy_to_the_last_bit(monkeypatch, cells):
+    monkeypatch.setattr(mv, "CONTINGENCY_CELLS", cells)
+    rng = np.random.default_rng(5)
+    n = 300
+    y = rng.integers(3, 40, n) / 7  # a mean of other readers: few levels, many ties
+    rows = [rng.integers(1, 6, n), rng.integers(0, 2, n), rng.random(n), np.round(rng.random(n), 1),
+            np.full(n, 0.5), -rng.integers(0, 40, n) / 3, rng.random(n)]
+    rows[-1][7] = np.nan  # a metric missing for one output: nan, as scipy gives
+    got = mv.kendall_tau_b_many(np.vstack(rows).astype(float), y)
+    want = [kendalltau(x, y, variant="b").statistic for x in rows]
+    assert np.isnan(got[4]) and np.isnan(want[4])  # constant metric
+    assert np.isnan(got[6]) and np.isnan(want[6])
+    ok = [i for i in range(len(rows)) if i not in (4, 6)]
+    assert got[ok].tolist() == [float(w) for w in np.asarray(want)[ok]]  # bit for bit, not approximately
+    assert np.isnan(mv.kendall_tau_b_many(np.vstack(rows[:2]).astype(float), np.full(n, 2.0))).all()
+    assert np.isnan(mv.kendall_tau_b_many(np.ones((1, 1)), np.ones(1))).all()
+
+
+def test_leave_one_reader_out_equals_scipy_per_reader():
+    """Every held-out reader's tau-b and the metric's tau-b, recomputed with scipy one by one."""
+    rng = np.random.default_rng(2)
+    rows = []
+    for out in range(40):
+        for rater in ("R01", "R02", "R03", "R04"):
+            if rater == "R04" and out % 3 == 0:
+                continue  # an incomplete design: R04 skipped some outputs
+            rows.append({"output_id": out, "case_id": out // 2, "system": f"s{out % 2}", "rater": rater,
+                         "repeat_index": 0, "calibration": False, "rouge1": round(out * 0.37 % 1, 3),
+                         "omission_rate": float(out % 5 == 0),
+                         **{c: int(rng.integers(1, 6)) for c in CRITERIA}})
+    ratings = pd.DataFrame(rows)
+    got = mv.leave_one_reader_out(ratings).set_index(["metric", "criterion"])
+    for criterion in CRITERIA:
+        wide = ratings.pivot(index="output_id", columns="rater", values=criterion)
+        metric = ratings.groupby("output_id")[["rouge1", "omission_rate"]].first()
+        reader_taus, metric_taus = [], {m: [] for m in metric}
+        for rater in wide:
+            own = wide[rater].dropna()
+            others = wide.drop(columns=rater).loc[own.index].mean(axis=1)
+            reader_taus.append(kendalltau(own, others).statistic)
+            for m in metric:
+                metric_taus[m].append(kendalltau(metric.loc[own.index, m], others).statistic)
+        for m in metric:
+            row = got.loc[(m, criterion)]
+            assert row["tau_reader"] == pytest.approx(np.mean(reader_taus), abs=1e-12)
+            assert row["tau_metric"] == pytest.approx(np.mean(metric_taus[m]), abs=1e-12)
+
+
+@pytest.mark.parametrize("k", [3, 11, 12])  # int8 einsum up to k = 11, the float32 product beyond
+def test_case_block_sums_equal_a_plain_count(k):
+    rng = np.random.default_rng(k)
+    x, y = rng.integers(0, 4, (6, k)).astype(float), rng.integers(0, 3, (6, k)).astype(float)
+    x[1, -1] = y[2, 0] = np.nan  # missing values count as neither concordant nor tied
+    a = mv._case_sign_sums(mv._signs(x), mv._signs(y))
+    ties = mv._tie_sums(x)
+    for c in range(6):
+        for d in range(6):
+            pairs = [(p, q) for p in range(k) for q in range(k)]
+            assert a[c, d] == sum(np.sign(x[c, p] - x[d, q]) * np.sign(y[c, p] - y[d, q]) for p, q in pairs
+                                  if not np.isnan([x[c, p], x[d, q], y[c, p], y[d, q]]).any())
+            assert ties[c, d] == sum(x[c, p] == x[d, q] for p, q in pairs)

@@ -130,3 +130,25 @@ def test_errors_and_pairwise_on_postgresql_give_what_sqlite_gives(errors_export,
         key = list(pg.columns)
         pd.testing.assert_frame_equal(pg.sort_values(key).reset_index(drop=True),
                                       lite.sort_values(key).reset_index(drop=True))
+
+
+def test_analysis_tab_protocol_files_carry_the_study_prefix(tmp_path):
+    """The Analysis tab's downloads all say which study they come from (study3_errors.csv, ...)."""
+    from rating.analysis.service import AnalysisService
+
+    class Admin:
+        def require(self, secret):
+            if secret != "s":
+                raise PermissionError("wrong")
+
+    db = tmp_path / "e.db"
+    proc = run_cli("rating.simulate", "--db", str(db), "--protocol", "errors", *SIM)
+    assert proc.returncode == 0, proc.stderr
+    study_id = json.loads(proc.stdout)["study_id"]
+    factory = make_session_factory(prepare_database(str(db)))
+    view = AnalysisService(factory, admin=Admin(), config=AnalysisConfig(n_bootstrap=20, n_bootstrap_alpha=10),
+                           export_root=tmp_path / "exports").analyze_and_export("s", study_id)
+    top = {key: path for key, path in view.files.items() if path.parent.name != "summary"}
+    assert {"errors_csv", "errors_parquet", "errors_png", "errors_pdf_single"} <= set(top)
+    assert [p.name for p in top.values() if not p.name.startswith(f"study{study_id}_")] == []
+    assert all(p.is_file() for p in view.files.values())

@@ -34,6 +34,7 @@ Without --study the newest study is exported (its id is printed).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -59,7 +60,8 @@ from rating.analysis.tables import readable_sheets, spreadsheet_safe
 # Start-up matters here (`python -m rating.export` is timed end to end in bench/bench_export.py):
 # modules needed by one step only (matplotlib for the figure, the XLSX writer, pyarrow's CSV and
 # Parquet writers) are imported by that step, the figure's inside its own thread so that it
-# overlaps the XLSX writing.
+# overlaps the XLSX writing (or, on the command line with a CPU free, in a child process from the
+# moment its table is ready: FigureProcess).
 
 LAYOUT_NOTE = ("One row per rating (one rater x one output of one system for one case); the five criteria "
                "are five score columns (1-5). repeat_index 1 marks a hidden repeat.")
@@ -133,6 +135,67 @@ def _write_csv_and_parquet(table: pa.Table, out_dir: Path, seconds: dict[str, fl
     return files
 
 
+class FigureProcess:
+    """Figure 4 drawn in a forked child process while this one goes on with the analysis.
+
+    For the command line only (`python -m rating.export`, one thread when it forks): drawing and
+    saving the six figure files takes 0.8 s of CPU, which in a thread of this process waits for the
+    GIL; a child starts when the Figure 4 table is ready (the first summary) and draws beside the
+    other summaries and the other files, when a CPU is free (spare_core). The app's Analysis tab keeps
+    the thread (a server with many threads must not fork). The child writes the same files as
+    export_figures, with the same arguments; a child that fails raises RuntimeError in files() (its
+    traceback is on stderr). gc.freeze() before the fork keeps the child's garbage collector off the
+    inherited objects (else it touches, and so copies, the parent's whole heap).
+    """
+
+    def __init__(self, out_dir: Path, prefix: str = "") -> None:
+        self.out_dir, self.prefix = Path(out_dir), prefix
+        self.process = None
+
+    def on_table(self, name: str, table: pd.DataFrame, inputs) -> None:
+        """rating.analysis.summary.TableHook: starts the child on the figure4 table."""
+        if name != "figure4" or self.process is not None:
+            return
+        import multiprocessing
+
+        from rating.analysis.figures import export_figures  # imported here so that the child inherits it
+
+        gc.freeze()  # the child's collections leave the inherited objects alone (no copy-on-write of the heap)
+        self.process = multiprocessing.get_context("fork").Process(
+            target=export_figures, args=(table, list(inputs.systems), self.out_dir),
+            kwargs={"display_names": inputs.display_names, "simulated": bool(inputs.info["simulated"]),
+                    "prefix": self.prefix}, name="figure4", daemon=True)
+        self.process.start()
+        gc.unfreeze()
+
+    def files(self) -> dict[str, Path]:
+        """Waits for the child; the files it wrote ({} when it never started)."""
+        if self.process is None:
+            return {}
+        self.process.join()
+        if self.process.exitcode != 0:
+            raise RuntimeError(f"drawing Figure 4 failed (its process ended with exit code {self.process.exitcode}; "
+                               "the error is printed above)")
+        from rating.analysis.figures import figure_files
+
+        return figure_files(self.out_dir, self.prefix)
+
+    def stop(self) -> None:
+        """Ends a child that is still drawing (the export failed)."""
+        if self.process is not None and self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+
+
+def spare_core() -> bool:
+    """Whether a CPU is free beside this process (1-minute load average, which counts this process,
+    below the CPUs less a half): only then does the command line draw Figure 4 in a child process. On
+    a busy machine the child gains no time and costs 0.2 s of CPU more than the thread (copy-on-write
+    pages after the fork; measured with /usr/bin/time on the simulated study at load average 3 on 2 CPUs)."""
+    cpus = os.cpu_count() or 1
+    return cpus >= 2 and os.getloadavg()[0] < cpus - 0.5
+
+
 def _write_figures(analysis: StudyAnalysis, out_dir: Path, prefix: str = "") -> dict[str, Path]:
     from rating.analysis.figures import export_figures
 
@@ -180,13 +243,14 @@ def _write_report(analysis: StudyAnalysis, summaries: dict[str, pd.DataFrame], o
 
 
 def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[str, float] | None = None,
-                    protocol=None, prefix: str = "") -> ExportResult:
+                    protocol=None, prefix: str = "", figure_process: FigureProcess | None = None) -> ExportResult:
     """Write the export files of an analysed study into out_dir (created if needed); every file
     name starts with prefix (the Analysis tab uses "study<id>_" so downloads say which study).
 
     CSV and Parquet (pyarrow), the XLSX and the figure are written concurrently: the heavy
     parts (Arrow kernels, zlib, Agg rendering) release the GIL. protocol: the study's errors, pairwise
     and gold tables (rating.protocols.study_analysis.ProtocolAnalysis), written by rating.protocols.export.
+    figure_process: Figure 4 is already being drawn by this child (FigureProcess), not by a thread.
     """
     from rating.analysis.xlsx import write_xlsx
 
@@ -209,7 +273,8 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
     with ThreadPoolExecutor(max_workers=2) as pool:
         tables = pool.submit(_write_csv_and_parquet, table, out, seconds, prefix)
         no_scores = protocol is not None and "likert" not in protocol.protocols  # no Figure 4 without 1-5 scores
-        figure = pool.submit(_timed, seconds, "figure", (lambda *_: {}) if no_scores else _write_figures, analysis,
+        in_thread = not no_scores and figure_process is None
+        figure = pool.submit(_timed, seconds, "figure", _write_figures if in_thread else (lambda *_: {}), analysis,
                              out, prefix)
         xlsx = _timed(seconds, "xlsx", write_xlsx, out / f"{prefix}ratings.xlsx", sheets,
                       [*analysis.summary_sheets().keys(), *summary_extra])
@@ -217,22 +282,35 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
                  **_timed(seconds, "summary_csv", _write_summary_csvs, summaries, analysis.tables, out),
                  **_timed(seconds, "report", _write_report, analysis, summaries, out, prefix)}
         files.update(figure.result())
+    if figure_process is not None:
+        files.update(_timed(seconds, "figure_process_wait", figure_process.files))
     if protocol is not None:
         files.update(_timed(seconds, "protocols", write_protocol_files, protocol, out, analysis.systems,
-                            analysis.display_names, bool(info["simulated"]), metadata))
+                            analysis.display_names, bool(info["simulated"]), metadata, prefix))
     seconds["files_wall"] = time.perf_counter() - started
     return ExportResult(study_id=info["study_id"], n_ratings=len(analysis.ratings), files=files, seconds=seconds)
 
 
 def export_study(session: Session, study_id: int, out_dir: str | Path,
                  config: AnalysisConfig = AnalysisConfig(), exclude_raters: Sequence[str] = (),
-                 min_gold_accuracy: float | None = None) -> ExportResult:
+                 min_gold_accuracy: float | None = None, figure_in_child: bool = False) -> ExportResult:
     """Analyse one study (with its protocols and gold cases) and write its export files; seconds holds
-    per-step timings. exclude_raters / min_gold_accuracy: raters the PI leaves out of every statistic."""
+    per-step timings. exclude_raters / min_gold_accuracy: raters the PI leaves out of every statistic.
+    figure_in_child: draw Figure 4 in a forked child process (FigureProcess; single-threaded callers only)."""
+    from rating.protocols.service import study_protocols
+
+    child = FigureProcess(Path(out_dir)) if figure_in_child and "likert" in study_protocols(session, study_id) \
+        else None
     t = time.perf_counter()
-    analysis, protocol = analyze_study_with_protocols(session, study_id, config, exclude_raters, min_gold_accuracy)
-    seconds = {"load_and_analyse": time.perf_counter() - t}
-    return export_analysis(analysis, out_dir, seconds, protocol)
+    try:
+        analysis, protocol = analyze_study_with_protocols(session, study_id, config, exclude_raters,
+                                                          min_gold_accuracy, child.on_table if child else None)
+        seconds = {"load_and_analyse": time.perf_counter() - t}
+        return export_analysis(analysis, out_dir, seconds, protocol, figure_process=child)
+    except BaseException:
+        if child is not None:
+            child.stop()
+        raise
 
 
 def export_private(session: Session, study_id: int, out: Path, config: AnalysisConfig,
@@ -241,7 +319,8 @@ def export_private(session: Session, study_id: int, out: Path, config: AnalysisC
     they are private (folders 0700, files 0600) whatever the caller's umask."""
     old = os.umask(0o077)
     try:
-        result = export_study(session, study_id, out, config, exclude_raters, min_gold_accuracy)
+        result = export_study(session, study_id, out, config, exclude_raters, min_gold_accuracy,
+                              figure_in_child=spare_core())
     finally:
         os.umask(old)
     for path in result.files.values():  # files written over older ones keep their old mode otherwise

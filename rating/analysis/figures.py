@@ -199,10 +199,14 @@ def export_figures(table: pd.DataFrame, study_systems: Sequence[str], out_dir: s
     """Both journal variants in every format. Keys: png, svg, pdf (double column) and
     png_single, svg_single, pdf_single (single column)."""
     styles = system_styles(study_systems)
-    files: dict[str, Path] = {}
     for layout in LAYOUTS:
         fig = figure4(table, list(study_systems), simulated=simulated, display_names=display_names, styles=styles,
                       layout=layout)
-        suffix = "" if layout is DOUBLE_COLUMN else "_single"
-        files.update({f"{fmt}{suffix}": path for fmt, path in save_figure(fig, out_dir, prefix + layout.stem).items()})
-    return files
+        save_figure(fig, out_dir, prefix + layout.stem)
+    return figure_files(out_dir, prefix)
+
+
+def figure_files(out_dir: str | Path, prefix: str = "") -> dict[str, Path]:
+    """The files export_figures writes, by key (png, svg, pdf, png_single, svg_single, pdf_single)."""
+    return {f"{fmt}{'' if layout is DOUBLE_COLUMN else '_single'}": Path(out_dir) / f"{prefix}{layout.stem}.{fmt}"
+            for layout in LAYOUTS for fmt in FIGURE_FORMATS}

@@ -171,8 +171,8 @@ def load_ratings(session: Session, study_id: int, outputs: pd.DataFrame | None =
     if outputs is None:
         outputs = load_outputs(session, study_id)
     out_cols = ["output_id", "case_id", "system", "system_kind", "shared_with", *metric_columns(outputs)]
-    df = (df.merge(outputs[out_cols], on="output_id", how="left", validate="many_to_one")
-          .merge(cases, on="case_id", how="left", validate="many_to_one")
+    per_output = outputs[out_cols].merge(cases, on="case_id", how="left", validate="many_to_one")  # small
+    df = (df.merge(per_output, on="output_id", how="left", validate="many_to_one")
           .merge(raters, on="rater_id", how="left", validate="many_to_one"))
     df["study_id"] = info["study_id"]
     df["study_name"] = info["name"]
@@ -185,9 +185,10 @@ def load_ratings(session: Session, study_id: int, outputs: pd.DataFrame | None =
 def load_expected(session: Session, study_id: int) -> pd.DataFrame:
     """One row per assignment: rater pseudonym, case, repeat index and how many outputs it shows."""
     n_outputs = select(Output.case_id, func.count(Output.id).label("n")).group_by(Output.case_id).subquery()
-    rows = session.execute(
-        select(Rater.pseudonym, Assignment.case_id, Assignment.repeat_index, n_outputs.c.n)
-        .join(Rater, Assignment.rater_id == Rater.id)
-        .join(n_outputs, n_outputs.c.case_id == Assignment.case_id)
-        .where(Rater.study_id == study_id, Rater.revoked.is_(False))).all()
-    return pd.DataFrame(rows, columns=["rater", "case_id", "repeat_index", "n_outputs"])
+    stmt = (select(Rater.pseudonym, Assignment.case_id, Assignment.repeat_index, n_outputs.c.n)
+            .join(Rater, Assignment.rater_id == Rater.id)
+            .join(n_outputs, n_outputs.c.case_id == Assignment.case_id)
+            .where(Rater.study_id == study_id, Rater.revoked.is_(False)))
+    frame = pd.DataFrame.from_records(_raw_rows(session, stmt), columns=["rater", "case_id", "repeat_index",
+                                                                         "n_outputs"])
+    return frame.astype({"case_id": "int64", "repeat_index": "int64", "n_outputs": "int64"})

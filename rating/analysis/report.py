@@ -47,12 +47,13 @@ def study_counts(analysis: StudyAnalysis) -> dict:
             "n_repeats": int((r["repeat_index"] == 1).sum()),
             "n_calibration": int(first.loc[first["calibration"].astype(bool), "case_id"].nunique()),
             "n_outputs": int(first["output_id"].nunique()), "k": config.get("k"),
-            "sources": sorted(set(first["case_source"].dropna().astype(str)))}
+            "sources": sorted(set(first["case_source"].dropna().astype(str).unique()))}
 
 
 def _methods(analysis: StudyAnalysis, c: dict) -> str:
     cfg = analysis.config
-    systems = _join(_names(analysis, [s for s in analysis.systems if s in set(analysis.ratings["system"])]))
+    rated = set(analysis.ratings["system"].unique())
+    systems = _join(_names(analysis, [s for s in analysis.systems if s in rated]))
     roles = analysis.ratings.drop_duplicates("rater")["rater_role"].dropna().astype(str)
     roles = [r for r in roles if r.strip()]
     role_text = f" ({_join(sorted(set(roles)))})" if roles else ""

@@ -122,11 +122,16 @@ def single_threaded_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+TableHook = Callable[[str, pd.DataFrame, StudyInputs], None]
+"""Called with each summary table as soon as it is built (name, table, the study's inputs)."""
+
+
 def analyze_frames(info: dict, systems: list[str], ratings: pd.DataFrame, outputs: pd.DataFrame,
                    expected: pd.DataFrame, config: AnalysisConfig = AnalysisConfig(),
                    display_names: dict[str, str] | None = None,
-                   described: pd.DataFrame | None = None) -> StudyAnalysis:
-    """Every summary from the loaded frames (no database needed)."""
+                   described: pd.DataFrame | None = None, on_table: TableHook | None = None) -> StudyAnalysis:
+    """Every summary from the loaded frames (no database needed). on_table: see TableHook (the
+    export command line starts drawing Figure 4 when its table is ready)."""
     from rating.tells import stored_warnings
 
     notes = stored_warnings(info)  # inherent tells stored at study creation
@@ -141,7 +146,10 @@ def analyze_frames(info: dict, systems: list[str], ratings: pd.DataFrame, output
     tables: dict[str, pd.DataFrame] = {}
     with single_threaded_blas():
         for build in SUMMARY_BUILDERS:
-            tables.update(build(inputs))
+            built = build(inputs)
+            tables.update(built)
+            for name, frame in built.items() if on_table is not None else ():
+                on_table(name, frame, inputs)
     return StudyAnalysis(info=info, systems=systems, ratings=ratings, outputs=outputs, tables=tables, config=config,
                          notes=notes, display_names=names,
                          systems_table=described if described is not None else pd.DataFrame())

@@ -54,8 +54,9 @@ def _p_as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_protocol_files(protocol: ProtocolAnalysis, out_dir: str | Path, systems: Sequence[str],
                          display_names: Mapping[str, str], simulated: bool,
-                         metadata: Mapping[str, str]) -> dict[str, Path]:
-    """Write the tidy CSV/Parquet files and the errors figure; returns name -> path."""
+                         metadata: Mapping[str, str], prefix: str = "") -> dict[str, Path]:
+    """Write the tidy CSV/Parquet files and the errors figure; returns name -> path. Every file name
+    starts with prefix (the Analysis tab's "study<id>_", as the other export files)."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
@@ -67,13 +68,13 @@ def write_protocol_files(protocol: ProtocolAnalysis, out_dir: str | Path, system
     for stem, frame in protocol.tidy_tables().items():
         table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
         table = table.replace_schema_metadata({k.encode(): str(v).encode() for k, v in metadata.items()})
-        files[f"{stem}_csv"] = out / f"{stem}.csv"
-        files[f"{stem}_parquet"] = out / f"{stem}.parquet"
+        files[f"{stem}_csv"] = out / f"{prefix}{stem}.csv"
+        files[f"{stem}_parquet"] = out / f"{prefix}{stem}.parquet"
         pa_csv.write_csv(neutralise_formulas(table), files[f"{stem}_csv"])
         pq.write_table(table, files[f"{stem}_parquet"])
     if "errors_per_category" in protocol.summaries:
         from rating.protocols.figures import export_errors_figures
 
         files.update(export_errors_figures(protocol.summaries["errors_per_category"], systems, out, display_names,
-                                           simulated))
+                                           simulated, prefix))
     return files

@@ -75,8 +75,9 @@ def errors_figure(table: pd.DataFrame, systems: Sequence[str], display_names: Ma
 
 
 def export_errors_figures(table: pd.DataFrame, study_systems: Sequence[str], out_dir: str | Path,
-                          display_names: Mapping[str, str] | None = None, simulated: bool = False) -> dict[str, Path]:
-    """errors_figure.{png,svg,pdf} (double column) and errors_figure_single_column.* ."""
+                          display_names: Mapping[str, str] | None = None, simulated: bool = False,
+                          prefix: str = "") -> dict[str, Path]:
+    """<prefix>errors_figure.{png,svg,pdf} (double column) and <prefix>errors_figure_single_column.* ."""
     styles = system_styles(study_systems)
     shown = [s for s in study_systems if s in set(table["system"])]
     files: dict[str, Path] = {}
@@ -84,5 +85,5 @@ def export_errors_figures(table: pd.DataFrame, study_systems: Sequence[str], out
         fig = errors_figure(table, shown, display_names, simulated, layout, styles)
         stem = "errors_figure" if layout is DOUBLE_COLUMN else "errors_figure_single_column"
         suffix = "" if layout is DOUBLE_COLUMN else "_single"
-        files.update({f"errors_{fmt}{suffix}": p for fmt, p in save_figure(fig, out_dir, stem).items()})
+        files.update({f"errors_{fmt}{suffix}": p for fmt, p in save_figure(fig, out_dir, prefix + stem).items()})
     return files

@@ -23,7 +23,7 @@ from rating.analysis.config import AnalysisConfig
 from rating.analysis.load import (load_expected, load_outputs, load_ratings, study_info, system_display_names,
                                   system_order, systems_table)
 from rating.analysis.progress import progress_tables
-from rating.analysis.summary import StudyAnalysis, analyze_frames
+from rating.analysis.summary import StudyAnalysis, TableHook, analyze_frames
 from rating.protocols.analysis import (errors_per_category, errors_per_report, harm_distribution, load_errors,
                                        load_preferences, preference_summary)
 from rating.protocols.gold import gold_accuracy, gold_answers
@@ -67,10 +67,11 @@ def _gold(session: Session, study_id: int) -> pd.DataFrame:
 
 
 def analyze_study_with_protocols(session: Session, study_id: int, config: AnalysisConfig = AnalysisConfig(),
-                                 exclude_raters: Sequence[str] = (), min_gold_accuracy: float | None = None
-                                 ) -> tuple[StudyAnalysis, ProtocolAnalysis]:
+                                 exclude_raters: Sequence[str] = (), min_gold_accuracy: float | None = None,
+                                 on_table: TableHook | None = None) -> tuple[StudyAnalysis, ProtocolAnalysis]:
     """Every summary of one study (see the module docstring). exclude_raters: pseudonyms (R03) to leave out;
-    min_gold_accuracy: also leave out raters whose accuracy on gold cases is below it (0..1)."""
+    min_gold_accuracy: also leave out raters whose accuracy on gold cases is below it (0..1); on_table:
+    called with each Likert summary table as soon as it is built (rating.analysis.summary.TableHook)."""
     if min_gold_accuracy is not None and not 0 <= min_gold_accuracy <= 1:
         raise ValueError(f"the minimum gold accuracy must lie in [0, 1], not {min_gold_accuracy}")
     info = study_info(session, study_id)
@@ -106,7 +107,7 @@ def analyze_study_with_protocols(session: Session, study_id: int, config: Analys
     gold_cases = set(gold["case_id"])
     keep = ~ratings["case_id"].isin(gold_cases) & ~ratings["rater"].isin(excluded)
     likert = analyze_frames(info, systems, ratings[keep].reset_index(drop=True), outputs, expected, config,
-                            system_display_names(session, study_id), systems_table(session, study_id))
+                            system_display_names(session, study_id), systems_table(session, study_id), on_table)
     likert.ratings = ratings
     likert.tables["progress_raters"], likert.tables["progress_cases"] = progress_tables(ratings, expected)
     likert.notes.extend(notes)
