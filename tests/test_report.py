@@ -67,3 +67,14 @@ def test_results_in_the_paragraph_are_those_of_the_tables(analysis):
     best = out.loc[out["kendall_tau_b"].idxmax()]
     assert (f"{METRIC_LABELS.get(best.metric, best.metric)} (Kendall's tau-b {best.kendall_tau_b:.2f}, "
             f"95% CI {best.ci_low:.2f} to {best.ci_high:.2f}, n = {best.n})") in text
+
+
+def test_every_automatic_metric_of_the_export_has_a_display_name():
+    """leave_one_reader_out.csv showed "contradiction_rate" beside "Omission rate": every metric column the
+    analysis computes is named for a reader, never by its column name."""
+    from rating.analysis.metrics import CLINICAL_PREFIX, CONTRADICTION_COLUMNS, OMISSION_COLUMNS, ROUGE_COLUMNS
+    from rating.analysis.tables import METRIC_LABELS
+
+    clinical = [f"{CLINICAL_PREFIX}{k}" for k in ("micro_f1", "macro_f1", "micro_f1_top5", "macro_f1_top5")]
+    for column in (*ROUGE_COLUMNS, *OMISSION_COLUMNS, *CONTRADICTION_COLUMNS, *clinical):
+        assert column in METRIC_LABELS and METRIC_LABELS[column] != column, column

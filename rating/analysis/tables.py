@@ -17,7 +17,7 @@ METRIC_LABELS = {
     "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "rougeLsum": "ROUGE-Lsum",
     "chexpert_micro_f1": "Clinical micro-F1 (14)", "chexpert_macro_f1": "Clinical macro-F1 (14)",
     "chexpert_micro_f1_top5": "Clinical micro-F1 (5)", "chexpert_macro_f1_top5": "Clinical macro-F1 (5)",
-    "omission_rate": "Omission rate", "addition_rate": "Addition rate",
+    "omission_rate": "Omission rate", "addition_rate": "Addition rate", "contradiction_rate": "Contradiction rate",
 }
 """Automatic metrics by column name."""
 
