@@ -88,16 +88,18 @@ def test_every_registered_factory_exists():
         assert f"def {function}(" in Path(spec.origin).read_text(), f"{target}: no function {function}"
 
 
-ANALYSIS_LAYERS = ("config", "bootstrap", "metrics", "load", "scores", "agreement", "comparisons", "metric_validity",
-                   "progress", "summary", "tables", "figures", "xlsx", "report", "export", "service")
+ANALYSIS_LAYERS = ("config", "bootstrap", "metrics", "load", "protocol_load", "scores", "agreement", "comparisons",
+                   "metric_validity", "protocol_stats", "progress", "summary", "protocol_study", "tables", "figures",
+                   "protocol_figures", "xlsx", "report", "protocol_files", "export", "service")
 """rating/analysis modules from the bottom up: a module imports only modules listed before it."""
-ANALYSIS_PURE = ("config", "bootstrap", "scores", "agreement", "comparisons", "metric_validity", "progress",
-                 "tables", "figures", "xlsx", "report")
+ANALYSIS_PURE = ("config", "bootstrap", "scores", "agreement", "comparisons", "metric_validity", "protocol_stats",
+                 "progress", "tables", "figures", "protocol_figures", "xlsx", "report", "protocol_files")
 """Statistics, tables and files from DataFrames: no database, no UI."""
 ANALYSIS_MAY_IMPORT = ("rating.shared_texts", "rating.csv_safety", "rating.tells")
-"""Pure helpers of rating/ the analysis uses. The export also writes the errors/pairwise protocols'
-files (rating.protocols, issue 24) and the service analyses them; their analysis modules are to move
-into this package."""
+"""Pure helpers of rating/ the analysis uses."""
+PROTOCOL_DOMAIN = ("rating.protocols.gold", "rating.protocols.service")
+"""What protocol_study and export read of the protocols' own package (which study uses which protocols, the gold
+answers); the protocols' analysis itself lives in this package (protocol_load/stats/study/figures/files)."""
 
 
 def test_analysis_package_layers():
@@ -115,7 +117,7 @@ def test_analysis_package_layers():
                 if ANALYSIS_LAYERS.index(target) >= level:
                     wrong.append(f"{name} imports {m} (same level or above)")
             elif m.startswith("rating.") and m not in ANALYSIS_MAY_IMPORT and not (
-                    name in ("export", "service") and m.startswith("rating.protocols.")):
+                    name in ("protocol_study", "export") and m in PROTOCOL_DOMAIN):
                 wrong.append(f"{name} imports {m} (outside the analysis package)")
             elif m.split(".")[0] in ("gradio", "demo", "generation", "training", "app", "torch"):
                 wrong.append(f"{name} imports {m}")
@@ -126,7 +128,6 @@ def test_analysis_package_layers():
 
 def test_only_the_analysis_tab_and_app_use_the_analysis_service():
     users = importers_of("rating.analysis", ("rating", "demo", "generation", "db", "core", "reports"))
-    allowed = ("rating/analysis/", "rating/export.py", "rating/ui/analysis_tab.py",
-               "rating/protocols/")  # the errors/pairwise protocols' analysis, to move into the package
+    allowed = ("rating/analysis/", "rating/export.py", "rating/ui/analysis_tab.py")
     outside = [u for u in users if not u.startswith(allowed)]
     assert outside == []

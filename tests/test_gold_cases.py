@@ -11,7 +11,7 @@ from db.models import Assignment, Case, Output, Rater
 from db.protocol_models import GoldCase
 from rating.analysis.config import AnalysisConfig
 from rating.protocols.gold import GoldFileError, parse_expected, read_gold_file
-from rating.protocols.study_analysis import analyze_study_with_protocols
+from rating.analysis.protocol_study import analyze_study_with_protocols
 from rating.service import RatingService
 from rating.study_request import StudyRequest, build_study
 from rating.study_setup import RaterSpec, add_rater

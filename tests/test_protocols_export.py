@@ -12,7 +12,7 @@ import pytest
 
 from db.engine import make_session_factory, prepare_database, unit_of_work
 from rating.analysis.config import AnalysisConfig
-from rating.protocols.study_analysis import analyze_study_with_protocols
+from rating.analysis.protocol_study import analyze_study_with_protocols
 from rating.service import RatingService
 from tests.support.protocol_support import make_protocol_study, neutral_pair
 from tests.test_export import run_cli

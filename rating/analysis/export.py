@@ -53,8 +53,8 @@ from sqlalchemy.orm import Session
 from db.models import Study
 from rating.analysis.config import AnalysisConfig
 from rating.analysis.summary import StudyAnalysis
-from rating.protocols.export import protocol_sheets, write_protocol_files
-from rating.protocols.study_analysis import analyze_study_with_protocols
+from rating.analysis.protocol_files import protocol_sheets, write_protocol_files
+from rating.analysis.protocol_study import analyze_study_with_protocols
 from rating.analysis.tables import readable_sheets, spreadsheet_safe
 
 # Start-up matters here (`python -m rating.export` is timed end to end in bench/bench_export.py):
@@ -249,7 +249,7 @@ def export_analysis(analysis: StudyAnalysis, out_dir: str | Path, seconds: dict[
 
     CSV and Parquet (pyarrow), the XLSX and the figure are written concurrently: the heavy
     parts (Arrow kernels, zlib, Agg rendering) release the GIL. protocol: the study's errors, pairwise
-    and gold tables (rating.protocols.study_analysis.ProtocolAnalysis), written by rating.protocols.export.
+    and gold tables (rating.analysis.protocol_study.ProtocolAnalysis), written by rating.analysis.protocol_files.
     figure_process: Figure 4 is already being drawn by this child (FigureProcess), not by a thread.
     """
     from rating.analysis.xlsx import write_xlsx

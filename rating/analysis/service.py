@@ -26,7 +26,7 @@ from rating.analysis.load import list_studies, load_expected, load_ratings, stud
 from rating.analysis.progress import progress_tables
 from rating.analysis.summary import StudyAnalysis
 from rating.analysis.tables import figure4_wide, readable_sheets
-from rating.protocols.study_analysis import analyze_study_with_protocols
+from rating.analysis.protocol_study import analyze_study_with_protocols
 
 
 class AnalysisDenied(PermissionError):
@@ -116,7 +116,7 @@ class AnalysisService:
         return sid
 
     def _analyze_full(self, secret: str, study_id: int):
-        """(1-5 score summaries without gold cases, the protocol tables): rating.protocols.study_analysis."""
+        """(1-5 score summaries without gold cases, the protocol tables): rating.analysis.protocol_study."""
         self._require(secret)
         with read_only_session(self.session_factory) as session:
             return analyze_study_with_protocols(session, self._study_id(session, study_id), self.config)

@@ -23,9 +23,9 @@ from rating.analysis.config import AnalysisConfig
 from rating.analysis.load import (load_expected, load_outputs, load_ratings, study_info, system_display_names,
                                   system_order, systems_table)
 from rating.analysis.progress import progress_tables
+from rating.analysis.protocol_load import load_errors, load_preferences
+from rating.analysis.protocol_stats import errors_per_category, errors_per_report, harm_distribution, preference_summary
 from rating.analysis.summary import StudyAnalysis, TableHook, analyze_frames
-from rating.protocols.analysis import (errors_per_category, errors_per_report, harm_distribution, load_errors,
-                                       load_preferences, preference_summary)
 from rating.protocols.gold import gold_accuracy, gold_answers
 from rating.protocols.service import study_protocols
 

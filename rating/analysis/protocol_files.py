@@ -8,17 +8,19 @@
                                            harm_distribution, gold_accuracy, gold_answers
 
 The same tidy tables and summaries go into ratings.xlsx as sheets (protocol_sheets). Columns are
-described in rating/protocols/analysis.py; text cells that a spreadsheet would run as a formula
+described in rating/analysis/protocol_load.py and protocol_stats.py; text cells that a spreadsheet would run as a formula
 get a leading ' in the CSVs (rating.csv_safety), as in ratings.csv.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from rating.protocols.study_analysis import ProtocolAnalysis
+if TYPE_CHECKING:  # the type only: this module writes files and needs no database
+    from rating.analysis.protocol_study import ProtocolAnalysis
 
 
 HEADERS = {
@@ -73,7 +75,7 @@ def write_protocol_files(protocol: ProtocolAnalysis, out_dir: str | Path, system
         pa_csv.write_csv(neutralise_formulas(table), files[f"{stem}_csv"])
         pq.write_table(table, files[f"{stem}_parquet"])
     if "errors_per_category" in protocol.summaries:
-        from rating.protocols.figures import export_errors_figures
+        from rating.analysis.protocol_figures import export_errors_figures
 
         files.update(export_errors_figures(protocol.summaries["errors_per_category"], systems, out, display_names,
                                            simulated, prefix))
