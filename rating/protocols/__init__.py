@@ -7,5 +7,6 @@
 
 A study has one or more of them (`likert,errors`), stored in Study.protocols. definitions.py holds
 the names and the validation of form values (pure); service.py stores and reads them; gold.py the
-gold (attention) cases; analysis.py and export.py the tables.
+gold (attention) cases. Their analysis and files live with the rest of the analysis:
+rating/analysis/protocol_load.py, protocol_stats.py, protocol_study.py, protocol_figures.py, protocol_files.py.
 """
