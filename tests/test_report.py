@@ -44,6 +44,7 @@ def test_counts_in_the_paragraph_are_those_of_the_ratings(analysis):
     assert _num(r"allocated to (\d+) of the", text) == "2"
     assert _num(r"\(([\d,]+) resamples", text) == "200"
     assert "Holm" in text and "rank-biserial" in text and "Kendall's tau-b" in text and "ICC(2,1)" in text
+    assert "18 cases from a simulated data set were" in text  # the source named for a reader, not "from simulated"
 
 
 def test_results_in_the_paragraph_are_those_of_the_tables(analysis):

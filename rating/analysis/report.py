@@ -37,6 +37,10 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else "none"
 
 
+SOURCE_NAMES = {"openi": "OpenI", "mimic": "MIMIC-CXR", "mimic-cxr": "MIMIC-CXR", "simulated": "a simulated data set"}
+"""How the paragraph names a case source (anything else as stored: a PI's own file name)."""
+
+
 def study_counts(analysis: StudyAnalysis) -> dict:
     """The counts the paragraph states, from the ratings themselves."""
     r = analysis.ratings
@@ -67,7 +71,8 @@ def _methods(analysis: StudyAnalysis, c: dict) -> str:
     perm = (f", and an approximate-randomization test ({cfg.n_permutations:,} sign flips of the paired "
             "differences) as a check" if cfg.n_permutations else "")
     return (
-        f"**Methods.** {c['n_cases']} cases{' from ' + _join(c['sources']) if c['sources'] else ''} were "
+        f"**Methods.** {c['n_cases']} cases"
+        f"{' from ' + _join([SOURCE_NAMES.get(x.lower(), x) for x in c['sources']]) if c['sources'] else ''} were "
         f"summarised by {c['n_systems']} systems ({systems}). {c['n_raters']} raters{role_text} scored each output "
         f"they were shown on five criteria ({criteria}) on a 1-5 scale with anchored end points. "
         f"{c['n_calibration']} calibration cases were rated by every rater and {allocation} (seeded allocation, "
