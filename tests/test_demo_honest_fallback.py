@@ -71,3 +71,29 @@ def test_the_served_page_shows_no_model_path(tmp_path):
         assert "not available" in labels[0], labels
     finally:
         app.stop()
+
+
+def test_the_fallback_for_the_project_model_is_repaired_like_its_answers(tmp_path):
+    """Seen from a fresh clone: while the model builds, the Retrieval baseline answered a consolidation with a
+    training impression that named a pneumothorax the findings never describe and showed XXXX to the visitor.
+    Standing in for Radiology-Llama it is repaired as Radiology-Llama's answers are; chosen by name it stays the
+    raw baseline the evaluation tables measure."""
+    from core.consistency import check as consistency
+    from core.omissions import check
+    from core.records import Report
+
+    pasted = "Small right apical pneumothorax. XXXX residual atelectasis. No acute cardiopulmonary abnormality."
+    train = [Report(id=str(i), findings=f, impression=pasted if i == 0 else "No acute disease.", source="toy")
+             for i, f in enumerate(["Right lower lobe consolidation. Small right pleural effusion. Heart normal.",
+                                    "Heart size normal. Lungs clear."])]
+    service = GenerationService(train, PAPER_STYLE_EXAMPLES, tmp_path / "missing-model", "model:missing")
+    findings = "Right lower lobe consolidation with a small right pleural effusion. Heart size normal."
+    done = service.generate(findings, "default")
+    assert done.system == "retrieval"
+    text = done.impression
+    assert "XXXX" not in text and "pneumothorax" not in text.lower(), text
+    assert check(findings, text).complete and not check(findings, text).added, text
+    assert consistency(text, findings).consistent, text
+    assert "repaired" in done.details(), done.details()
+    raw = service.generate(findings, "retrieval")
+    assert raw.impression == pasted  # the baseline itself, as measured
