@@ -30,8 +30,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from core.clinical import corpus_scores
     from core.cleaning import clean_text
-    from core.consistency import check as consistency, complete_consistently
-    from core.impression_style import without_deid_marks
+    from core.consistency import check as consistency, complete_consistently, repair
     from core.metrics import rouge_per_report
     from core.omissions import check
     from core.paths import default_model_dir
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                         score += wcons * consensus(text, pool)
                     if score > best_score:
                         best, best_score = text, score
-            out.append(without_deid_marks(complete_consistently(findings[i], best)))
+            out.append(repair(findings[i], best))
         return out
 
     show(f"shipped (depth {shipped.search_depth}, k {shipped.neighbours}, sim {shipped.similarity_weight:g}, "

@@ -62,12 +62,12 @@ KINDS: tuple[str, ...] = (NORMAL_STUDY, DENIES_OWN, DENIES_FINDINGS)
 """The kinds of contradiction, in display order."""
 
 OTHERWISE_NORMAL = "Otherwise, no acute cardiopulmonary abnormality."
+"""The qualified whole-study normal statement `make_consistent` writes after the findings."""
 CHRONIC_BESIDE: frozenset[str] = frozenset({"Cardiomegaly", "Enlarged Cardiomediastinum"})
 """Findings beside which a normal statement with a subject of its own ("Chronic changes with no acute disease.",
 "Stable cardiomegaly without acute disease.") is no contradiction. Beside any other finding stated elsewhere
 ("... effusion suggestive of infection. Stable cardiomegaly without acute cardiopulmonary abnormality.") the
 statement still reads "normal" for the rest, and is flagged."""
-"""The qualified whole-study normal statement `make_consistent` writes after the findings."""
 
 _QUALIFIED = re.compile(r"\b(?:otherwise|other|else|additional|further|remaining|remainder|elsewhere|new|newly)\b")
 _LIMITED = re.compile(r"\b(?:large|larger|significant|sizable|sizeable|substantial|focal|lobar|confluent|gross"
@@ -327,6 +327,15 @@ def complete_consistently(findings: str, impression: str, rounds: int = 3) -> st
             break
         text = new
     return text
+
+
+def repair(findings: str, impression: str) -> str:
+    """What a visitor reads: `complete_consistently`, then no de-identification mark left
+    (core.impression_style.without_deid_marks). The rerank's answer and a baseline standing in for the
+    model (demo.service) both go through it."""
+    from core.impression_style import without_deid_marks
+
+    return without_deid_marks(complete_consistently(findings, impression))
 
 
 def _words(sentence: str) -> list[str]:

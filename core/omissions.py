@@ -147,9 +147,10 @@ def complete(findings: str, impression: str) -> str:
     """`impression` with the findings sentences of its omitted observations in front (see module doc);
     its sentences that assert an observation the findings deny ("Stable cardiomegaly." for "Heart size
     normal.") or a NOT_INFERRED one they never describe (a mass, a pneumothorax, a fracture) are
-    dropped as well, and those that put an observation read from the findings on a side none of its sources has
-    ("Bibasilar pneumonia." for a right lower lobe consolidation), unless nothing would be left; so is a follow-up right after a dropped sentence that names no
-    observation of its own ("Correlate clinically.", "XXXX thorax for further characterization.")."""
+    dropped as well, and so are those that put an observation read from the findings on a side none of
+    its sources has ("Bibasilar pneumonia." for a right lower lobe consolidation), unless nothing would
+    be left. A follow-up right after a dropped sentence that names no observation of its own
+    ("Correlate clinically.", "XXXX thorax for further characterization.") goes with it."""
     result = check(findings, impression)
     found = positives(findings)
     denied = (negatives(findings) - found) | (NOT_INFERRED - found)

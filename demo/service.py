@@ -330,12 +330,11 @@ class GenerationService:
     @staticmethod
     def repaired_stand_in(findings: str, text: str, instead: list[str]) -> tuple[str, list[str]]:
         """A baseline standing in for Radiology-Llama is repaired as Radiology-Llama's answers are (the findings'
-        omitted observations carried in, contradictions qualified or dropped, no XXXX: core.consistency); chosen
+        omitted observations carried in, contradictions qualified or dropped, no XXXX: core.consistency.repair); chosen
         by name, a baseline answers as the evaluation measures it."""
-        from core.consistency import complete_consistently
-        from core.impression_style import without_deid_marks
+        from core.consistency import repair
 
-        fixed = without_deid_marks(complete_consistently(findings, text))
+        fixed = repair(findings, text)
         if fixed == text:
             return text, instead
         return fixed, instead + ["Its text was repaired as Radiology-Llama's answers are: omitted findings carried "

@@ -16,7 +16,7 @@ omitted findings sentences in front in impression style, most important first, n
 qualified by "Otherwise," after the findings, denials dropped), with its source's similarity. The
 best-scoring candidate is returned; with `complete_omissions` it is repaired the same way, so an
 abnormal finding is never dropped and the answer never contradicts itself, and no de-identification
-mark (XXXX) is left in it (core.impression_style.without_deid_marks).
+mark (XXXX) is left in it (core.consistency.repair).
 
 All candidates of a batch of reports go through the model in left-padded forward passes,
 masked exactly like training targets (generation.sequences), so nothing is sampled and the
@@ -51,7 +51,7 @@ class RerankConfig:
     """Subtracted per significant positive observation the candidate adds (not in the findings)."""
     complete_omissions: bool = True
     """Repair the chosen text: the findings sentences of still-omitted positive observations in front of it,
-    contradictions removed (core.consistency.complete_consistently)."""
+    contradictions removed, no XXXX (core.consistency.repair)."""
     inconsistency_weight: float = 1.0
     """Subtracted per contradiction core.consistency finds in the candidate (with its findings)."""
     score_rewrites: bool = True
@@ -167,9 +167,7 @@ def rerank(model, tokenizer, prompts: Sequence[str], own: Sequence[str], retriev
         if score > best_score[i]:
             best[i], best_score[i] = text, score
     if findings is not None and config.complete_omissions:
-        from core.consistency import complete_consistently
+        from core.consistency import repair
 
-        from core.impression_style import without_deid_marks
-
-        best = [without_deid_marks(complete_consistently(f, text)) for f, text in zip(findings, best, strict=True)]
+        best = [repair(f, text) for f, text in zip(findings, best, strict=True)]
     return best

@@ -175,7 +175,8 @@ def test_consensus_is_the_similarity_weighted_mean_rouge1_against_the_retrieved_
     support = {"No acute cardiopulmonary abnormality.": 0.8, "Small right pleural effusion.": 0.2,
                "Ignored, no weight.": 0.0}
     text = "Small right pleural effusions. No acute abnormality."
-    expected = sum(w * scorer.score(t, text)["rouge1"].fmeasure for t, w in support.items()) / 1.0
+    expected = (sum(w * scorer.score(t, text)["rouge1"].fmeasure for t, w in support.items())
+                / sum(support.values()))
     assert consensus(text, support) == pytest.approx(expected, abs=1e-12)
     assert consensus(text, {}) == 0.0 and consensus(text, {"x": 0.0}) == 0.0
     assert consensus("No acute cardiopulmonary abnormality.", support) > consensus("Small right pleural effusion.",
