@@ -122,11 +122,6 @@ def check(findings: str, impression: str) -> OmissionCheck:
                          tuple(sorted(found, key=order)))
 
 
-NOT_INFERRED = frozenset({"Lung Lesion", "Pneumothorax", "Fracture"})
-"""Observations an impression cannot infer from other findings: a sentence asserting one the findings
-do not describe is dropped by `complete` (unlike, say, Pneumonia read from an opacity)."""
-
-
 def _carry(sentence: str, missing: set[str]) -> str:
     """A findings sentence carried into the impression: in impression style when the rewrite still states
     what it carries (removing XXXX can move a negation's window), else lightly rewritten."""
@@ -146,14 +141,14 @@ def _says_nothing(sentence: str) -> bool:
 def complete(findings: str, impression: str) -> str:
     """`impression` with the findings sentences of its omitted observations in front (see module doc);
     its sentences that assert an observation the findings deny ("Stable cardiomegaly." for "Heart size
-    normal.") or a NOT_INFERRED one they never describe (a mass, a pneumothorax, a fracture) are
-    dropped as well, and so are those that put an observation read from the findings on a side none of
-    its sources has ("Bibasilar pneumonia." for a right lower lobe consolidation), unless nothing would
-    be left. A follow-up right after a dropped sentence that names no observation of its own
+    normal.") or one they never describe and cannot be read from (a mass, a pneumothorax, a
+    "multilobar consolidation" beside a pneumothorax) are dropped as well, and so are those that put an
+    observation read from the findings on a side none of its sources has ("Bibasilar pneumonia." for a
+    right lower lobe consolidation), unless nothing would be left. A follow-up right after a dropped sentence that names no observation of its own
     ("Correlate clinically.", "XXXX thorax for further characterization.") goes with it."""
     result = check(findings, impression)
     found = positives(findings)
-    denied = (negatives(findings) - found) | (NOT_INFERRED - found)
+    denied = negatives(findings) - found
     missing = set(result.omitted)
     carried = by_importance(_carry(s, missing) for s in split_sentences(clean_text(findings)) if positives(s) & missing)
     sentences = split_sentences(clean_text(impression))
@@ -162,7 +157,8 @@ def complete(findings: str, impression: str) -> str:
     for s in sentences:
         said = positives(s)
         if (negatives(s) & missing) or (said & denied) or any(_wrong_side(findings, s, o) for o in said & missing) \
-                or any(_misread(findings, s, o, found) for o in said - found):
+                or any(not (_READ_FROM.get(o, frozenset()) & found) or _misread(findings, s, o, found)
+                       for o in said - found):  # what `check` counts as added
             dropped = True
         elif dropped and _says_nothing(s):
             continue  # "XXXX thorax for further characterization." after a dropped "Suspected hilar mass."

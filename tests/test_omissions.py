@@ -123,3 +123,17 @@ def test_an_observation_read_from_the_findings_on_a_side_none_of_them_has_is_add
     assert check(findings, "Right lower lobe pneumonia with a small right effusion.").added == ()
     assert check(findings, "Pneumonia with a small right effusion.").added == ()
     assert check("Bibasilar opacities.", "Bilateral lower lobe pneumonia.").added == ()
+
+
+def test_completion_drops_a_sentence_that_adds_what_the_findings_never_describe():
+    """Seen from a fresh clone: the retrieval stand-in answered "There is a large left pneumothorax. Heart size
+    normal." with "A large left pneumothorax. Multilobar airspace consolidation." (a consolidation no finding
+    describes, and nothing in the findings to read it from)."""
+    findings = "There is a large left pneumothorax. Heart size normal."
+    fixed = complete(findings, "Multilobar airspace consolidation.")
+    assert fixed == "A large left pneumothorax.", fixed
+    assert check(findings, fixed).added == () and check(findings, fixed).complete
+    # what may be read from the findings stays: pneumonia from an opacity on the same side
+    assert complete("Right lower lobe opacity.", "Right lower lobe pneumonia.") == "Right lower lobe pneumonia."
+    # nothing else left: unchanged (never an empty answer)
+    assert complete("Heart size normal.", "Multilobar airspace consolidation.") == "Multilobar airspace consolidation."
